@@ -1,0 +1,215 @@
+//! Plain Rust types mirroring the WIT contract. Designers and the native harness use these; the
+//! generated bindings never appear in the SDK's public API.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A seat index, 0-based, in seat rotation order.
+pub type Seat = u32;
+
+/// Who a view is rendered for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Viewer {
+    /// The player in this seat.
+    Seat(Seat),
+    /// Somebody watching who sees no hidden information.
+    Spectator,
+}
+
+/// Who an event or a view is addressed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Every seat and every spectator.
+    Everyone,
+    /// One seat only.
+    Seat(Seat),
+    /// Every seated player, no spectator.
+    Players,
+    /// Spectators only.
+    Spectators,
+}
+
+impl Audience {
+    /// Whether `viewer` belongs to this audience.
+    pub fn includes(self, viewer: Viewer) -> bool {
+        match (self, viewer) {
+            (Audience::Everyone, _) => true,
+            (Audience::Seat(a), Viewer::Seat(b)) => a == b,
+            (Audience::Players, Viewer::Seat(_)) => true,
+            (Audience::Spectators, Viewer::Spectator) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Why a call was refused. The messages are shown to players, so write them for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleError {
+    /// The seat may not act now.
+    NotYourTurn,
+    /// The game has finished.
+    GameOver,
+    /// The action is well-formed but breaks a rule.
+    Illegal(String),
+    /// The action could not be understood.
+    Malformed(String),
+    /// The options given at start are not acceptable.
+    BadOptions(String),
+    /// The state bytes cannot be decoded or are inconsistent.
+    BadState(String),
+    /// `migrate` cannot read states of this version.
+    UnsupportedVersion(u32),
+}
+
+impl RuleError {
+    /// An [`RuleError::Illegal`] with the given reason.
+    pub fn illegal(reason: impl Into<String>) -> Self {
+        RuleError::Illegal(reason.into())
+    }
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleError::NotYourTurn => f.write_str("it is not your turn"),
+            RuleError::GameOver => f.write_str("the game is over"),
+            RuleError::Illegal(r) => write!(f, "illegal move: {r}"),
+            RuleError::Malformed(r) => write!(f, "malformed action: {r}"),
+            RuleError::BadOptions(r) => write!(f, "bad options: {r}"),
+            RuleError::BadState(r) => write!(f, "bad state: {r}"),
+            RuleError::UnsupportedVersion(v) => write!(f, "cannot migrate from state version {v}"),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// Whether the game goes on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// Still being played.
+    Running,
+    /// Over, with a result (winners, scores, ...) as JSON.
+    Finished(serde_json::Value),
+}
+
+/// What a game is: static facts the host reads once per module.
+#[derive(Clone, Debug)]
+pub struct GameInfo {
+    /// Short machine name, e.g. `tic-tac-toe`.
+    pub name: &'static str,
+    /// Semver version of the rules.
+    pub version: &'static str,
+    /// Fewest seats a game can start with.
+    pub min_seats: u32,
+    /// Most seats a game can start with.
+    pub max_seats: u32,
+    /// Every phase the game may report.
+    pub phases: &'static [&'static str],
+    /// Every phase change the game may make, as `(from, to)`.
+    pub transitions: &'static [(&'static str, &'static str)],
+}
+
+/// How a game starts, with the options already parsed.
+#[derive(Clone, Debug)]
+pub struct Setup<O> {
+    /// Number of seats, within the game's bounds.
+    pub seats: u32,
+    /// The game's seed: the only source of randomness for the rules.
+    pub seed: u64,
+    /// Parsed options.
+    pub options: O,
+}
+
+/// One event as the host receives it: audience and JSON payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Who may see it.
+    pub audience: Audience,
+    /// JSON text.
+    pub payload: String,
+}
+
+/// One rendered view as the host receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressedView {
+    /// Who the view is for.
+    pub audience: Audience,
+    /// JSON text.
+    pub view: String,
+}
+
+/// The host's inputs to a call besides the state.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// Milliseconds on the host's clock.
+    pub now: u64,
+    /// The viewers to render views for.
+    pub viewers: Vec<Viewer>,
+}
+
+/// The result of a state change, as the host receives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The new state bytes (version-prefixed).
+    pub state: Vec<u8>,
+    /// The current phase name.
+    pub phase: String,
+    /// `None` while running; the JSON result once finished.
+    pub result: Option<String>,
+    /// Seats whose input is awaited.
+    pub awaiting: Vec<Seat>,
+    /// When the host should call `timer`.
+    pub wake_at: Option<u64>,
+    /// What happened, by audience.
+    pub events: Vec<Event>,
+    /// Views for the requested viewers.
+    pub views: Vec<AddressedView>,
+}
+
+impl Step {
+    /// The view that `viewer` receives: the most specific one that addresses it.
+    pub fn view_for(&self, viewer: Viewer) -> Option<&str> {
+        let specific = self
+            .views
+            .iter()
+            .find(|v| v.audience != Audience::Everyone && v.audience.includes(viewer));
+        specific
+            .or_else(|| self.views.iter().find(|v| v.audience == Audience::Everyone))
+            .map(|v| v.view.as_str())
+    }
+}
+
+/// What a call may do besides changing the state: read the time and emit events.
+#[derive(Debug)]
+pub struct Ctx {
+    now: u64,
+    events: Vec<Event>,
+}
+
+impl Ctx {
+    pub(crate) fn new(now: u64) -> Self {
+        Ctx {
+            now,
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn into_events(self) -> Vec<Event> {
+        self.events
+    }
+
+    /// The host's time in milliseconds. Use it for wake-up times; never read a clock yourself.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Emits an event for `audience`. Events are how clients learn what just happened.
+    pub fn emit(&mut self, audience: Audience, payload: &impl Serialize) {
+        let payload = serde_json::to_string(payload).unwrap_or_else(|e| {
+            serde_json::json!({ "error": format!("event not serialisable: {e}") }).to_string()
+        });
+        self.events.push(Event { audience, payload });
+    }
+}

@@ -1,0 +1,141 @@
+//! Compiles every rules crate under `rules/` to a `wasm32-unknown-unknown` core module (release,
+//! LTO), wraps each in a component with `wit-component`, and generates `modules.rs` with their
+//! bytes and paths. Nothing is pre-built or committed: `cargo build` always builds what it ships.
+//!
+//! The guests are built by a nested cargo in their own target directory (`target/wasm-guests`),
+//! so the outer build's lock is not contended and debug and release hosts share one guest build.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::{env, fs};
+
+/// (package, whether it is a test fixture rather than a game to serve by default)
+const GUESTS: &[(&str, bool)] = &[
+    ("tic-tac-toe", false),
+    ("turn-room", false),
+    ("hostile", true),
+];
+
+const TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() -> Result<()> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let root = manifest_dir
+        .parent()
+        .and_then(Path::parent)
+        .context("rules/bundle sits two levels below the workspace root")?
+        .to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+
+    for watched in ["wit", "guest-sdk", "rules", "Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    check_target_installed()?;
+
+    let guest_target_dir = guest_target_dir(&out_dir, &root);
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--target", TARGET])
+        .arg("--target-dir")
+        .arg(&guest_target_dir);
+    for (package, _) in GUESTS {
+        cmd.args(["-p", package]);
+    }
+    // The outer build's flags and wrappers (clippy, coverage, a host-only RUSTFLAGS) must not
+    // leak into the guest build.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {cargo} to build the rules modules"))?;
+    if !status.success() {
+        bail!("building the rules modules for {TARGET} failed ({status}); see the output above");
+    }
+
+    let mut generated = String::from(
+        "/// Every module in the bundle.\npub const MODULES: &[Bundled] = &[\n",
+    );
+    let mut constants = String::new();
+    for (package, fixture) in GUESTS {
+        let core_path = guest_target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let core = fs::read(&core_path)
+            .with_context(|| format!("reading the core module {}", core_path.display()))?;
+        let component = wit_component::ComponentEncoder::default()
+            .module(&core)
+            .with_context(|| format!("{package}: reading the component metadata"))?
+            .validate(true)
+            .encode()
+            .with_context(|| format!("{package}: encoding the component"))?;
+        let path = out_dir.join(format!("{package}.wasm"));
+        fs::write(&path, &component)?;
+        let ident = package.replace('-', "_").to_uppercase();
+        constants.push_str(&format!(
+            "/// The `{package}` component.\npub const {ident}: &[u8] = include_bytes!({path:?});\n\
+             /// Where the `{package}` component was written.\npub const {ident}_PATH: &str = {path:?};\n",
+            path = path.display().to_string()
+        ));
+        generated.push_str(&format!(
+            "    Bundled {{ name: {package:?}, bytes: {ident}, path: {ident}_PATH, fixture: {fixture} }},\n"
+        ));
+    }
+    generated.push_str("];\n");
+    fs::write(out_dir.join("modules.rs"), constants + &generated)?;
+    Ok(())
+}
+
+/// `target/wasm-guests`, found from OUT_DIR (`<target>/<profile>/build/<pkg>/out`), so that it
+/// follows a custom `--target-dir`; falls back to the workspace's `target/`.
+fn guest_target_dir(out_dir: &Path, root: &Path) -> PathBuf {
+    out_dir
+        .ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "build"))
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .map(|target| target.join("wasm-guests"))
+        .unwrap_or_else(|| root.join("target").join("wasm-guests"))
+}
+
+/// Fails with the exact fix when the wasm target's standard library is not installed.
+fn check_target_installed() -> Result<()> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .with_context(|| format!("running {rustc} --print sysroot"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let lib = sysroot.join("lib/rustlib").join(TARGET).join("lib");
+    let has_std = fs::read_dir(&lib)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        })
+        .unwrap_or(false);
+    if !has_std {
+        bail!(
+            "the {TARGET} target is not installed for this toolchain ({}).\n\
+             Fix: rustup target add {TARGET}",
+            sysroot.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Tic-tac-toe: the smallest complete Tabula game. Seat 0 plays X and moves first.
+
+use serde::{Deserialize, Serialize};
+use tabula_sdk::{Ctx, Game, GameInfo, Rng, RuleError, Seat, Setup, Status, Viewer};
+
+/// The game, exported below as this module's rules.
+pub struct TicTacToe;
+
+/// The board (cells 0..9, row by row, holding the seat + 1 or 0) and whose turn it is.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Board {
+    cells: [u8; 9],
+    turn: Seat,
+}
+
+/// `{"cell": 4}` takes the centre.
+#[derive(Serialize, Deserialize)]
+pub struct Move {
+    cell: usize,
+}
+
+const LINES: [[usize; 3]; 8] =
+    [[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8], [0, 4, 8], [2, 4, 6]];
+
+fn winner(b: &Board) -> Option<u8> {
+    LINES.iter().map(|l| l.map(|i| b.cells[i])).find(|c| c[0] != 0 && c[0] == c[1] && c[1] == c[2]).map(|c| c[0])
+}
+
+impl Game for TicTacToe {
+    type State = Board;
+    type Action = Move;
+    type Options = ();
+    type View = Board;
+    const PUBLIC_VIEW: bool = true;
+
+    fn info() -> GameInfo {
+        GameInfo { name: "tic-tac-toe", version: "1.0.0", min_seats: 2, max_seats: 2,
+            phases: &["playing", "over"], transitions: &[("playing", "over")] }
+    }
+    fn start(_: Setup<()>, _: &mut Ctx) -> Result<Board, RuleError> {
+        Ok(Board { cells: [0; 9], turn: 0 })
+    }
+    fn act(b: &mut Board, seat: Seat, m: Move, _: &mut Ctx) -> Result<(), RuleError> {
+        match b.cells.get(m.cell) {
+            None => return Err(RuleError::illegal("cells are numbered 0 to 8")),
+            Some(&c) if c != 0 => return Err(RuleError::illegal("that cell is taken")),
+            _ => b.cells[m.cell] = seat as u8 + 1,
+        }
+        b.turn = 1 - seat;
+        Ok(())
+    }
+    fn view(b: &Board, _: Viewer) -> Board {
+        b.clone()
+    }
+    fn bot(b: &Board, _: Seat, rng: &mut Rng) -> Option<Move> {
+        let free: Vec<usize> = (0..9).filter(|&i| b.cells[i] == 0).collect();
+        rng.pick(&free).map(|&cell| Move { cell })
+    }
+    fn phase(b: &Board) -> &'static str {
+        if matches!(Self::status(b), Status::Running) { "playing" } else { "over" }
+    }
+    fn status(b: &Board) -> Status {
+        match winner(b) {
+            Some(w) => Status::Finished(serde_json::json!({ "winner": w - 1 })),
+            None if b.cells.iter().all(|&c| c != 0) => Status::Finished(serde_json::json!({ "winner": null })),
+            None => Status::Running,
+        }
+    }
+    fn awaiting(b: &Board) -> Vec<Seat> {
+        vec![b.turn]
+    }
+}
+
+tabula_sdk::export_game!(TicTacToe);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tabula_sdk::Harness;
+
+    #[test]
+    fn a_full_row_wins_and_ends_the_game() {
+        // X takes the top row while O plays below it: X (seat 0) wins and further moves are refused.
+        let mut h = Harness::<TicTacToe>::start(2, 0, "").expect("start");
+        for (seat, cell) in [(0, 0), (1, 3), (0, 1), (1, 4), (0, 2)] {
+            h.act(seat, &Move { cell }).expect("legal move");
+        }
+        assert_eq!(h.step().result.as_deref(), Some(r#"{"winner":0}"#));
+        assert_eq!(h.act(1, &Move { cell: 5 }).err(), Some(RuleError::GameOver));
+    }
+
+    #[test]
+    fn taken_cells_and_wrong_turns_are_refused() {
+        // A move on an occupied cell or out of turn is rejected and changes nothing.
+        let mut h = Harness::<TicTacToe>::start(2, 0, "").expect("start");
+        h.act(0, &Move { cell: 4 }).expect("legal");
+        let before = h.step().state.clone();
+        assert!(matches!(h.act(1, &Move { cell: 4 }), Err(RuleError::Illegal(_))));
+        assert_eq!(h.act(0, &Move { cell: 5 }).err(), Some(RuleError::NotYourTurn));
+        assert!(matches!(h.act_json(1, "{\"cell\":\"x\"}"), Err(RuleError::Malformed(_))));
+        assert_eq!(h.step().state, before);
+    }
+
+    #[test]
+    fn random_bot_games_always_finish() {
+        // Bots make only legal moves and every game ends within 9 moves.
+        for entropy in 0..200 {
+            let mut h = Harness::<TicTacToe>::start(2, entropy, "").expect("start");
+            let p = h.play_out(entropy, 9).expect("bot game finishes");
+            assert!(p.steps <= 9);
+        }
+    }
+}
