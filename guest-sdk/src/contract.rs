@@ -126,8 +126,7 @@ impl<G: Game> Contract<G> {
 
     /// The `check` export.
     pub fn check(state: &[u8]) -> Result<(), String> {
-        let state: G::State =
-            decode_state(G::STATE_VERSION, state).map_err(|e| e.to_string())?;
+        let state: G::State = decode_state(G::STATE_VERSION, state).map_err(|e| e.to_string())?;
         G::check(&state)
     }
 

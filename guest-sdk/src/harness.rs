@@ -120,7 +120,8 @@ impl<G: Game> Harness<G> {
 
     /// Applies `seat`'s action; on error nothing changes.
     pub fn act(&mut self, seat: Seat, action: &G::Action) -> Result<&Step, RuleError> {
-        let json = serde_json::to_string(action).map_err(|e| RuleError::Malformed(e.to_string()))?;
+        let json =
+            serde_json::to_string(action).map_err(|e| RuleError::Malformed(e.to_string()))?;
         self.act_json(seat, &json)
     }
 
@@ -169,12 +170,13 @@ impl<G: Game> Harness<G> {
             }
             if let Some(&seat) = rng.pick(&self.last.awaiting) {
                 let bot_entropy = rng.next_u64();
-                let json = Contract::<G>::bot(&self.last.state, seat, bot_entropy).map_err(
-                    |error| HarnessError::Rejected {
-                        doing: format!("bot for seat {seat}"),
-                        error,
-                    },
-                )?;
+                let json =
+                    Contract::<G>::bot(&self.last.state, seat, bot_entropy).map_err(|error| {
+                        HarnessError::Rejected {
+                            doing: format!("bot for seat {seat}"),
+                            error,
+                        }
+                    })?;
                 self.act_json(seat, &json)
                     .map_err(|error| HarnessError::Rejected {
                         doing: format!("seat {seat} playing the bot's {json}"),

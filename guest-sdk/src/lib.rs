@@ -125,7 +125,7 @@ macro_rules! export_game {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type TabulaExportedGame = $crate::__private::Exported<$game>;
-            $crate::__export_game_rules!(TabulaExportedGame);
+            $crate::__private::bindings::__export_game_rules!(TabulaExportedGame);
         };
     };
 }

@@ -28,7 +28,8 @@ pub fn split_version(bytes: &[u8]) -> Result<(u32, &[u8]), RuleError> {
 
 /// Decodes a body (the bytes after the version) as `S`.
 pub fn decode_body<S: DeserializeOwned>(body: &[u8]) -> Result<S, RuleError> {
-    postcard::from_bytes(body).map_err(|e| RuleError::BadState(format!("state does not decode: {e}")))
+    postcard::from_bytes(body)
+        .map_err(|e| RuleError::BadState(format!("state does not decode: {e}")))
 }
 
 /// Decodes state bytes that must be of `version`.
@@ -52,7 +53,13 @@ mod tests {
         let bytes = encode_state(2, &(7u8, String::from("x")));
         assert_eq!(split_version(&bytes).map(|(v, _)| v), Ok(2));
         assert_eq!(decode_state::<(u8, String)>(2, &bytes), Ok((7, "x".into())));
-        assert!(matches!(decode_state::<(u8, String)>(3, &bytes), Err(RuleError::BadState(_))));
-        assert!(matches!(split_version(&[1, 2]), Err(RuleError::BadState(_))));
+        assert!(matches!(
+            decode_state::<(u8, String)>(3, &bytes),
+            Err(RuleError::BadState(_))
+        ));
+        assert!(matches!(
+            split_version(&[1, 2]),
+            Err(RuleError::BadState(_))
+        ));
     }
 }

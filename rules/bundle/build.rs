@@ -68,9 +68,8 @@ fn main() -> Result<()> {
         bail!("building the rules modules for {TARGET} failed ({status}); see the output above");
     }
 
-    let mut generated = String::from(
-        "/// Every module in the bundle.\npub const MODULES: &[Bundled] = &[\n",
-    );
+    let mut generated =
+        String::from("/// Every module in the bundle.\npub const MODULES: &[Bundled] = &[\n");
     let mut constants = String::new();
     for (package, fixture) in GUESTS {
         let core_path = guest_target_dir

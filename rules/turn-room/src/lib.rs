@@ -132,7 +132,10 @@ impl Game for TurnRoom {
 
     fn check(state: &State) -> Result<(), String> {
         if state.turn >= state.seats {
-            return Err(format!("turn {} but only {} seats", state.turn, state.seats));
+            return Err(format!(
+                "turn {} but only {} seats",
+                state.turn, state.seats
+            ));
         }
         if state.counter < u64::from(state.moves) || state.counter > 3 * u64::from(state.moves) {
             return Err(format!(
@@ -162,18 +165,36 @@ mod tests {
         assert_eq!((s.counter, s.moves, s.turn), (10, 5, 1));
         assert_eq!(s.last, Some(LastMove { player: 0, add: 2 }));
         assert_eq!(h.step().result.as_deref(), Some(r#"{"counter":10}"#));
-        assert_eq!(h.act(1, &Action { add: 1 }).err(), Some(RuleError::GameOver));
+        assert_eq!(
+            h.act(1, &Action { add: 1 }).err(),
+            Some(RuleError::GameOver)
+        );
     }
 
     #[test]
     fn bad_moves_and_options_are_refused() {
         // Out-of-range adds, wrong seats, junk JSON and bad options are typed errors.
         let mut h = Harness::<TurnRoom>::start(4, 0, "").expect("start");
-        assert!(matches!(h.act(0, &Action { add: 4 }), Err(RuleError::Illegal(_))));
-        assert!(matches!(h.act(0, &Action { add: 0 }), Err(RuleError::Illegal(_))));
-        assert_eq!(h.act(1, &Action { add: 1 }).err(), Some(RuleError::NotYourTurn));
-        assert!(matches!(h.act_json(0, r#"{"add":"x"}"#), Err(RuleError::Malformed(_))));
-        assert!(matches!(h.act_json(0, r#"{"add":1,"x":1}"#), Err(RuleError::Malformed(_))));
+        assert!(matches!(
+            h.act(0, &Action { add: 4 }),
+            Err(RuleError::Illegal(_))
+        ));
+        assert!(matches!(
+            h.act(0, &Action { add: 0 }),
+            Err(RuleError::Illegal(_))
+        ));
+        assert_eq!(
+            h.act(1, &Action { add: 1 }).err(),
+            Some(RuleError::NotYourTurn)
+        );
+        assert!(matches!(
+            h.act_json(0, r#"{"add":"x"}"#),
+            Err(RuleError::Malformed(_))
+        ));
+        assert!(matches!(
+            h.act_json(0, r#"{"add":1,"x":1}"#),
+            Err(RuleError::Malformed(_))
+        ));
         assert!(matches!(
             Harness::<TurnRoom>::start(4, 0, r#"{"moves": 0}"#).err(),
             Some(RuleError::BadOptions(_))

@@ -1,0 +1,175 @@
+//! `tabula rules inspect|check`.
+
+use crate::modules;
+use crate::rules::conformance::{self, CheckOptions};
+use crate::rules::{Limits, Module, Runtime, RuntimeConfig};
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// `tabula rules ...`
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Print a module's info, imports and exports as JSON.
+    Inspect {
+        /// A component file, or the name of a bundled module (e.g. `turn-room`).
+        module: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Play bot-only games through the sandbox and check every promise of the contract.
+    Check {
+        /// A component file, or the name of a bundled module.
+        module: String,
+        /// Number of games.
+        #[arg(long, default_value_t = 100)]
+        games: u32,
+        /// Seed of the first game (game i uses seed + i).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Game options as JSON.
+        #[arg(long, default_value = "")]
+        options: String,
+        /// Seats per game (default: the module's maximum).
+        #[arg(long)]
+        seats: Option<u32>,
+        /// Steps after which a game counts as never ending.
+        #[arg(long, default_value_t = 100_000)]
+        max_steps: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+/// Sandbox limits settable from the command line.
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// CPU budget per call, in fuel units.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Wall-clock deadline per call, in milliseconds.
+    #[arg(long)]
+    deadline_ms: Option<u64>,
+    /// Memory cap per instance, in MiB.
+    #[arg(long)]
+    memory_mib: Option<usize>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        let mut l = Limits::default();
+        if let Some(f) = self.fuel {
+            l.fuel_per_call = f;
+        }
+        if let Some(d) = self.deadline_ms {
+            l.deadline_ms = d;
+        }
+        if let Some(m) = self.memory_mib {
+            l.memory_bytes = m << 20;
+        }
+        l
+    }
+}
+
+fn load(spec: &str, limits: &LimitArgs, data_dir: &Path) -> anyhow::Result<Module> {
+    let bytes = modules::resolve(spec)?;
+    let runtime = Runtime::new(RuntimeConfig {
+        limits: limits.limits(),
+        cache_dir: Some(data_dir.join("modules")),
+    })?;
+    runtime
+        .load(&bytes)
+        .with_context(|| format!("loading {spec}"))
+}
+
+/// Runs a `rules` subcommand.
+pub fn run(cmd: RulesCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RulesCommand::Inspect { module, limits } => {
+            let m = load(&module, &limits, data_dir)?;
+            let (imports, exports) = m.describe();
+            let out = serde_json::json!({
+                "info": m.info(),
+                "digest": m.digest(),
+                "imports": imports,
+                "exports": exports,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Check {
+            module,
+            games,
+            seed,
+            options,
+            seats,
+            max_steps,
+            json,
+            limits,
+        } => {
+            let m = load(&module, &limits, data_dir)?;
+            let opts = CheckOptions {
+                games,
+                seed,
+                options,
+                seats,
+                max_steps,
+            };
+            let started = Instant::now();
+            let mut last_print = Instant::now();
+            let report = conformance::run(&m, &opts, |done| {
+                if last_print.elapsed() >= Duration::from_secs(1) || done == games {
+                    eprint!("\r{}: {done}/{games} games", m.label());
+                    last_print = Instant::now();
+                }
+            });
+            eprintln!();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("module      {} ({})", m.label(), &m.digest()[..12]);
+                println!(
+                    "games       {} finished of {} in {:.1} s",
+                    report.finished,
+                    report.games,
+                    started.elapsed().as_secs_f64()
+                );
+                println!(
+                    "steps       {} ({} sandbox calls)",
+                    report.steps, report.calls
+                );
+                println!(
+                    "latency     p50 {:.1} µs, p99 {:.1} µs per call",
+                    report.latency_p50_us, report.latency_p99_us
+                );
+                println!(
+                    "max fuel    {} per call (budget {})",
+                    report.max_fuel,
+                    m.limits().fuel_per_call
+                );
+                println!("max memory  {} KiB", report.max_memory_bytes / 1024);
+                if report.failures.is_empty() {
+                    println!("failures    none");
+                } else {
+                    println!("failures    {:?}", report.failures);
+                    for v in &report.examples {
+                        println!(
+                            "  game {} step {}: {}: {}",
+                            v.game, v.step, v.kind, v.detail
+                        );
+                    }
+                }
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

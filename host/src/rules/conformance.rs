@@ -1,0 +1,367 @@
+//! Conformance runs: bot-only games played through the sandbox on a virtual clock, checking
+//! everything the contract promises after every step, then replayed in a fresh instance to prove
+//! the module is deterministic. Used by `tabula rules check`.
+
+use super::{CallContext, Module, RulesError, Setup, Step, Viewer};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Number of games.
+    pub games: u32,
+    /// Seed of the first game; game `i` uses `seed + i`.
+    pub seed: u64,
+    /// Game options (JSON).
+    pub options: String,
+    /// Seats per game; `None` means the module's maximum.
+    pub seats: Option<u32>,
+    /// Steps after which a game counts as never ending.
+    pub max_steps: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            games: 100,
+            seed: 0,
+            options: String::new(),
+            seats: None,
+            max_steps: 100_000,
+        }
+    }
+}
+
+/// One broken promise.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    /// Kind: a [`RulesError::kind`] or one of `stuck`, `too_long`, `bot_illegal`,
+    /// `undeclared_phase`, `undeclared_transition`, `bad_view`, `bad_event`, `bad_awaiting`,
+    /// `nondeterministic`.
+    pub kind: String,
+    /// Which game (0-based).
+    pub game: u32,
+    /// Steps completed in that game before it happened.
+    pub step: usize,
+    /// What exactly happened.
+    pub detail: String,
+}
+
+/// The outcome of a conformance run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Games played.
+    pub games: u32,
+    /// Games that reached their end without a violation (and replayed identically).
+    pub finished: u32,
+    /// Steps (start, actions, timers) over all games.
+    pub steps: u64,
+    /// Calls into the sandbox.
+    pub calls: u64,
+    /// Violations by kind.
+    pub failures: BTreeMap<String, u32>,
+    /// The first few violations in full.
+    pub examples: Vec<Violation>,
+    /// Most fuel one call used.
+    pub max_fuel: u64,
+    /// Highest linear memory of an instance, in bytes.
+    pub max_memory_bytes: usize,
+    /// Median call latency, microseconds.
+    pub latency_p50_us: f64,
+    /// 99th percentile call latency, microseconds.
+    pub latency_p99_us: f64,
+}
+
+impl CheckReport {
+    /// True when no game broke a promise.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty() && self.finished == self.games
+    }
+}
+
+/// An input that changed a game's state, in the order applied.
+#[derive(Clone, Debug)]
+enum Input {
+    Act { seat: u32, action: String, now: u64 },
+    Timer { now: u64 },
+}
+
+struct Run<'a> {
+    module: &'a Module,
+    latencies: Vec<u32>,
+    calls: u64,
+}
+
+impl Run<'_> {
+    fn timed<R>(&mut self, f: impl FnOnce(&Module) -> R) -> R {
+        let t = Instant::now();
+        let r = f(self.module);
+        self.latencies
+            .push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+        self.calls += 1;
+        r
+    }
+}
+
+/// SplitMix64 step: the run's own entropy for bots and turn order, independent of game seeds.
+fn next_entropy(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Plays `opts.games` bot-only games; calls `progress(done)` after each game.
+pub fn run(module: &Module, opts: &CheckOptions, mut progress: impl FnMut(u32)) -> CheckReport {
+    let mut report = CheckReport {
+        games: opts.games,
+        ..CheckReport::default()
+    };
+    let mut run = Run {
+        module,
+        latencies: Vec::new(),
+        calls: 0,
+    };
+    let seats = opts.seats.unwrap_or(module.info().max_seats);
+    for game in 0..opts.games {
+        let seed = opts.seed.wrapping_add(u64::from(game));
+        match play(&mut run, game, seed, seats, opts) {
+            Ok(steps) => {
+                report.steps += steps;
+                report.finished += 1;
+            }
+            Err((steps, v)) => {
+                report.steps += steps;
+                *report.failures.entry(v.kind.clone()).or_default() += 1;
+                if report.examples.len() < 10 {
+                    report.examples.push(v);
+                }
+            }
+        }
+        progress(game + 1);
+    }
+    let usage = module.usage();
+    report.max_fuel = usage.max_fuel;
+    report.max_memory_bytes = usage.max_memory_bytes;
+    report.calls = run.calls;
+    run.latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if run.latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((run.latencies.len() - 1) as f64 * p).round() as usize;
+        f64::from(run.latencies[i]) / 1000.0
+    };
+    report.latency_p50_us = pct(0.50);
+    report.latency_p99_us = pct(0.99);
+    report
+}
+
+fn viewers(seats: u32) -> Vec<Viewer> {
+    (0..seats)
+        .map(Viewer::Seat)
+        .chain([Viewer::Spectator])
+        .collect()
+}
+
+type Failed = (u64, Violation);
+
+fn play(
+    run: &mut Run,
+    game: u32,
+    seed: u64,
+    seats: u32,
+    opts: &CheckOptions,
+) -> Result<u64, Failed> {
+    let viewers = viewers(seats);
+    let ctx = |now: u64| CallContext {
+        now,
+        viewers: viewers.clone(),
+    };
+    let setup = Setup {
+        seats,
+        seed,
+        options: opts.options.clone(),
+    };
+    let mut entropy = seed ^ 0x5EED_0F_B07;
+    let mut now = 0u64;
+    let mut steps = 0usize;
+    let fail = |steps: usize, kind: &str, detail: String| {
+        (
+            steps as u64,
+            Violation {
+                kind: kind.into(),
+                game,
+                step: steps,
+                detail,
+            },
+        )
+    };
+    let fault = |steps: usize, e: RulesError| fail(steps, e.kind(), e.to_string());
+
+    let mut step = run
+        .timed(|m| m.start(&setup, &ctx(now)))
+        .map_err(|e| fault(0, e))?;
+    validate(run, &step, None, &viewers).map_err(|(k, d)| fail(0, k, d))?;
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut states: Vec<Vec<u8>> = vec![step.state.clone()];
+    while step.result.is_none() {
+        if steps >= opts.max_steps {
+            return Err(fail(
+                steps,
+                "too_long",
+                format!("no end after {steps} steps"),
+            ));
+        }
+        let (next, input) = if !step.awaiting.is_empty() {
+            let pick = next_entropy(&mut entropy) % step.awaiting.len() as u64;
+            let seat = step.awaiting[pick as usize];
+            if seat >= seats {
+                return Err(fail(
+                    steps,
+                    "bad_awaiting",
+                    format!("awaits seat {seat} of {seats}"),
+                ));
+            }
+            let e = next_entropy(&mut entropy);
+            let action = run
+                .timed(|m| m.bot(&step.state, seat, e))
+                .map_err(|e| fault(steps, e))?;
+            let next = match run.timed(|m| m.act(&step.state, seat, &action, &ctx(now))) {
+                Ok(next) => next,
+                Err(RulesError::Rejected(r)) => {
+                    return Err(fail(
+                        steps,
+                        "bot_illegal",
+                        format!("the bot's {action} for seat {seat} was refused: {r}"),
+                    ));
+                }
+                Err(e) => return Err(fault(steps, e)),
+            };
+            (next, Input::Act { seat, action, now })
+        } else if let Some(at) = step.wake_at {
+            now = now.max(at);
+            let next = run
+                .timed(|m| m.timer(&step.state, &ctx(now)))
+                .map_err(|e| fault(steps, e))?;
+            (next, Input::Timer { now })
+        } else {
+            return Err(fail(
+                steps,
+                "stuck",
+                format!("phase {}: nobody awaited and no timer set", step.phase),
+            ));
+        };
+        steps += 1;
+        validate(run, &next, Some(&step.phase), &viewers).map_err(|(k, d)| fail(steps, k, d))?;
+        run.timed(|m| m.check(&next.state))
+            .map_err(|e| fault(steps, e))?;
+        for v in &viewers {
+            let seat = match v {
+                Viewer::Seat(s) => Some(*s),
+                Viewer::Spectator => None,
+            };
+            let view = run
+                .timed(|m| m.view(&next.state, seat))
+                .map_err(|e| fault(steps, e))?;
+            if serde_json::from_str::<serde_json::Value>(&view).is_err() {
+                return Err(fail(
+                    steps,
+                    "bad_view",
+                    format!("view for {v:?} is not JSON"),
+                ));
+            }
+        }
+        inputs.push(input);
+        states.push(next.state.clone());
+        step = next;
+    }
+    replay(run.module, &setup, &viewers, &inputs, &states)
+        .map_err(|(i, d)| fail(i, "nondeterministic", d))?;
+    Ok(steps as u64 + 1)
+}
+
+/// Replays the inputs in a fresh instance and compares every state.
+fn replay(
+    module: &Module,
+    setup: &Setup,
+    viewers: &[Viewer],
+    inputs: &[Input],
+    states: &[Vec<u8>],
+) -> Result<(), (usize, String)> {
+    let fresh = module.isolated();
+    let ctx = |now: u64| CallContext {
+        now,
+        viewers: viewers.to_vec(),
+    };
+    let mut state = fresh
+        .start(setup, &ctx(0))
+        .map_err(|e| (0, format!("replay start failed: {e}")))?
+        .state;
+    if state != states[0] {
+        return Err((0, "replaying start gave different state bytes".into()));
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        let next = match input {
+            Input::Act { seat, action, now } => fresh.act(&state, *seat, action, &ctx(*now)),
+            Input::Timer { now } => fresh.timer(&state, &ctx(*now)),
+        }
+        .map_err(|e| (i + 1, format!("replay of step {} failed: {e}", i + 1)))?;
+        state = next.state;
+        if state != states[i + 1] {
+            return Err((
+                i + 1,
+                format!(
+                    "replaying step {} ({input:?}) gave different state bytes",
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a step against the contract: declared phase and transition, a JSON view for every
+/// viewer, JSON events.
+fn validate(
+    run: &mut Run,
+    step: &Step,
+    previous_phase: Option<&str>,
+    viewers: &[Viewer],
+) -> Result<(), (&'static str, String)> {
+    let info = run.module.info();
+    if !info.phases.iter().any(|p| *p == step.phase) {
+        return Err((
+            "undeclared_phase",
+            format!("phase {:?} is not declared", step.phase),
+        ));
+    }
+    if let Some(prev) = previous_phase
+        && !info.allows(prev, &step.phase)
+    {
+        return Err((
+            "undeclared_transition",
+            format!("{prev} -> {} is not a declared transition", step.phase),
+        ));
+    }
+    for v in viewers {
+        match step.view_for(*v) {
+            Some(view) if serde_json::from_str::<serde_json::Value>(view).is_ok() => {}
+            Some(_) => return Err(("bad_view", format!("the view for {v:?} is not JSON"))),
+            None => return Err(("bad_view", format!("no view for {v:?}"))),
+        }
+    }
+    if let Some(e) = step
+        .events
+        .iter()
+        .find(|e| serde_json::from_str::<serde_json::Value>(&e.payload).is_err())
+    {
+        return Err((
+            "bad_event",
+            format!("event payload is not JSON: {:.80}", e.payload),
+        ));
+    }
+    Ok(())
+}

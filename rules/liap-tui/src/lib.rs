@@ -1,0 +1,1 @@
+//! Liap Tui rules (work in progress).
