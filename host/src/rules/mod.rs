@@ -81,3 +81,6 @@ impl Runtime {
         &self.limits
     }
 }
+
+#[cfg(test)]
+mod tests;

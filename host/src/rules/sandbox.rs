@@ -173,8 +173,10 @@ impl Sandbox {
         validate_info(&info)?;
         module.label = Arc::from(format!("{}@{}", info.name, info.version));
         module.info = info;
-        // The instance used for `info` was labelled "(loading)"; start the pool afresh.
-        module.pool_lock().clear();
+        // Keep the instance that answered `info`, under the module's real name.
+        for warm in module.pool_lock().iter_mut() {
+            warm.store.data_mut().module = module.label.clone();
+        }
         Ok(Module {
             inner: Arc::new(module),
         })

@@ -1,0 +1,366 @@
+//! Sandbox tests against the real bundled components, hostile fixtures included.
+
+use super::*;
+use crate::rules::conformance::{self, CheckOptions};
+
+fn runtime(limits: Limits) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        limits,
+        cache_dir: None,
+    })
+    .expect("runtime")
+}
+
+fn test_limits() -> Limits {
+    Limits {
+        fuel_per_call: 100_000_000,
+        deadline_ms: 2_000,
+        memory_bytes: 32 << 20,
+        output_bytes: 256 << 10,
+        ..Limits::default()
+    }
+}
+
+fn ctx() -> CallContext {
+    CallContext {
+        now: 0,
+        viewers: vec![Viewer::Seat(0), Viewer::Seat(1), Viewer::Spectator],
+    }
+}
+
+fn hostile(rt: &Runtime) -> Module {
+    rt.load(tabula_bundle::HOSTILE).expect("hostile loads")
+}
+
+fn start(m: &Module, options: &str, seats: u32) -> Step {
+    m.start(
+        &Setup {
+            seats,
+            seed: 1,
+            options: options.into(),
+        },
+        &ctx(),
+    )
+    .expect("start")
+}
+
+/// Runs `fault`'s act and returns the error; then proves the same module and another module
+/// still serve normal calls, and that the caller's state is unchanged and still usable.
+fn provoke(rt: &Runtime, fault: &str) -> RulesError {
+    let m = hostile(rt);
+    let step = start(&m, &format!(r#"{{"fault":"{fault}"}}"#), 2);
+    let before = step.state.clone();
+    let err = m
+        .act(&step.state, 0, "{}", &ctx())
+        .expect_err("the fault must surface");
+    assert_eq!(step.state, before);
+
+    let calm = start(&m, "", 2);
+    let next = m
+        .act(&calm.state, 0, "{}", &ctx())
+        .expect("a calm game still plays");
+    assert_eq!(next.awaiting, vec![1]);
+    let other = rt.load(tabula_bundle::TURN_ROOM).expect("turn-room loads");
+    let s = start(&other, "", 4);
+    other
+        .act(&s.state, 0, r#"{"add":1}"#, &ctx())
+        .expect("other modules are unaffected");
+    err
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel() {
+    // A module that never returns costs only its own action: typed OutOfFuel, nothing else hurt.
+    let rt = runtime(test_limits());
+    let err = provoke(&rt, "spin");
+    assert_eq!(
+        err,
+        RulesError::OutOfFuel {
+            budget: 100_000_000
+        }
+    );
+}
+
+#[test]
+fn an_infinite_loop_hits_the_wall_clock_deadline_when_fuel_is_plentiful() {
+    // The epoch deadline is a backstop independent of fuel: a loop is interrupted on time.
+    let rt = runtime(Limits {
+        fuel_per_call: u64::MAX / 2,
+        deadline_ms: 50,
+        ..test_limits()
+    });
+    let started = std::time::Instant::now();
+    let err = provoke(&rt, "spin");
+    assert_eq!(err, RulesError::Interrupted { deadline_ms: 50 });
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_at_the_cap() {
+    // Allocating without bound traps at the memory cap instead of exhausting the host.
+    let rt = runtime(test_limits());
+    let err = provoke(&rt, "memory-bomb");
+    assert_eq!(
+        err,
+        RulesError::MemoryLimit {
+            cap_bytes: 32 << 20
+        }
+    );
+}
+
+#[test]
+fn a_panic_is_a_trap_that_carries_the_panic_message() {
+    // A designer sees why the module failed: the panic message reaches the typed error.
+    let rt = runtime(test_limits());
+    match provoke(&rt, "panic") {
+        RulesError::Trap { message } => {
+            assert!(message.contains("panicked on purpose"), "{message}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn oversized_output_is_refused() {
+    // A step bigger than the output cap is refused, not passed on to players.
+    let rt = runtime(test_limits());
+    match provoke(&rt, "big-output") {
+        RulesError::OutputTooLarge { bytes, cap_bytes } => {
+            assert_eq!(cap_bytes, 256 << 10);
+            assert!(bytes > 2 << 20);
+        }
+        other => panic!("expected OutputTooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_state_that_breaks_invariants_fails_check() {
+    // `check` reports the broken invariant as CheckFailed with the module's reason.
+    let rt = runtime(test_limits());
+    let m = hostile(&rt);
+    let step = start(&m, r#"{"fault":"bad-state"}"#, 2);
+    m.check(&step.state).expect("a fresh game is sound");
+    let bad = m
+        .act(&step.state, 0, "{}", &ctx())
+        .expect("act itself works");
+    assert_eq!(
+        m.check(&bad.state),
+        Err(RulesError::CheckFailed {
+            reason: "the state is broken on purpose".into()
+        })
+    );
+    let report = conformance::run(
+        &m,
+        &CheckOptions {
+            games: 2,
+            options: r#"{"fault":"bad-state"}"#.into(),
+            ..CheckOptions::default()
+        },
+        |_| {},
+    );
+    assert_eq!(report.failures.get("check_failed"), Some(&2));
+}
+
+#[test]
+fn hidden_global_state_is_caught_as_nondeterminism() {
+    // A module that remembers things between calls fails the replay comparison.
+    let rt = runtime(test_limits());
+    let m = hostile(&rt);
+    let report = conformance::run(
+        &m,
+        &CheckOptions {
+            games: 3,
+            options: r#"{"fault":"nondeterministic"}"#.into(),
+            ..CheckOptions::default()
+        },
+        |_| {},
+    );
+    assert!(!report.passed());
+    assert_eq!(
+        report.failures.get("nondeterministic"),
+        Some(&3),
+        "{report:?}"
+    );
+    let calm = conformance::run(
+        &m,
+        &CheckOptions {
+            games: 3,
+            ..CheckOptions::default()
+        },
+        |_| {},
+    );
+    assert!(calm.passed(), "{calm:?}");
+}
+
+#[test]
+fn a_failing_migrate_is_a_typed_trap() {
+    // A migrate that panics fails with its message; the module keeps serving.
+    let rt = runtime(test_limits());
+    let m = hostile(&rt);
+    let old_state = [0u8, 0, 0, 0, 1, 2, 3];
+    match m.migrate(&old_state, 0) {
+        Err(RulesError::Trap { message }) => {
+            assert!(message.contains("cannot migrate"), "{message}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    let step = start(&m, "", 2);
+    assert_eq!(m.migrate(&step.state, 1).expect("same version"), step.state);
+}
+
+#[test]
+fn rule_rejections_are_typed_and_keep_the_instance() {
+    // Illegal input is a Rejected error with the rule's reason; no instance is thrown away.
+    let rt = runtime(test_limits());
+    let m = rt.load(tabula_bundle::TURN_ROOM).expect("load");
+    let s = start(&m, "", 4);
+    let err = m
+        .act(&s.state, 0, r#"{"add":9}"#, &ctx())
+        .expect_err("illegal");
+    assert!(
+        matches!(err, RulesError::Rejected(RuleError::Illegal(_))),
+        "{err:?}"
+    );
+    let err = m
+        .act(&s.state, 2, r#"{"add":1}"#, &ctx())
+        .expect_err("wrong seat");
+    assert_eq!(err, RulesError::Rejected(RuleError::NotYourTurn));
+    let err = m.act(&s.state, 0, "not json", &ctx()).expect_err("junk");
+    assert!(
+        matches!(err, RulesError::Rejected(RuleError::Malformed(_))),
+        "{err:?}"
+    );
+    let err = m
+        .act(&[1, 2], 0, r#"{"add":1}"#, &ctx())
+        .expect_err("junk state");
+    assert!(
+        matches!(err, RulesError::Rejected(RuleError::BadState(_))),
+        "{err:?}"
+    );
+    let bad = m.start(
+        &Setup {
+            seats: 4,
+            seed: 0,
+            options: r#"{"moves":"many"}"#.into(),
+        },
+        &ctx(),
+    );
+    assert!(
+        matches!(bad, Err(RulesError::Rejected(RuleError::BadOptions(_)))),
+        "{bad:?}"
+    );
+    assert_eq!(m.usage().instantiations, 1, "{:?}", m.usage());
+}
+
+#[test]
+fn warm_instances_are_reused_and_recycled() {
+    // Calls reuse a warm instance until the recycle limit; a failure forces a fresh one.
+    let rt = runtime(Limits {
+        recycle_after_calls: 5,
+        ..test_limits()
+    });
+    let m = rt.load(tabula_bundle::TURN_ROOM).expect("load");
+    let mut state = start(&m, "", 4).state;
+    for i in 0..3u32 {
+        state = m
+            .act(&state, i % 4, r#"{"add":1}"#, &ctx())
+            .expect("act")
+            .state;
+    }
+    // One instance answered `info` at load, then start and three acts: five calls.
+    assert_eq!(m.usage().instantiations, 1);
+    m.act(&state, 3, r#"{"add":1}"#, &ctx()).expect("act");
+    assert_eq!(m.usage().instantiations, 2, "recycled after 5 calls");
+
+    let h = hostile(&rt);
+    let s = start(&h, r#"{"fault":"panic"}"#, 2);
+    let before = h.usage().instantiations;
+    h.act(&s.state, 0, "{}", &ctx()).expect_err("panics");
+    h.check(&s.state).expect("next call works");
+    assert_eq!(
+        h.usage().instantiations,
+        before + 1,
+        "a failed instance is replaced"
+    );
+    assert_eq!(h.usage().failures, 1);
+}
+
+#[test]
+fn bytes_that_are_not_a_rules_component_are_refused() {
+    // Garbage and plain core modules are refused at load with a reason, not a panic.
+    let rt = runtime(test_limits());
+    assert!(matches!(
+        rt.load(b"not wasm"),
+        Err(RulesError::Invalid { .. })
+    ));
+    let core_module = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    assert!(matches!(
+        rt.load(&core_module),
+        Err(RulesError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn precompiled_modules_are_cached_verified_and_rebuilt_when_tampered_with() {
+    // A restart loads the precompiled artifact; a corrupted artifact is detected and recompiled.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cached = || {
+        Runtime::new(RuntimeConfig {
+            limits: test_limits(),
+            cache_dir: Some(dir.path().to_path_buf()),
+        })
+        .expect("runtime")
+    };
+    let (_, how) = cached()
+        .load_traced(tabula_bundle::TURN_ROOM)
+        .expect("load");
+    assert_eq!(how, Loaded::Compiled);
+    let (m, how) = cached()
+        .load_traced(tabula_bundle::TURN_ROOM)
+        .expect("load");
+    assert_eq!(how, Loaded::FromCache);
+    start(&m, "", 4);
+
+    let artifact = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .expect("an artifact was written");
+    let mut bytes = std::fs::read(&artifact).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&artifact, bytes).expect("write");
+    let (m, how) = cached()
+        .load_traced(tabula_bundle::TURN_ROOM)
+        .expect("load");
+    assert_eq!(how, Loaded::Compiled, "a tampered artifact is not trusted");
+    start(&m, "", 4);
+    let (_, how) = cached()
+        .load_traced(tabula_bundle::TURN_ROOM)
+        .expect("load");
+    assert_eq!(
+        how,
+        Loaded::FromCache,
+        "the rewritten artifact is used again"
+    );
+}
+
+#[test]
+fn bundled_games_pass_conformance() {
+    // Every bundled game plays complete bot games that replay identically.
+    let rt = runtime(test_limits());
+    for bundled in tabula_bundle::MODULES.iter().filter(|b| !b.fixture) {
+        let m = rt.load(bundled.bytes).expect("load");
+        let report = conformance::run(
+            &m,
+            &CheckOptions {
+                games: 10,
+                ..CheckOptions::default()
+            },
+            |_| {},
+        );
+        assert!(report.passed(), "{}: {report:?}", bundled.name);
+        assert_eq!(report.finished, 10);
+    }
+}
