@@ -185,7 +185,7 @@ fn play(
         seed,
         options: opts.options.clone(),
     };
-    let mut entropy = seed ^ 0x5EED_0F_B07;
+    let mut entropy = seed ^ 0x0005_EED0_FB07;
     let mut now = 0u64;
     let mut steps = 0usize;
     let fail = |steps: usize, kind: &str, detail: String| {
@@ -332,7 +332,7 @@ fn validate(
     viewers: &[Viewer],
 ) -> Result<(), (&'static str, String)> {
     let info = run.module.info();
-    if !info.phases.iter().any(|p| *p == step.phase) {
+    if !info.phases.contains(&step.phase) {
         return Err((
             "undeclared_phase",
             format!("phase {:?} is not declared", step.phase),
