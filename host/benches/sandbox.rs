@@ -42,10 +42,7 @@ fn act_round_trip(c: &mut Criterion) {
     let rt = runtime(None);
     let m = rt.load(tabula_bundle::TURN_ROOM).expect("load");
     let mut g = c.benchmark_group("turn-room act");
-    for (name, viewers) in [
-        ("no view", vec![]),
-        ("one view", vec![Viewer::Seat(0)]),
-    ] {
+    for (name, viewers) in [("no view", vec![]), ("one view", vec![Viewer::Seat(0)])] {
         let (state, ctx) = mid_game(&m, viewers.clone());
         g.bench_function(format!("sandbox, {name}"), |b| {
             b.iter(|| black_box(m.act(black_box(&state), 0, r#"{"add":1}"#, &ctx)))
@@ -91,7 +88,9 @@ fn instances(c: &mut Criterion) {
 fn loading(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let cached = runtime(Some(dir.path().to_path_buf()));
-    cached.load(tabula_bundle::TURN_ROOM).expect("warm the cache");
+    cached
+        .load(tabula_bundle::TURN_ROOM)
+        .expect("warm the cache");
     let uncached = runtime(None);
     let mut g = c.benchmark_group("turn-room load");
     g.sample_size(10);

@@ -21,8 +21,9 @@ pub enum RulesCommand {
     },
     /// Play bot-only games through the sandbox and check every promise of the contract.
     Check {
-        /// A component file, or the name of a bundled module.
-        module: String,
+        /// Component files or names of bundled modules (e.g. `turn-room tic-tac-toe`).
+        #[arg(required = true)]
+        modules: Vec<String>,
         /// Number of games.
         #[arg(long, default_value_t = 100)]
         games: u32,
@@ -103,7 +104,7 @@ pub fn run(cmd: RulesCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Check {
-            module,
+            modules,
             games,
             seed,
             options,
@@ -112,7 +113,6 @@ pub fn run(cmd: RulesCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             json,
             limits,
         } => {
-            let m = load(&module, &limits, data_dir)?;
             let opts = CheckOptions {
                 games,
                 seed,
@@ -120,56 +120,74 @@ pub fn run(cmd: RulesCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 seats,
                 max_steps,
             };
-            let started = Instant::now();
-            let mut last_print = Instant::now();
-            let report = conformance::run(&m, &opts, |done| {
-                if last_print.elapsed() >= Duration::from_secs(1) || done == games {
-                    eprint!("\r{}: {done}/{games} games", m.label());
-                    last_print = Instant::now();
-                }
-            });
-            eprintln!();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("module      {} ({})", m.label(), &m.digest()[..12]);
-                println!(
-                    "games       {} finished of {} in {:.1} s",
-                    report.finished,
-                    report.games,
-                    started.elapsed().as_secs_f64()
-                );
-                println!(
-                    "steps       {} ({} sandbox calls)",
-                    report.steps, report.calls
-                );
-                println!(
-                    "latency     p50 {:.1} µs, p99 {:.1} µs per call",
-                    report.latency_p50_us, report.latency_p99_us
-                );
-                println!(
-                    "max fuel    {} per call (budget {})",
-                    report.max_fuel,
-                    m.limits().fuel_per_call
-                );
-                println!("max memory  {} KiB", report.max_memory_bytes / 1024);
-                if report.failures.is_empty() {
-                    println!("failures    none");
-                } else {
-                    println!("failures    {:?}", report.failures);
-                    for v in &report.examples {
-                        println!(
-                            "  game {} step {}: {}: {}",
-                            v.game, v.step, v.kind, v.detail
-                        );
-                    }
-                }
+            let mut passed = true;
+            for spec in &modules {
+                let m = load(spec, &limits, data_dir)?;
+                passed &= check_one(&m, &opts, json)?;
             }
-            Ok(if report.passed() {
+            Ok(if passed {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
     }
+}
+
+/// Runs and prints one module's conformance check; true when it passed.
+fn check_one(m: &Module, opts: &CheckOptions, json: bool) -> anyhow::Result<bool> {
+    let games = opts.games;
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    let report = conformance::run(m, opts, |done| {
+        if last_print.elapsed() >= Duration::from_secs(1) || done == games {
+            eprint!("\r{}: {done}/{games} games", m.label());
+            last_print = Instant::now();
+        }
+    });
+    eprintln!();
+    if json {
+        let mut out = serde_json::to_value(&report)?;
+        out["module"] = m.label().into();
+        out["passed"] = report.passed().into();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(report.passed());
+    }
+    println!("module      {} ({})", m.label(), &m.digest()[..12]);
+    println!(
+        "games       {} finished of {} in {:.1} s",
+        report.finished,
+        report.games,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "steps       {} ({} sandbox calls)",
+        report.steps, report.calls
+    );
+    println!(
+        "latency     p50 {:.1} µs, p99 {:.1} µs per call",
+        report.latency_p50_us, report.latency_p99_us
+    );
+    println!(
+        "max fuel    {} per call (budget {})",
+        report.max_fuel,
+        m.limits().fuel_per_call
+    );
+    println!("max memory  {} KiB", report.max_memory_bytes / 1024);
+    if report.failures.is_empty() {
+        println!("failures    none");
+    } else {
+        println!("failures    {:?}", report.failures);
+        for v in &report.examples {
+            println!(
+                "  game {} step {}: {}: {}",
+                v.game, v.step, v.kind, v.detail
+            );
+        }
+    }
+    println!(
+        "result      {}",
+        if report.passed() { "PASS" } else { "FAIL" }
+    );
+    Ok(report.passed())
 }

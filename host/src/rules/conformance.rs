@@ -199,7 +199,13 @@ fn play(
             },
         )
     };
-    let fault = |steps: usize, e: RulesError| fail(steps, e.kind(), e.to_string());
+    let fault = |steps: usize, e: RulesError| {
+        let kind = match &e {
+            RulesError::Rejected(r) => r.code(),
+            other => other.kind(),
+        };
+        fail(steps, kind, e.to_string())
+    };
 
     let mut step = run
         .timed(|m| m.start(&setup, &ctx(now)))
