@@ -74,8 +74,14 @@ pub trait Game {
     /// A legal action for `seat`, or `None` when it has nothing to do. `rng` is seeded from the
     /// host's entropy, not from the game's seed.
     fn bot(state: &Self::State, seat: Seat, rng: &mut Rng) -> Option<Self::Action>;
-    /// The current phase; one of [`GameInfo::phases`].
-    fn phase(state: &Self::State) -> &'static str;
+    /// The current phase; one of [`GameInfo::phases`]. The default suits games declared with
+    /// [`GameInfo::simple`]: `playing` while running, `over` once finished.
+    fn phase(state: &Self::State) -> &'static str {
+        match Self::status(state) {
+            Status::Running => "playing",
+            Status::Finished(_) => "over",
+        }
+    }
     /// Whether the game goes on.
     fn status(state: &Self::State) -> Status;
     /// The seats whose input is awaited now.

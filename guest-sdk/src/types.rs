@@ -111,6 +111,29 @@ pub struct GameInfo {
     pub transitions: &'static [(&'static str, &'static str)],
 }
 
+impl GameInfo {
+    /// The two phases of a game with no phases of its own: `playing`, then `over`.
+    pub const SIMPLE_PHASES: &'static [&'static str] = &["playing", "over"];
+
+    /// Info for a game that uses [`GameInfo::SIMPLE_PHASES`] (and so can keep the default
+    /// [`crate::Game::phase`]).
+    pub const fn simple(
+        name: &'static str,
+        version: &'static str,
+        min_seats: u32,
+        max_seats: u32,
+    ) -> Self {
+        GameInfo {
+            name,
+            version,
+            min_seats,
+            max_seats,
+            phases: Self::SIMPLE_PHASES,
+            transitions: &[("playing", "over")],
+        }
+    }
+}
+
 /// How a game starts, with the options already parsed.
 #[derive(Clone, Debug)]
 pub struct Setup<O> {

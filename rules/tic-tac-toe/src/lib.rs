@@ -19,24 +19,8 @@ pub struct Move {
     cell: usize,
 }
 
-const LINES: [[usize; 3]; 8] = [
-    [0, 1, 2],
-    [3, 4, 5],
-    [6, 7, 8],
-    [0, 3, 6],
-    [1, 4, 7],
-    [2, 5, 8],
-    [0, 4, 8],
-    [2, 4, 6],
-];
-
-fn winner(b: &Board) -> Option<u8> {
-    LINES
-        .iter()
-        .map(|l| l.map(|i| b.cells[i]))
-        .find(|c| c[0] != 0 && c[0] == c[1] && c[1] == c[2])
-        .map(|c| c[0])
-}
+const LINES: [[usize; 3]; 8] =
+    [[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8], [0, 4, 8], [2, 4, 6]];
 
 impl Game for TicTacToe {
     type State = Board;
@@ -46,20 +30,10 @@ impl Game for TicTacToe {
     const PUBLIC_VIEW: bool = true;
 
     fn info() -> GameInfo {
-        GameInfo {
-            name: "tic-tac-toe",
-            version: "1.0.0",
-            min_seats: 2,
-            max_seats: 2,
-            phases: &["playing", "over"],
-            transitions: &[("playing", "over")],
-        }
+        GameInfo::simple("tic-tac-toe", "1.0.0", 2, 2)
     }
     fn start(_: Setup<()>, _: &mut Ctx) -> Result<Board, RuleError> {
-        Ok(Board {
-            cells: [0; 9],
-            turn: 0,
-        })
+        Ok(Board { cells: [0; 9], turn: 0 })
     }
     fn act(b: &mut Board, seat: Seat, m: Move, _: &mut Ctx) -> Result<(), RuleError> {
         match b.cells.get(m.cell) {
@@ -77,16 +51,11 @@ impl Game for TicTacToe {
         let free: Vec<usize> = (0..9).filter(|&i| b.cells[i] == 0).collect();
         rng.pick(&free).map(|&cell| Move { cell })
     }
-    fn phase(b: &Board) -> &'static str {
-        if matches!(Self::status(b), Status::Running) {
-            "playing"
-        } else {
-            "over"
-        }
-    }
     fn status(b: &Board) -> Status {
-        match winner(b) {
-            Some(w) => Status::Finished(serde_json::json!({ "winner": w - 1 })),
+        let line =
+            LINES.iter().map(|l| l.map(|i| b.cells[i])).find(|c| c[0] != 0 && c[1..] == [c[0]; 2]);
+        match line {
+            Some([w, ..]) => Status::Finished(serde_json::json!({ "winner": w - 1 })),
             None if b.cells.iter().all(|&c| c != 0) => {
                 Status::Finished(serde_json::json!({ "winner": null }))
             }
@@ -122,18 +91,9 @@ mod tests {
         let mut h = Harness::<TicTacToe>::start(2, 0, "").expect("start");
         h.act(0, &Move { cell: 4 }).expect("legal");
         let before = h.step().state.clone();
-        assert!(matches!(
-            h.act(1, &Move { cell: 4 }),
-            Err(RuleError::Illegal(_))
-        ));
-        assert_eq!(
-            h.act(0, &Move { cell: 5 }).err(),
-            Some(RuleError::NotYourTurn)
-        );
-        assert!(matches!(
-            h.act_json(1, "{\"cell\":\"x\"}"),
-            Err(RuleError::Malformed(_))
-        ));
+        assert!(matches!(h.act(1, &Move { cell: 4 }), Err(RuleError::Illegal(_))));
+        assert_eq!(h.act(0, &Move { cell: 5 }).err(), Some(RuleError::NotYourTurn));
+        assert!(matches!(h.act_json(1, "{\"cell\":\"x\"}"), Err(RuleError::Malformed(_))));
         assert_eq!(h.step().state, before);
     }
 

@@ -61,14 +61,7 @@ impl Game for TurnRoom {
     const PUBLIC_VIEW: bool = true;
 
     fn info() -> GameInfo {
-        GameInfo {
-            name: "turn-room",
-            version: "1.0.0",
-            min_seats: 2,
-            max_seats: 4,
-            phases: &["playing", "finished"],
-            transitions: &[("playing", "finished")],
-        }
+        GameInfo::simple("turn-room", "1.0.0", 2, 4)
     }
 
     fn start(setup: Setup<Options>, _: &mut Ctx) -> Result<State, RuleError> {
@@ -108,14 +101,6 @@ impl Game for TurnRoom {
         (state.moves < state.limit).then(|| Action {
             add: rng.below(3) as i64 + 1,
         })
-    }
-
-    fn phase(state: &State) -> &'static str {
-        if state.moves < state.limit {
-            "playing"
-        } else {
-            "finished"
-        }
     }
 
     fn status(state: &State) -> Status {
