@@ -13,6 +13,7 @@
 //!   [`rules::Module`] whose calls take and return the host's own types, under a CPU budget, a
 //!   wall-clock deadline, a memory cap and an output cap.
 //! - [`modules`] resolves a module by bundled name or file.
+//! - [`replay`] holds game records (seed, options, every input) and replays them.
 //! - [`cli`] is the `tabula` command line.
 //!
 //! Rooms, the WebSocket protocol, storage and clustering come next and will reach rules only
@@ -20,4 +21,5 @@
 
 pub mod cli;
 pub mod modules;
+pub mod replay;
 pub mod rules;

@@ -105,3 +105,71 @@ fn unknown_modules_and_bad_options_are_clear_errors() {
     assert!(!out.status.success());
     assert!(text.contains("bad_options"), "{text}");
 }
+
+fn record(inputs: &str, version: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    let text = format!(
+        r#"{{"format":"tabula-replay/1","module":{{"name":"turn-room","version":"{version}"}},
+            "seed":42,"seats":4,"options":{{"moves":3}},"started_at":0,"inputs":[{inputs}]}}"#
+    );
+    std::io::Write::write_all(&mut f, text.as_bytes()).expect("write");
+    f
+}
+
+#[test]
+fn replay_prints_every_step_of_a_recorded_game() {
+    // A recorded game replays to its end, one JSON line per step with phase, events and view.
+    let rec = record(
+        r#"{"type":"act","seat":0,"action":{"add":2},"at":10},
+           {"type":"act","seat":1,"action":{"add":3},"at":20},
+           {"type":"act","seat":2,"action":{"add":1},"at":30}"#,
+        "1.0.0",
+    );
+    let path = rec.path().to_str().expect("utf-8 path");
+    let (out, text) = tabula(&["replay", path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["step"], 0);
+    assert_eq!(lines[2]["events"][0]["event"]["add"], 3);
+    assert_eq!(lines[3]["view"]["counter"], 6);
+    assert_eq!(lines[3]["result"]["counter"], 6);
+}
+
+#[test]
+fn replay_stops_at_the_first_rejected_input_with_a_clear_error() {
+    // An input the rules refuse ends the replay with its index and the rule's reason.
+    let rec = record(
+        r#"{"type":"act","seat":0,"action":{"add":2},"at":10},
+           {"type":"act","seat":3,"action":{"add":1},"at":20}"#,
+        "1.0.0",
+    );
+    let (out, text) = tabula(&["replay", rec.path().to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text.lines().count(),
+        2,
+        "start and the first input were printed"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("input 2") && err.contains("not your turn"),
+        "{err}"
+    );
+
+    let other = record("", "9.9.9");
+    let (out, _) = tabula(&["replay", other.path().to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("turn-room@9.9.9") && err.contains("turn-room@1.0.0"),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The `tabula` command line. Parses arguments with clap and calls into the library; prints
 //! results for people (and JSON with `--json`).
 
+mod replay_cmd;
 mod rules_cmd;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,14 @@ pub enum Command {
     /// Inspect and check rules modules.
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),
+    /// Replay a recorded game (see docs/replay.md) and print every step as a JSON line.
+    Replay {
+        /// The record file.
+        file: PathBuf,
+        /// The module to replay with (a file or bundled name); default: the record's module.
+        #[arg(long)]
+        module: Option<String>,
+    },
 }
 
 /// Runs the command line; the exit code is non-zero on any failure or violation.
@@ -44,6 +53,9 @@ pub fn main() -> ExitCode {
         .init();
     let outcome = match cli.command {
         Command::Rules(cmd) => rules_cmd::run(cmd, &cli.data_dir),
+        Command::Replay { file, module } => {
+            replay_cmd::run(&file, module.as_deref(), &cli.data_dir)
+        }
     };
     match outcome {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 //! the module is deterministic. Used by `tabula rules check`.
 
 use super::{CallContext, Module, RulesError, Setup, Step, Viewer};
+use crate::replay::{self, GameRecord, RecordedInput};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -78,13 +79,6 @@ impl CheckReport {
     pub fn passed(&self) -> bool {
         self.failures.is_empty() && self.finished == self.games
     }
-}
-
-/// An input that changed a game's state, in the order applied.
-#[derive(Clone, Debug)]
-enum Input {
-    Act { seat: u32, action: String, now: u64 },
-    Timer { now: u64 },
 }
 
 struct Run<'a> {
@@ -211,7 +205,7 @@ fn play(
         .timed(|m| m.start(&setup, &ctx(now)))
         .map_err(|e| fault(0, e))?;
     validate(run, &step, None, &viewers).map_err(|(k, d)| fail(0, k, d))?;
-    let mut inputs: Vec<Input> = Vec::new();
+    let mut record = GameRecord::new(run.module, &setup, now);
     let mut states: Vec<Vec<u8>> = vec![step.state.clone()];
     while step.result.is_none() {
         if steps >= opts.max_steps {
@@ -246,13 +240,27 @@ fn play(
                 }
                 Err(e) => return Err(fault(steps, e)),
             };
-            (next, Input::Act { seat, action, now })
+            let action = serde_json::from_str(&action).map_err(|_| {
+                fail(
+                    steps,
+                    "bot_illegal",
+                    format!("the bot's action is not JSON: {action:.80}"),
+                )
+            })?;
+            (
+                next,
+                RecordedInput::Act {
+                    seat,
+                    action,
+                    at: now,
+                },
+            )
         } else if let Some(at) = step.wake_at {
             now = now.max(at);
             let next = run
                 .timed(|m| m.timer(&step.state, &ctx(now)))
                 .map_err(|e| fault(steps, e))?;
-            (next, Input::Timer { now })
+            (next, RecordedInput::Timer { at: now })
         } else {
             return Err(fail(
                 steps,
@@ -280,53 +288,34 @@ fn play(
                 ));
             }
         }
-        inputs.push(input);
+        record.inputs.push(input);
         states.push(next.state.clone());
         step = next;
     }
-    replay(run.module, &setup, &viewers, &inputs, &states)
-        .map_err(|(i, d)| fail(i, "nondeterministic", d))?;
+    replay_fresh(run.module, &record, &states).map_err(|(i, d)| fail(i, "nondeterministic", d))?;
     Ok(steps as u64 + 1)
 }
 
-/// Replays the inputs in a fresh instance and compares every state.
-fn replay(
+/// Replays the record in a fresh instance and compares every state with the original run's.
+fn replay_fresh(
     module: &Module,
-    setup: &Setup,
-    viewers: &[Viewer],
-    inputs: &[Input],
+    record: &GameRecord,
     states: &[Vec<u8>],
 ) -> Result<(), (usize, String)> {
-    let fresh = module.isolated();
-    let ctx = |now: u64| CallContext {
-        now,
-        viewers: viewers.to_vec(),
-    };
-    let mut state = fresh
-        .start(setup, &ctx(0))
-        .map_err(|e| (0, format!("replay start failed: {e}")))?
-        .state;
-    if state != states[0] {
-        return Err((0, "replaying start gave different state bytes".into()));
-    }
-    for (i, input) in inputs.iter().enumerate() {
-        let next = match input {
-            Input::Act { seat, action, now } => fresh.act(&state, *seat, action, &ctx(*now)),
-            Input::Timer { now } => fresh.timer(&state, &ctx(*now)),
+    let mut first_difference = None;
+    replay::run(&module.isolated(), record, |r| {
+        if first_difference.is_none() && states.get(r.index) != Some(&r.step.state) {
+            first_difference = Some(r.index);
         }
-        .map_err(|e| (i + 1, format!("replay of step {} failed: {e}", i + 1)))?;
-        state = next.state;
-        if state != states[i + 1] {
-            return Err((
-                i + 1,
-                format!(
-                    "replaying step {} ({input:?}) gave different state bytes",
-                    i + 1
-                ),
-            ));
-        }
+    })
+    .map_err(|e| (0, format!("the replay failed: {e}")))?;
+    match first_difference {
+        None => Ok(()),
+        Some(i) => Err((
+            i,
+            format!("replaying step {i} in a fresh instance gave different state bytes"),
+        )),
     }
-    Ok(())
 }
 
 /// Checks a step against the contract: declared phase and transition, a JSON view for every

@@ -1,0 +1,193 @@
+//! Game records and their replay outside the server.
+//!
+//! A record holds everything that determined a game: the module (name and version), the seed,
+//! options and seats, and every input that changed the state, in order. Bot moves are recorded
+//! as their seat's actions, so a replay needs no bot and no entropy. The server's event log will
+//! export exactly this format. See `docs/replay.md`.
+
+use crate::rules::{CallContext, Module, RulesError, Setup, Step, Viewer};
+use serde::{Deserialize, Serialize};
+
+/// The format tag written in every record.
+pub const FORMAT: &str = "tabula-replay/1";
+
+/// Which module version a game was played with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleRef {
+    /// Game name, e.g. `liap-tui`.
+    pub name: String,
+    /// Rules version, e.g. `1.0.0`.
+    pub version: String,
+}
+
+/// One input that changed a game's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RecordedInput {
+    /// A seat's action (a human's, or a bot's on its behalf).
+    Act {
+        /// The seat.
+        seat: u32,
+        /// The action, as the module received it.
+        action: serde_json::Value,
+        /// Host time of the action, ms.
+        at: u64,
+    },
+    /// A timer the module asked for fired.
+    Timer {
+        /// Host time of the firing, ms.
+        at: u64,
+    },
+}
+
+/// A complete record of a game.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GameRecord {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The module the game was played with.
+    pub module: ModuleRef,
+    /// The game's seed.
+    pub seed: u64,
+    /// Number of seats.
+    pub seats: u32,
+    /// Game options.
+    #[serde(default)]
+    pub options: serde_json::Value,
+    /// Host time at start, ms.
+    #[serde(default)]
+    pub started_at: u64,
+    /// Every state-changing input, in order.
+    pub inputs: Vec<RecordedInput>,
+}
+
+impl GameRecord {
+    /// An empty record for a game about to start.
+    pub fn new(module: &Module, setup: &Setup, started_at: u64) -> Self {
+        GameRecord {
+            format: FORMAT.into(),
+            module: ModuleRef {
+                name: module.info().name.clone(),
+                version: module.info().version.clone(),
+            },
+            seed: setup.seed,
+            seats: setup.seats,
+            options: serde_json::from_str(&setup.options).unwrap_or(serde_json::Value::Null),
+            started_at,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// The setup the game started with.
+    pub fn setup(&self) -> Setup {
+        Setup {
+            seats: self.seats,
+            seed: self.seed,
+            options: if self.options.is_null() {
+                String::new()
+            } else {
+                self.options.to_string()
+            },
+        }
+    }
+}
+
+/// Why a replay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The record is not in a format this version reads.
+    #[error("unsupported record format {found:?} (expected {FORMAT:?})")]
+    Format {
+        /// What the record says.
+        found: String,
+    },
+    /// The record names another module than the one given.
+    #[error("the record was played with {wanted} but the module is {found}")]
+    WrongModule {
+        /// name@version in the record.
+        wanted: String,
+        /// name@version of the module.
+        found: String,
+    },
+    /// Starting the game failed.
+    #[error("start failed: {source}")]
+    Start {
+        /// The module's answer.
+        source: RulesError,
+    },
+    /// An input failed.
+    #[error("input {index} ({input}) failed: {source}")]
+    Input {
+        /// 1-based index of the input.
+        index: usize,
+        /// The input, as JSON.
+        input: String,
+        /// The module's answer.
+        source: RulesError,
+    },
+}
+
+/// What one replayed step produced.
+#[derive(Debug)]
+pub struct ReplayedStep<'a> {
+    /// 0 for start, then the 1-based input index.
+    pub index: usize,
+    /// The input that produced it (`None` for start).
+    pub input: Option<&'a RecordedInput>,
+    /// The step.
+    pub step: &'a Step,
+}
+
+/// Replays `record` through `module`, calling `on_step` after start and after every input.
+/// Views are rendered for spectators only.
+pub fn run(
+    module: &Module,
+    record: &GameRecord,
+    mut on_step: impl FnMut(ReplayedStep<'_>),
+) -> Result<Step, ReplayError> {
+    if record.format != FORMAT {
+        return Err(ReplayError::Format {
+            found: record.format.clone(),
+        });
+    }
+    let info = module.info();
+    if info.name != record.module.name || info.version != record.module.version {
+        return Err(ReplayError::WrongModule {
+            wanted: format!("{}@{}", record.module.name, record.module.version),
+            found: module.label().into(),
+        });
+    }
+    let ctx = |now: u64| CallContext {
+        now,
+        viewers: vec![Viewer::Spectator],
+    };
+    let mut step = module
+        .start(&record.setup(), &ctx(record.started_at))
+        .map_err(|source| ReplayError::Start { source })?;
+    on_step(ReplayedStep {
+        index: 0,
+        input: None,
+        step: &step,
+    });
+    for (i, input) in record.inputs.iter().enumerate() {
+        let next = match input {
+            RecordedInput::Act { seat, action, at } => {
+                module.act(&step.state, *seat, &action.to_string(), &ctx(*at))
+            }
+            RecordedInput::Timer { at } => module.timer(&step.state, &ctx(*at)),
+        };
+        step = next.map_err(|source| ReplayError::Input {
+            index: i + 1,
+            input: serde_json::to_string(input).unwrap_or_default(),
+            source,
+        })?;
+        on_step(ReplayedStep {
+            index: i + 1,
+            input: Some(input),
+            step: &step,
+        });
+    }
+    Ok(step)
+}
