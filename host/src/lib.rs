@@ -19,7 +19,14 @@
 //! Rooms, the WebSocket protocol, storage and clustering come next and will reach rules only
 //! through [`rules::Module`].
 
+pub mod api;
 pub mod cli;
+pub mod config;
+pub mod ids;
+pub mod metrics;
 pub mod modules;
 pub mod replay;
+pub mod room;
 pub mod rules;
+pub mod server;
+pub mod session;

@@ -3,6 +3,7 @@
 
 mod replay_cmd;
 mod rules_cmd;
+mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -12,14 +13,10 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "tabula", version, about)]
 pub struct Cli {
-    /// Where Tabula keeps its data (precompiled modules, databases).
-    #[arg(
-        long,
-        global = true,
-        env = "TABULA_DATA_DIR",
-        default_value = ".tabula"
-    )]
-    pub data_dir: PathBuf,
+    /// Where Tabula keeps its data (precompiled modules, databases) [default: .tabula; also
+    /// TABULA_DATA_DIR].
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -28,6 +25,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Serve HTTP and WebSocket games (the main command).
+    Serve(serve_cmd::ServeArgs),
     /// Inspect and check rules modules.
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),
@@ -47,14 +46,26 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TABULA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| {
+                    let default = match cli.command {
+                        Command::Serve(_) => "info",
+                        _ => "warn",
+                    };
+                    tracing_subscriber::EnvFilter::new(default)
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .or_else(|| std::env::var_os("TABULA_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".tabula"));
     let outcome = match cli.command {
-        Command::Rules(cmd) => rules_cmd::run(cmd, &cli.data_dir),
+        Command::Serve(args) => serve_cmd::run(args, cli.data_dir.as_deref()),
+        Command::Rules(cmd) => rules_cmd::run(cmd, &data_dir),
         Command::Replay { file, module } => {
-            replay_cmd::run(&file, module.as_deref(), &cli.data_dir)
+            replay_cmd::run(&file, module.as_deref(), &data_dir)
         }
     };
     match outcome {

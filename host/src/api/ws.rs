@@ -1,0 +1,504 @@
+//! One WebSocket connection = two tasks: this reader, which parses, rate-limits and forwards
+//! requests, and a writer that drains the connection's bounded outbound queue and sends pings.
+//! Rooms push into the queue with `try_send`; a client too slow to keep up is closed with 4009.
+
+use super::AppState;
+use super::protocol::{ApiError, CLIENT_TYPES, ClientMsg, ErrorCode, MAX_REQUEST_ID};
+use crate::ids::RoomId;
+use crate::room::{CreateRoom, Joined, Outbox, Outgoing, RoomCmd};
+use crate::session::SessionInfo;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Close codes (see docs/protocol.md).
+const CLOSE_IDLE: u16 = 4000;
+const CLOSE_FLOOD: u16 = 4008;
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// `?token=` for browsers, which cannot set headers.
+#[derive(serde::Deserialize)]
+pub(super) struct WsQuery {
+    token: Option<String>,
+}
+
+pub(super) async fn upgrade(
+    ws: WebSocketUpgrade,
+    Query(q): Query<WsQuery>,
+    State(app): State<Arc<AppState>>,
+) -> Response {
+    let cfg = &app.config.connection;
+    // A small read buffer: tungstenite zero-fills its whole read buffer before each read, which
+    // at the default 128 KiB costs more CPU per move than the game itself.
+    ws.read_buffer_size(4096)
+        .max_message_size(cfg.transport_max_bytes)
+        .max_frame_size(cfg.transport_max_bytes)
+        .on_upgrade(move |socket| connection(app, socket, q.token))
+}
+
+struct Conn {
+    app: Arc<AppState>,
+    outbox: Outbox,
+    session: Option<SessionInfo>,
+    limiter: DefaultDirectRateLimiter,
+    strikes: u32,
+}
+
+async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>) {
+    let cfg = app.config.connection.clone();
+    let conn_id = app.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
+    app.metrics.connections.inc();
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::channel(cfg.outbound_queue);
+    let close = app.shutdown.child_token();
+    let close_code = Arc::new(AtomicU16::new(0));
+    let outbox = Outbox::new(conn_id, tx, close.clone(), close_code.clone());
+    let writer = tokio::spawn(writer(
+        sink,
+        rx,
+        close.clone(),
+        close_code,
+        Duration::from_millis(cfg.ping_interval_ms),
+    ));
+    let per_second = NonZeroU32::new(cfg.messages_per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(cfg.burst).unwrap_or(NonZeroU32::MIN);
+    let mut conn = Conn {
+        app: app.clone(),
+        outbox,
+        session: None,
+        limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+        strikes: 0,
+    };
+    if let Some(token) = token {
+        conn.hello(None, None, Some(token));
+    }
+    let idle = Duration::from_millis(cfg.idle_timeout_ms);
+    loop {
+        tokio::select! {
+            biased;
+            _ = close.cancelled() => break,
+            frame = tokio::time::timeout(idle, stream.next()) => match frame {
+                Err(_) => {
+                    conn.outbox.close_with(CLOSE_IDLE);
+                    break;
+                }
+                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
+                Ok(Some(Err(e))) => {
+                    // Oversized frames end the transport; say so before closing.
+                    if e.to_string().contains("too long") || e.to_string().contains("too big") {
+                        conn.outbox.close_with(CLOSE_TOO_BIG);
+                    }
+                    break;
+                }
+                Ok(Some(Ok(Message::Text(text)))) => conn.on_text(text.as_str()).await,
+                Ok(Some(Ok(Message::Binary(_)))) => conn.reply_error(
+                    None,
+                    ApiError::new(ErrorCode::BadJson, "binary frames are not supported; send JSON text"),
+                ),
+                Ok(Some(Ok(_))) => {} // ping/pong: signs of life only
+            },
+        }
+    }
+    if let Some(session) = &conn.session {
+        let rooms = app.sessions.detach(&session.token, conn_id);
+        for room in rooms {
+            if let Ok(handle) = app.registry.get(&room) {
+                let player = session.player.clone();
+                // Must not be lost, but must not hold up this task either.
+                tokio::spawn(async move {
+                    handle
+                        .send_reliably(RoomCmd::Disconnected {
+                            player,
+                            conn: conn_id,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+    close.cancel();
+    let _ = writer.await;
+    app.metrics.connections.dec();
+}
+
+async fn writer(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    close: CancellationToken,
+    close_code: Arc<AtomicU16>,
+    ping_every: Duration,
+) {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    loop {
+        tokio::select! {
+            biased;
+            _ = close.cancelled() => break,
+            out = rx.recv() => match out {
+                Some(Outgoing::Text(bytes)) => {
+                    if sink.send(Message::Text(text(bytes))).await.is_err() {
+                        return;
+                    }
+                }
+                None => break,
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let code = close_code.load(Ordering::Acquire);
+    // Replies already queued still go out, except to a client that is too slow to read them.
+    if code != crate::room::CLOSE_SLOW {
+        while let Ok(Outgoing::Text(bytes)) = rx.try_recv() {
+            if sink.send(Message::Text(text(bytes))).await.is_err() {
+                return;
+            }
+        }
+    }
+    let (code, reason) = match code {
+        0 => (1001, "server shutting down"),
+        CLOSE_IDLE => (CLOSE_IDLE, "idle timeout: no sign of life"),
+        CLOSE_FLOOD => (CLOSE_FLOOD, "too many messages"),
+        CLOSE_TOO_BIG => (CLOSE_TOO_BIG, "message too big"),
+        crate::room::CLOSE_SLOW => (crate::room::CLOSE_SLOW, "too slow to keep up"),
+        crate::session::CLOSE_REPLACED => (crate::session::CLOSE_REPLACED, "replaced by a newer connection"),
+        other => (other, "closing"),
+    };
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+fn text(bytes: Bytes) -> Utf8Bytes {
+    // Frames are built from Rust strings, so they are UTF-8; the check is cheap insurance.
+    Utf8Bytes::try_from(bytes).unwrap_or_else(|_| Utf8Bytes::from_static("{\"type\":\"error\",\"code\":\"internal\"}"))
+}
+
+impl Conn {
+    fn send(&self, frame: String) {
+        self.outbox.push(Bytes::from(frame));
+    }
+
+    fn reply_error(&self, request_id: Option<&str>, e: ApiError) {
+        self.send(e.frame(request_id));
+    }
+
+    fn reply(&self, kind: &str, request_id: Option<&str>, mut body: serde_json::Value) {
+        body["type"] = kind.into();
+        body["request_id"] = request_id.into();
+        self.send(body.to_string());
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        if let Err(not_until) = self.limiter.check() {
+            self.strikes += 1;
+            if self.strikes > self.app.config.connection.flood_strikes {
+                self.outbox.close_with(CLOSE_FLOOD);
+                return;
+            }
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let mut e = ApiError::new(ErrorCode::RateLimited, "too many messages; slow down");
+            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
+            return self.reply_error(None, e);
+        }
+        self.strikes = 0;
+        if text.len() > self.app.config.connection.max_message_bytes {
+            return self.reply_error(
+                None,
+                ApiError::new(
+                    ErrorCode::FrameTooLarge,
+                    format!(
+                        "frames may be at most {} bytes",
+                        self.app.config.connection.max_message_bytes
+                    ),
+                ),
+            );
+        }
+        let msg = match parse(text) {
+            Ok(m) => m,
+            Err((request_id, e)) => return self.reply_error(request_id.as_deref(), e),
+        };
+        let request_id = msg.request_id().map(str::to_owned);
+        if let Err(e) = self.dispatch(msg).await {
+            self.reply_error(request_id.as_deref(), e);
+        }
+    }
+
+    fn hello(&mut self, request_id: Option<&str>, name: Option<String>, token: Option<String>) {
+        let result = match (token, name) {
+            (Some(token), _) => self.app.sessions.resume(&token, self.outbox.clone()).map(|s| (s, true)),
+            (None, Some(name)) => {
+                let name = name.trim().to_owned();
+                if name.is_empty() || name.chars().count() > 32 {
+                    Err(ApiError::new(ErrorCode::BadMessage, "name must be 1 to 32 characters"))
+                } else {
+                    Ok((self.app.sessions.create(&name, self.outbox.clone()), false))
+                }
+            }
+            (None, None) => Err(ApiError::new(ErrorCode::BadMessage, "hello needs a name or a token")),
+        };
+        match result {
+            Ok((session, resumed)) => {
+                self.reply(
+                    "welcome",
+                    request_id,
+                    serde_json::json!({
+                        "player": session.player,
+                        "name": session.name,
+                        "token": session.token,
+                        "resumed": resumed,
+                    }),
+                );
+                self.session = Some(session);
+            }
+            Err(e) => self.reply_error(request_id, e),
+        }
+    }
+
+    async fn dispatch(&mut self, msg: ClientMsg) -> Result<(), ApiError> {
+        if let ClientMsg::Hello {
+            request_id,
+            name,
+            token,
+        } = msg
+        {
+            self.hello(request_id.as_deref(), name, token);
+            return Ok(());
+        }
+        let Some(session) = self.session.clone() else {
+            return Err(ApiError::new(ErrorCode::NotAuthenticated, "send hello first"));
+        };
+        let app = self.app.clone();
+        match msg {
+            ClientMsg::Hello { .. } => Ok(()),
+            ClientMsg::ListGames { request_id } => {
+                let games = app.registry.catalog().list();
+                self.reply("games", request_id.as_deref(), serde_json::json!({ "games": games }));
+                Ok(())
+            }
+            ClientMsg::ListRooms {
+                request_id,
+                game,
+                status,
+            } => {
+                let rooms = app.registry.list(game.as_deref(), status.as_deref());
+                self.reply("rooms", request_id.as_deref(), serde_json::json!({ "rooms": rooms }));
+                Ok(())
+            }
+            ClientMsg::CreateRoom {
+                request_id,
+                game,
+                version,
+                options,
+                seats,
+                bots,
+                private,
+                seed,
+                turn_deadline_ms,
+            } => {
+                let req = CreateRoom {
+                    game,
+                    version,
+                    options,
+                    seats,
+                    bots: bots.unwrap_or(0),
+                    private: private.unwrap_or(false),
+                    seed,
+                    turn_deadline_ms,
+                };
+                let joined = app
+                    .registry
+                    .create(req, session.player.clone(), session.name.clone(), self.outbox.clone())
+                    .await?;
+                self.entered(&session, request_id.as_deref(), joined);
+                Ok(())
+            }
+            ClientMsg::Join {
+                request_id,
+                room,
+                seat,
+            } => {
+                let handle = app.registry.get(&RoomId::from_wire(&room))?;
+                let outbox = self.outbox.clone();
+                let joined = handle
+                    .ask(|reply| RoomCmd::Join {
+                        player: session.player.clone(),
+                        name: session.name.clone(),
+                        seat,
+                        outbox,
+                        reply,
+                    })
+                    .await?;
+                self.entered(&session, request_id.as_deref(), joined);
+                Ok(())
+            }
+            ClientMsg::Watch { request_id, room } => {
+                let handle = app.registry.get(&RoomId::from_wire(&room))?;
+                let outbox = self.outbox.clone();
+                let joined = handle
+                    .ask(|reply| RoomCmd::Watch {
+                        player: session.player.clone(),
+                        outbox,
+                        reply,
+                    })
+                    .await?;
+                self.entered(&session, request_id.as_deref(), joined);
+                Ok(())
+            }
+            ClientMsg::Resume {
+                request_id,
+                room,
+                last_seq,
+            } => {
+                let handle = app.registry.get(&RoomId::from_wire(&room))?;
+                let outbox = self.outbox.clone();
+                let joined = handle
+                    .ask(|reply| RoomCmd::Resume {
+                        player: session.player.clone(),
+                        last_seq,
+                        outbox,
+                        reply,
+                    })
+                    .await?;
+                self.entered(&session, request_id.as_deref(), joined);
+                Ok(())
+            }
+            ClientMsg::Leave { request_id, room } => {
+                let id = RoomId::from_wire(&room);
+                let handle = app.registry.get(&id)?;
+                handle
+                    .ask(|reply| RoomCmd::Leave {
+                        player: session.player.clone(),
+                        reply,
+                    })
+                    .await?;
+                app.sessions.exit(&session.token, &id);
+                self.reply("left", request_id.as_deref(), serde_json::json!({ "room": id }));
+                Ok(())
+            }
+            ClientMsg::AddBot {
+                request_id,
+                room,
+                seat,
+            } => {
+                let handle = app.registry.get(&RoomId::from_wire(&room))?;
+                let info = handle
+                    .ask(|reply| RoomCmd::AddBot {
+                        player: session.player.clone(),
+                        seat,
+                        reply,
+                    })
+                    .await?;
+                self.reply("room", request_id.as_deref(), serde_json::json!({ "room": info }));
+                Ok(())
+            }
+            ClientMsg::RemoveBot {
+                request_id,
+                room,
+                seat,
+            } => {
+                let handle = app.registry.get(&RoomId::from_wire(&room))?;
+                let info = handle
+                    .ask(|reply| RoomCmd::RemoveBot {
+                        player: session.player.clone(),
+                        seat,
+                        reply,
+                    })
+                    .await?;
+                self.reply("room", request_id.as_deref(), serde_json::json!({ "room": info }));
+                Ok(())
+            }
+            ClientMsg::Act {
+                request_id,
+                room,
+                action,
+                expected_seq,
+            } => {
+                let handle = app.registry.get(&RoomId::from_wire(&room))?;
+                let seq = handle
+                    .ask(|reply| RoomCmd::Act {
+                        player: session.player.clone(),
+                        request_id: request_id.clone(),
+                        action: action.to_string(),
+                        expected_seq,
+                        reply,
+                    })
+                    .await?;
+                self.reply(
+                    "ack",
+                    Some(&request_id),
+                    serde_json::json!({ "room": room, "seq": seq }),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn entered(&self, session: &SessionInfo, request_id: Option<&str>, joined: Joined) {
+        self.app.sessions.enter(&session.token, &joined.info.id);
+        self.reply(
+            "room",
+            request_id,
+            serde_json::json!({ "room": joined.info, "seat": joined.seat }),
+        );
+    }
+}
+
+/// Parses a frame, telling bad JSON, unknown types and bad fields apart. On error, returns the
+/// request id if one could be read, so the error can still be matched to its request.
+fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| (None, ApiError::new(ErrorCode::BadJson, format!("not JSON: {e}"))))?;
+    let Some(object) = value.as_object() else {
+        return Err((None, ApiError::new(ErrorCode::BadJson, "a frame must be a JSON object")));
+    };
+    let request_id = object
+        .get("request_id")
+        .and_then(|r| r.as_str())
+        .map(|r| r.chars().take(MAX_REQUEST_ID).collect::<String>());
+    let kind = object.get("type").and_then(|t| t.as_str());
+    match kind {
+        None => {
+            return Err((
+                request_id,
+                ApiError::new(ErrorCode::BadMessage, "a frame needs a \"type\""),
+            ));
+        }
+        Some(k) if !CLIENT_TYPES.contains(&k) => {
+            return Err((
+                request_id,
+                ApiError::new(ErrorCode::UnknownType, format!("unknown message type {k:?}")),
+            ));
+        }
+        Some(_) => {}
+    }
+    if object
+        .get("request_id")
+        .and_then(|r| r.as_str())
+        .is_some_and(|r| r.len() > MAX_REQUEST_ID)
+    {
+        return Err((
+            request_id,
+            ApiError::new(
+                ErrorCode::BadMessage,
+                format!("request_id may be at most {MAX_REQUEST_ID} characters"),
+            ),
+        ));
+    }
+    serde_json::from_value::<ClientMsg>(value)
+        .map_err(|e| (request_id, ApiError::new(ErrorCode::BadMessage, e.to_string())))
+}

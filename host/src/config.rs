@@ -1,0 +1,350 @@
+//! One typed configuration: defaults < TOML file < `TABULA_*` environment < command-line flags.
+//! Unknown keys are refused at every layer, and [`Config::validate`] checks ranges once.
+//!
+//! Environment variables name keys by path, sections joined by `__`:
+//! `TABULA_LISTEN=0.0.0.0:9000`, `TABULA_ROOM__BOT_THINK_MS=0`. Values are read as TOML
+//! scalars (numbers, booleans) and otherwise as strings. `TABULA_LOG` (the log filter) and
+//! `TABULA_CONFIG` (the file) are not configuration keys.
+
+use crate::rules::Limits;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A layer does not parse or names unknown keys.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// Which layer (file path, `environment`, `flags`).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{key}: {message}")]
+    OutOfRange {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything the server can be told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address for HTTP and WebSocket.
+    pub listen: SocketAddr,
+    /// Where precompiled modules (and later databases) live.
+    pub data_dir: PathBuf,
+    /// Extra rules modules (`*.wasm`) to load at start.
+    pub modules_dir: Option<PathBuf>,
+    /// Whether clients may choose a game's seed (reproducible or duplicate play).
+    pub allow_client_seed: bool,
+    /// Rooms.
+    pub room: RoomConfig,
+    /// Connections.
+    pub connection: ConnectionConfig,
+    /// The rules sandbox.
+    pub sandbox: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(".tabula"),
+            modules_dir: None,
+            allow_client_seed: false,
+            room: RoomConfig::default(),
+            connection: ConnectionConfig::default(),
+            sandbox: Limits::default(),
+        }
+    }
+}
+
+/// How rooms behave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomConfig {
+    /// Commands a room's inbox holds; beyond it requests are refused as `busy`.
+    pub inbox_capacity: usize,
+    /// How long a bot "thinks" before it moves, ms.
+    pub bot_think_ms: u64,
+    /// How long a disconnected player keeps control before the bot plays for them, ms.
+    pub reconnect_grace_ms: u64,
+    /// How long a room whose players all left stays open, ms.
+    pub abandoned_close_ms: u64,
+    /// How long a finished game stays open once its players have gone, ms.
+    pub finished_close_ms: u64,
+    /// Default per-room turn deadline for humans, ms (`None`: no deadline).
+    pub turn_deadline_ms: Option<u64>,
+    /// Consecutive timer or bot failures after which a room pauses.
+    pub max_module_failures: u32,
+    /// First retry delay after a timer or bot failure, ms (doubles each time).
+    pub retry_base_ms: u64,
+    /// Steps kept for reconnecting clients; older gaps are answered with a resync.
+    pub missed_steps_buffer: usize,
+    /// Request ids remembered per player for idempotent retries.
+    pub request_window: usize,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            inbox_capacity: 256,
+            bot_think_ms: 600,
+            reconnect_grace_ms: 15_000,
+            abandoned_close_ms: 60_000,
+            finished_close_ms: 60_000,
+            turn_deadline_ms: None,
+            max_module_failures: 5,
+            retry_base_ms: 100,
+            missed_steps_buffer: 64,
+            request_window: 256,
+        }
+    }
+}
+
+/// How connections behave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// Largest frame the protocol accepts; bigger ones get `frame_too_large`, bytes.
+    pub max_message_bytes: usize,
+    /// Largest frame the transport reads at all; bigger ones close the connection, bytes.
+    pub transport_max_bytes: usize,
+    /// Messages queued for a client before it counts as too slow and is disconnected.
+    pub outbound_queue: usize,
+    /// Interval between server pings, ms.
+    pub ping_interval_ms: u64,
+    /// A connection silent for this long is closed, ms.
+    pub idle_timeout_ms: u64,
+    /// Sustained messages per second a client may send.
+    pub messages_per_second: u32,
+    /// Messages a client may send in a burst.
+    pub burst: u32,
+    /// `rate_limited` answers in a row after which a flooding client is disconnected.
+    pub flood_strikes: u32,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            max_message_bytes: 16 * 1024,
+            transport_max_bytes: 1 << 20,
+            outbound_queue: 256,
+            ping_interval_ms: 15_000,
+            idle_timeout_ms: 45_000,
+            messages_per_second: 50,
+            burst: 100,
+            flood_strikes: 20,
+        }
+    }
+}
+
+/// Values given as command-line flags (the last layer).
+#[derive(Clone, Debug, Default)]
+pub struct FlagOverrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--modules`.
+    pub modules_dir: Option<PathBuf>,
+    /// `--allow-client-seed`.
+    pub allow_client_seed: bool,
+}
+
+impl Config {
+    /// Layers defaults, `file`, the `TABULA_*` variables in `env` and `flags`, then validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &FlagOverrides,
+    ) -> Result<Config, ConfigError> {
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.into(),
+                source,
+            })?;
+            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
+                origin: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Self::parse(table.clone(), &path.display().to_string())?;
+        }
+        let env_table = env_layer(env);
+        merge(&mut table, env_table);
+        let mut config = Self::parse(table, "environment")?;
+        if let Some(l) = flags.listen {
+            config.listen = l;
+        }
+        if let Some(d) = &flags.data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(m) = &flags.modules_dir {
+            config.modules_dir = Some(m.clone());
+        }
+        config.allow_client_seed |= flags.allow_client_seed;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn parse(table: toml::Table, origin: &str) -> Result<Config, ConfigError> {
+        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+            origin: origin.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks every range once, so the rest of the server can rely on them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |key: &'static str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::OutOfRange {
+                    key,
+                    message: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("room.inbox_capacity", self.room.inbox_capacity as u64)?;
+        positive("room.max_module_failures", u64::from(self.room.max_module_failures))?;
+        positive("room.request_window", self.room.request_window as u64)?;
+        positive("connection.max_message_bytes", self.connection.max_message_bytes as u64)?;
+        positive("connection.outbound_queue", self.connection.outbound_queue as u64)?;
+        positive("connection.ping_interval_ms", self.connection.ping_interval_ms)?;
+        positive("connection.messages_per_second", u64::from(self.connection.messages_per_second))?;
+        positive("connection.burst", u64::from(self.connection.burst))?;
+        positive("sandbox.fuel_per_call", self.sandbox.fuel_per_call)?;
+        positive("sandbox.deadline_ms", self.sandbox.deadline_ms)?;
+        if self.connection.transport_max_bytes < self.connection.max_message_bytes {
+            return Err(ConfigError::OutOfRange {
+                key: "connection.transport_max_bytes",
+                message: "must be at least connection.max_message_bytes".into(),
+            });
+        }
+        if self.connection.idle_timeout_ms <= self.connection.ping_interval_ms {
+            return Err(ConfigError::OutOfRange {
+                key: "connection.idle_timeout_ms",
+                message: "must be longer than connection.ping_interval_ms".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Turns `TABULA_A__B=v` variables into `{a: {b: v}}`.
+fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> toml::Table {
+    let mut table = toml::Table::new();
+    for (key, value) in env {
+        let Some(path) = key.strip_prefix("TABULA_") else {
+            continue;
+        };
+        if path == "LOG" || path == "CONFIG" {
+            continue;
+        }
+        let parts: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+        let scalar = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table() && !v.is_array())
+            .unwrap_or(toml::Value::String(value));
+        let mut cursor = &mut table;
+        for (i, part) in parts.iter().enumerate() {
+            if i + 1 == parts.len() {
+                cursor.insert(part.clone(), scalar.clone());
+            } else {
+                let entry = cursor
+                    .entry(part.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if !entry.is_table() {
+                    *entry = toml::Value::Table(toml::Table::new());
+                }
+                match entry {
+                    toml::Value::Table(t) => cursor = t,
+                    _ => unreachable!("just made a table"),
+                }
+            }
+        }
+    }
+    table
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        // An operator's file is overridden by the environment, and both by flags.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("tabula.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[room]\nbot_think_ms = 5\ninbox_capacity = 7\n",
+        )
+        .expect("write");
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:9100".parse().expect("addr")),
+            ..FlagOverrides::default()
+        };
+        let c = Config::load(
+            Some(&file),
+            env(&[("TABULA_ROOM__BOT_THINK_MS", "0"), ("TABULA_LOG", "debug"), ("HOME", "/x")]),
+            &flags,
+        )
+        .expect("valid");
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.room.bot_think_ms, 0);
+        assert_eq!(c.room.inbox_capacity, 7);
+        assert_eq!(c.connection, ConnectionConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_their_name() {
+        // A typo in a key or an impossible value stops the server with a message naming it.
+        let err = Config::load(None, env(&[("TABULA_ROOM__BOT_THINK", "0")]), &FlagOverrides::default())
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("bot_think"), "{err}");
+        let err = Config::load(None, env(&[("TABULA_ROOM__INBOX_CAPACITY", "0")]), &FlagOverrides::default())
+            .expect_err("zero");
+        assert!(err.to_string().contains("room.inbox_capacity"), "{err}");
+        let err = Config::load(None, env(&[("TABULA_LISTEN", "nowhere")]), &FlagOverrides::default())
+            .expect_err("bad address");
+        assert!(err.to_string().contains("environment"), "{err}");
+    }
+}

@@ -1,0 +1,84 @@
+//! Identifier newtypes and their random generation. Ids are never bare strings in signatures.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Lowercase letters and digits without look-alikes (no 0/o, 1/l/i).
+const ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyz";
+
+/// `len` random characters of [`ALPHABET`] from the operating system's generator.
+fn random_chars(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    // The OS generator failing is not recoverable in any useful way for a server.
+    getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A random u64 from the operating system (game seeds, bot entropy).
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the operating system's random generator failed");
+    u64::from_le_bytes(b)
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $len:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new random id.
+            pub fn random() -> Self {
+                $name(format!("{}{}", $prefix, random_chars($len)))
+            }
+
+            /// Wraps an id received from outside (it is only ever compared, never trusted).
+            pub fn from_wire(s: &str) -> Self {
+                $name(s.to_owned())
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A room.
+    RoomId, "r-", 8
+);
+id_type!(
+    /// A player (one session).
+    PlayerId, "p-", 10
+);
+id_type!(
+    /// A session's secret: whoever presents it acts as its player.
+    Token, "t-", 32
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_and_distinct() {
+        // Ids say what they identify and do not repeat.
+        let a = RoomId::random();
+        assert!(a.as_str().starts_with("r-") && a.as_str().len() == 10);
+        assert_ne!(a, RoomId::random());
+        assert_eq!(Token::random().as_str().len(), 34);
+    }
+}

@@ -1,0 +1,105 @@
+//! Prometheus metrics (`/metrics`): one registry, created at start-up, shared by rooms and
+//! connections. Names follow `tabula_<area>_<what>_<unit>`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a room gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoomLabels {
+    /// Game name.
+    pub game: String,
+    /// Rules version.
+    pub version: String,
+    /// Current phase (or `waiting`, `paused`).
+    pub phase: String,
+}
+
+/// Labels of the action counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// Game name.
+    pub game: String,
+    /// `ok` or the error code.
+    pub result: String,
+}
+
+/// Labels of module call metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// Game name.
+    pub game: String,
+    /// Rules version.
+    pub version: String,
+    /// `act`, `timer`, `bot`, `start`, `view` or, for failures, the failure kind.
+    pub call: String,
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Open WebSocket connections.
+    pub connections: Gauge,
+    /// Rooms by game, version and phase.
+    pub rooms: Family<RoomLabels, Gauge>,
+    /// Player actions by game and result.
+    pub actions: Family<ActionLabels, Counter>,
+    /// Module call latency.
+    pub module_calls: Family<CallLabels, Histogram>,
+    /// Module failures by kind (`call` holds the kind).
+    pub module_failures: Family<CallLabels, Counter>,
+}
+
+impl Metrics {
+    /// A registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tabula");
+        let connections = Gauge::default();
+        registry.register("connections", "Open WebSocket connections", connections.clone());
+        let rooms = Family::<RoomLabels, Gauge>::default();
+        registry.register("rooms", "Rooms by game, version and phase", rooms.clone());
+        let actions = Family::<ActionLabels, Counter>::default();
+        registry.register("actions", "Player actions by game and result", actions.clone());
+        let module_calls = Family::<CallLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1e-6, 2.0, 22))
+        });
+        registry.register(
+            "module_call_seconds",
+            "Latency of calls into rules modules",
+            module_calls.clone(),
+        );
+        let module_failures = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "module_failures",
+            "Rules module failures by kind",
+            module_failures.clone(),
+        );
+        Metrics {
+            registry,
+            connections,
+            rooms,
+            actions,
+            module_calls,
+            module_failures,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!("cannot encode metrics: {e}");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,1049 @@
+//! The room actor: one task per room, the single owner of its game. Commands arrive through the
+//! bounded inbox and are applied one at a time; the loop otherwise sleeps until the next
+//! deadline (module wake-up, bot move, turn deadline, reconnect grace, retry, closing). Nothing
+//! here polls, and nothing waits for a connection.
+//!
+//! Wasm calls are short and synchronous (microseconds, bounded by fuel and the deadline), so
+//! they run inline on the room's task rather than hopping to a blocking pool.
+
+use super::seats::{Human, Occupant, RequestWindow};
+use super::{Clock, Joined, Outbox, RoomCmd, RoomInfo, RoomStatus};
+use crate::api::protocol::{ApiError, ErrorCode, UpdateFrame, raw};
+use crate::config::RoomConfig;
+use crate::ids::{PlayerId, RoomId};
+use crate::metrics::{ActionLabels, CallLabels, Metrics, RoomLabels};
+use crate::replay::{GameRecord, RecordedInput};
+use crate::rules::{CallContext, Event, Module, RuleError, RulesError, Setup, Step, Viewer};
+use std::collections::{HashMap, VecDeque};
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What a room needs to start.
+pub(crate) struct RoomParams {
+    pub id: RoomId,
+    pub module: Module,
+    pub cfg: RoomConfig,
+    pub options: serde_json::Value,
+    pub seats: u32,
+    pub bots: u32,
+    pub seed: u64,
+    pub private: bool,
+    pub creator: PlayerId,
+    pub turn_deadline_ms: Option<u64>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+    pub clock: Clock,
+}
+
+/// The game once started.
+struct GameNow {
+    state: Vec<u8>,
+    phase: String,
+    awaiting: Vec<u32>,
+    wake_at: Option<u64>,
+    result: Option<String>,
+}
+
+/// What a step sent, kept briefly for clients that reconnect.
+struct StepLog {
+    seq: u64,
+    phase: String,
+    status: RoomStatus,
+    awaiting: Vec<u32>,
+    result: Option<String>,
+    events: Vec<Event>,
+}
+
+pub(crate) struct RoomActor {
+    id: RoomId,
+    module: Module,
+    cfg: RoomConfig,
+    clock: Clock,
+    options: serde_json::Value,
+    seed: u64,
+    private: bool,
+    creator: PlayerId,
+    turn_deadline_ms: Option<u64>,
+    seats: Vec<Occupant>,
+    spectators: HashMap<PlayerId, Outbox>,
+    status: RoomStatus,
+    paused_reason: Option<String>,
+    seq: u64,
+    game: Option<GameNow>,
+    record: Option<GameRecord>,
+    history: VecDeque<StepLog>,
+    requests: HashMap<PlayerId, RequestWindow>,
+    entropy: u64,
+    bot_due: Option<Instant>,
+    human_due: Option<Instant>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    close_at: Option<Instant>,
+    info_tx: watch::Sender<RoomInfo>,
+    lobby_dirty: bool,
+    metrics: Arc<Metrics>,
+    gauge: RoomLabels,
+    shutdown: CancellationToken,
+}
+
+impl RoomActor {
+    /// A room with `bots` bots in its last seats; returns it with its info channel.
+    pub fn new(p: RoomParams) -> (Self, watch::Receiver<RoomInfo>) {
+        let mut seats: Vec<Occupant> = (0..p.seats).map(|_| Occupant::Open).collect();
+        for seat in seats.iter_mut().rev().take(p.bots as usize) {
+            *seat = Occupant::Bot;
+        }
+        let gauge = RoomLabels {
+            game: p.module.info().name.clone(),
+            version: p.module.info().version.clone(),
+            phase: "waiting".into(),
+        };
+        p.metrics.rooms.get_or_create(&gauge).inc();
+        let placeholder = RoomInfo {
+            id: p.id.clone(),
+            game: gauge.game.clone(),
+            version: gauge.version.clone(),
+            status: RoomStatus::Waiting,
+            phase: "waiting".into(),
+            seats: Vec::new(),
+            spectators: 0,
+            private: p.private,
+            seq: 0,
+            options: p.options.clone(),
+            creator: p.creator.clone(),
+            paused_reason: None,
+            turn_deadline_ms: p.turn_deadline_ms,
+            seed: None,
+        };
+        let (info_tx, info_rx) = watch::channel(placeholder);
+        let actor = RoomActor {
+            id: p.id,
+            module: p.module,
+            cfg: p.cfg,
+            clock: p.clock,
+            options: p.options,
+            entropy: p.seed ^ crate::ids::random_u64(),
+            seed: p.seed,
+            private: p.private,
+            creator: p.creator,
+            turn_deadline_ms: p.turn_deadline_ms,
+            seats,
+            spectators: HashMap::new(),
+            status: RoomStatus::Waiting,
+            paused_reason: None,
+            seq: 0,
+            game: None,
+            record: None,
+            history: VecDeque::new(),
+            requests: HashMap::new(),
+            bot_due: None,
+            human_due: None,
+            failures: 0,
+            retry_at: None,
+            close_at: None,
+            info_tx,
+            lobby_dirty: true,
+            metrics: p.metrics,
+            gauge,
+            shutdown: p.shutdown,
+        };
+        actor.publish_info();
+        (actor, info_rx)
+    }
+
+    /// The actor loop. Returns when the room closes or the server shuts down.
+    pub async fn run(mut self, mut inbox: mpsc::Receiver<RoomCmd>) {
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                cmd = inbox.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
+                _ = sleep_until(deadline) => self.on_deadline(),
+            }
+            if self.close_at.is_some_and(|t| t <= Instant::now()) {
+                break;
+            }
+            self.update_close_timer();
+            if std::mem::take(&mut self.lobby_dirty) {
+                self.publish_info();
+                self.broadcast_info();
+            }
+        }
+        let closed =
+            Bytes::from(serde_json::json!({"type": "room_closed", "room": self.id}).to_string());
+        for outbox in self.member_outboxes() {
+            outbox.push(closed.clone());
+        }
+        self.metrics.rooms.get_or_create(&self.gauge).dec();
+        tracing::debug!(room_id = %self.id, "room closed");
+    }
+
+    // ----- commands -------------------------------------------------------------------------
+
+    fn handle(&mut self, cmd: RoomCmd) {
+        match cmd {
+            RoomCmd::Join {
+                player,
+                name,
+                seat,
+                outbox,
+                reply,
+            } => {
+                let r = self.join(player, name, seat, outbox);
+                let _ = reply.send(r);
+                self.start_if_full();
+            }
+            RoomCmd::Watch {
+                player,
+                outbox,
+                reply,
+            } => {
+                self.spectators.insert(player, outbox.clone());
+                self.lobby_dirty = true;
+                let _ = reply.send(Ok(self.joined(None)));
+                self.send_current(&outbox, Viewer::Spectator, true);
+            }
+            RoomCmd::Leave { player, reply } => {
+                let r = self.leave(&player);
+                let _ = reply.send(r);
+            }
+            RoomCmd::AddBot {
+                player,
+                seat,
+                reply,
+            } => {
+                let r = self.change_bot(&player, seat, true);
+                let _ = reply.send(r);
+                self.start_if_full();
+            }
+            RoomCmd::RemoveBot {
+                player,
+                seat,
+                reply,
+            } => {
+                let r = self.change_bot(&player, Some(seat), false);
+                let _ = reply.send(r);
+            }
+            RoomCmd::Act {
+                player,
+                request_id,
+                action,
+                expected_seq,
+                reply,
+            } => {
+                let r = self.act(&player, request_id, &action, expected_seq);
+                let result = match &r {
+                    Ok(_) => "ok",
+                    Err(e) => e.code.as_str(),
+                };
+                self.metrics
+                    .actions
+                    .get_or_create(&ActionLabels {
+                        game: self.gauge.game.clone(),
+                        result: result.into(),
+                    })
+                    .inc();
+                let _ = reply.send(r);
+            }
+            RoomCmd::Resume {
+                player,
+                last_seq,
+                outbox,
+                reply,
+            } => {
+                let r = self.resume(&player, last_seq, outbox);
+                let _ = reply.send(r);
+            }
+            RoomCmd::Disconnected { player, conn } => self.disconnected(&player, conn),
+        }
+    }
+
+    fn joined(&self, seat: Option<u32>) -> Joined {
+        Joined {
+            info: self.info(),
+            seat,
+        }
+    }
+
+    fn seat_of(&self, player: &PlayerId) -> Option<u32> {
+        self.seats
+            .iter()
+            .position(|s| s.human_of(player).is_some())
+            .map(|i| i as u32)
+    }
+
+    fn join(
+        &mut self,
+        player: PlayerId,
+        name: String,
+        seat: Option<u32>,
+        outbox: Outbox,
+    ) -> Result<Joined, ApiError> {
+        if let Some(mine) = self.seat_of(&player) {
+            // Coming back to one's own seat (a second join, or a join after a reconnect).
+            self.attach(mine, outbox.clone());
+            let joined = self.joined(Some(mine));
+            self.send_current(&outbox, Viewer::Seat(mine), true);
+            return Ok(joined);
+        }
+        if self.status != RoomStatus::Waiting {
+            return Err(ApiError::new(ErrorCode::AlreadyStarted, "the game has already started"));
+        }
+        let index = match seat {
+            Some(s) => {
+                let occupant = self.seats.get(s as usize).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::BadMessage,
+                        format!("seat {s} does not exist; seats are 0 to {}", self.seats.len() - 1),
+                    )
+                })?;
+                if !matches!(occupant, Occupant::Open) {
+                    return Err(ApiError::new(ErrorCode::SeatTaken, format!("seat {s} is taken")));
+                }
+                s as usize
+            }
+            None => self
+                .seats
+                .iter()
+                .position(|o| matches!(o, Occupant::Open))
+                .ok_or_else(|| ApiError::new(ErrorCode::RoomFull, "every seat is taken"))?,
+        };
+        self.spectators.remove(&player);
+        self.seats[index] = Occupant::Human(Human {
+            player,
+            name,
+            outbox: Some(outbox),
+            disconnected_at: None,
+            left: false,
+            bot_playing: false,
+        });
+        self.lobby_dirty = true;
+        Ok(self.joined(Some(index as u32)))
+    }
+
+    fn attach(&mut self, seat: u32, outbox: Outbox) {
+        if let Some(Occupant::Human(h)) = self.seats.get_mut(seat as usize) {
+            h.outbox = Some(outbox);
+            h.disconnected_at = None;
+            if h.bot_playing {
+                h.bot_playing = false;
+                self.schedule_moves();
+            }
+            self.lobby_dirty = true;
+        }
+    }
+
+    fn leave(&mut self, player: &PlayerId) -> Result<(), ApiError> {
+        if let Some(seat) = self.seat_of(player) {
+            let waiting = self.status == RoomStatus::Waiting;
+            let occupant = &mut self.seats[seat as usize];
+            if waiting {
+                *occupant = Occupant::Open;
+            } else if let Occupant::Human(h) = occupant {
+                h.left = true;
+                h.outbox = None;
+            }
+            self.lobby_dirty = true;
+            self.schedule_moves();
+            return Ok(());
+        }
+        if self.spectators.remove(player).is_some() {
+            self.lobby_dirty = true;
+            return Ok(());
+        }
+        Err(ApiError::new(ErrorCode::NotInRoom, "you are not in this room"))
+    }
+
+    fn change_bot(
+        &mut self,
+        player: &PlayerId,
+        seat: Option<u32>,
+        add: bool,
+    ) -> Result<RoomInfo, ApiError> {
+        if player != &self.creator {
+            return Err(ApiError::new(ErrorCode::NotCreator, "only the room's creator may change bots"));
+        }
+        if self.status != RoomStatus::Waiting {
+            return Err(ApiError::new(ErrorCode::AlreadyStarted, "the game has already started"));
+        }
+        let want = if add { "open" } else { "a bot" };
+        let index = match seat {
+            Some(s) => s as usize,
+            None => self
+                .seats
+                .iter()
+                .position(|o| matches!(o, Occupant::Open))
+                .ok_or_else(|| ApiError::new(ErrorCode::RoomFull, "every seat is taken"))?,
+        };
+        match (self.seats.get(index), add) {
+            (Some(Occupant::Open), true) => self.seats[index] = Occupant::Bot,
+            (Some(Occupant::Bot), false) => self.seats[index] = Occupant::Open,
+            (Some(_), _) => {
+                return Err(ApiError::new(ErrorCode::SeatTaken, format!("seat {index} is not {want}")));
+            }
+            (None, _) => {
+                return Err(ApiError::new(ErrorCode::BadMessage, format!("seat {index} does not exist")));
+            }
+        }
+        self.lobby_dirty = true;
+        Ok(self.info())
+    }
+
+    fn act(
+        &mut self,
+        player: &PlayerId,
+        request_id: String,
+        action: &str,
+        expected_seq: Option<u64>,
+    ) -> Result<u64, ApiError> {
+        let Some(seat) = self.seat_of(player) else {
+            return Err(ApiError::new(ErrorCode::NotInRoom, "you have no seat in this room"));
+        };
+        if let Some(previous) = self.requests.get(player).and_then(|w| w.get(&request_id)) {
+            return previous.clone();
+        }
+        let result = self.try_act(seat, action, expected_seq);
+        self.requests.entry(player.clone()).or_default().remember(
+            request_id,
+            result.clone(),
+            self.cfg.request_window,
+        );
+        result
+    }
+
+    fn try_act(&mut self, seat: u32, action: &str, expected_seq: Option<u64>) -> Result<u64, ApiError> {
+        match self.status {
+            RoomStatus::Waiting => {
+                return Err(ApiError::new(ErrorCode::NotStarted, "the game has not started yet"));
+            }
+            RoomStatus::Paused => {
+                return Err(ApiError::new(
+                    ErrorCode::RoomPaused,
+                    format!("the room is paused: {}", self.paused_reason.as_deref().unwrap_or("")),
+                ));
+            }
+            RoomStatus::Finished => {
+                return Err(ApiError::new(ErrorCode::GameOver, "the game is over"));
+            }
+            RoomStatus::Running => {}
+        }
+        if let Some(expected) = expected_seq
+            && expected != self.seq
+        {
+            return Err(ApiError::new(
+                ErrorCode::Stale,
+                format!("the room is at seq {}, not {expected}; refresh your view", self.seq),
+            ));
+        }
+        let now = self.clock.now_ms();
+        let Some(game) = &self.game else {
+            return Err(ApiError::new(ErrorCode::Internal, "the game has no state"));
+        };
+        let started = std::time::Instant::now();
+        let outcome = self.module.act(&game.state, seat, action, &self.call_ctx(now));
+        self.observe("act", started);
+        match outcome {
+            Ok(step) => {
+                let action = serde_json::from_str(action).unwrap_or(serde_json::Value::Null);
+                self.apply(step, Some(RecordedInput::Act { seat, action, at: now }));
+                Ok(self.seq)
+            }
+            Err(e) => Err(self.action_error(e)),
+        }
+    }
+
+    fn action_error(&self, e: RulesError) -> ApiError {
+        match e {
+            RulesError::Rejected(RuleError::NotYourTurn) => {
+                ApiError::new(ErrorCode::NotYourTurn, "it is not your turn")
+            }
+            RulesError::Rejected(RuleError::GameOver) => {
+                ApiError::new(ErrorCode::GameOver, "the game is over")
+            }
+            RulesError::Rejected(RuleError::Illegal(r)) => ApiError::new(ErrorCode::Illegal, r),
+            RulesError::Rejected(RuleError::Malformed(r)) => {
+                ApiError::new(ErrorCode::MalformedAction, r)
+            }
+            other => {
+                self.count_failure(&other);
+                tracing::warn!(room_id = %self.id, game = %self.gauge.game, version = %self.gauge.version,
+                    "module failed on an action: {other}");
+                ApiError::new(
+                    ErrorCode::ModuleError,
+                    format!("the game's rules failed on this action ({}); nothing changed", other.kind()),
+                )
+            }
+        }
+    }
+
+    fn resume(&mut self, player: &PlayerId, last_seq: u64, outbox: Outbox) -> Result<Joined, ApiError> {
+        if let Some(seat) = self.seat_of(player) {
+            self.attach(seat, outbox.clone());
+            let joined = self.joined(Some(seat));
+            self.send_missed(&outbox, Viewer::Seat(seat), last_seq);
+            return Ok(joined);
+        }
+        if self.spectators.contains_key(player) {
+            self.spectators.insert(player.clone(), outbox.clone());
+            let joined = self.joined(None);
+            self.send_missed(&outbox, Viewer::Spectator, last_seq);
+            return Ok(joined);
+        }
+        Err(ApiError::new(ErrorCode::NotInRoom, "you are not in this room"))
+    }
+
+    fn disconnected(&mut self, player: &PlayerId, conn: u64) {
+        let now = Instant::now();
+        for occupant in &mut self.seats {
+            if let Occupant::Human(h) = occupant
+                && &h.player == player
+                && h.outbox.as_ref().is_some_and(|o| o.conn() == conn)
+            {
+                h.outbox = None;
+                h.disconnected_at = Some(now);
+                self.lobby_dirty = true;
+            }
+        }
+        if self.spectators.get(player).is_some_and(|o| o.conn() == conn) {
+            self.spectators.remove(player);
+            self.lobby_dirty = true;
+        }
+    }
+
+    // ----- the game -------------------------------------------------------------------------
+
+    fn start_if_full(&mut self) {
+        if self.status != RoomStatus::Waiting || self.seats.iter().any(|s| matches!(s, Occupant::Open)) {
+            return;
+        }
+        let now = self.clock.now_ms();
+        let setup = Setup {
+            seats: self.seats.len() as u32,
+            seed: self.seed,
+            options: self.options.to_string(),
+        };
+        let started = std::time::Instant::now();
+        let outcome = self.module.start(&setup, &self.call_ctx(now));
+        self.observe("start", started);
+        match outcome {
+            Ok(step) => {
+                self.record = Some(GameRecord::new(&self.module, &setup, now));
+                self.status = RoomStatus::Running;
+                self.apply(step, None);
+            }
+            Err(e) => {
+                self.count_failure(&e);
+                self.pause(format!("the game could not start: {e}"));
+            }
+        }
+    }
+
+    /// Makes `step` the room's state: one sequence number, one record entry, one round of
+    /// updates, and the next deadlines.
+    fn apply(&mut self, step: Step, input: Option<RecordedInput>) {
+        self.seq += 1;
+        self.failures = 0;
+        if let (Some(record), Some(input)) = (&mut self.record, input) {
+            record.inputs.push(input);
+        }
+        if step.result.is_some() {
+            self.status = RoomStatus::Finished;
+            self.lobby_dirty = true;
+        }
+        if self.gauge.phase != step.phase {
+            self.set_gauge_phase(step.phase.clone());
+        }
+        self.distribute(&step);
+        self.history.push_back(StepLog {
+            seq: self.seq,
+            phase: step.phase.clone(),
+            status: self.status,
+            awaiting: step.awaiting.clone(),
+            result: step.result.clone(),
+            events: step.events,
+        });
+        while self.history.len() > self.cfg.missed_steps_buffer {
+            self.history.pop_front();
+        }
+        self.game = Some(GameNow {
+            state: step.state,
+            phase: step.phase,
+            awaiting: step.awaiting,
+            wake_at: step.wake_at,
+            result: step.result,
+        });
+        self.schedule_moves();
+    }
+
+    /// Sends each recipient its update, serialising each distinct payload once.
+    fn distribute(&self, step: &Step) {
+        let mut cache: Vec<(Option<usize>, Vec<usize>, Bytes)> = Vec::new();
+        let mut frame_for = |viewer: Viewer| -> Bytes {
+            let view = step
+                .views
+                .iter()
+                .position(|v| v.audience != crate::rules::Audience::Everyone && v.audience.includes(viewer))
+                .or_else(|| step.views.iter().position(|v| v.audience == crate::rules::Audience::Everyone));
+            let events: Vec<usize> = step
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.audience.includes(viewer))
+                .map(|(i, _)| i)
+                .collect();
+            if let Some((_, _, frame)) = cache.iter().find(|(v, e, _)| *v == view && *e == events) {
+                return frame.clone();
+            }
+            let frame: Bytes = self
+                .update_frame(
+                    &step.phase,
+                    &step.awaiting,
+                    view.map(|i| step.views[i].view.as_str()),
+                    events.iter().map(|&i| step.events[i].payload.as_str()),
+                    step.result.as_deref(),
+                    false,
+                )
+                .into();
+            cache.push((view, events, frame.clone()));
+            frame
+        };
+        for (seat, occupant) in self.seats.iter().enumerate() {
+            if let Some(outbox) = occupant.outbox() {
+                outbox.push(frame_for(Viewer::Seat(seat as u32)));
+            }
+        }
+        if !self.spectators.is_empty() {
+            let frame = frame_for(Viewer::Spectator);
+            for outbox in self.spectators.values() {
+                outbox.push(frame.clone());
+            }
+        }
+    }
+
+    fn update_frame<'a>(
+        &self,
+        phase: &str,
+        awaiting: &[u32],
+        view: Option<&str>,
+        events: impl Iterator<Item = &'a str>,
+        result: Option<&str>,
+        resync: bool,
+    ) -> String {
+        let frame = UpdateFrame {
+            kind: "update",
+            room: self.id.as_str(),
+            seq: self.seq,
+            phase,
+            status: self.status.as_str(),
+            awaiting,
+            view: view.map(raw),
+            events: events.map(raw).collect(),
+            result: result.map(raw),
+            resync,
+        };
+        serde_json::to_string(&frame).unwrap_or_default()
+    }
+
+    /// Sends one recipient the current state (a full resync when `resync`).
+    fn send_current(&self, outbox: &Outbox, viewer: Viewer, resync: bool) {
+        let Some(game) = &self.game else { return };
+        let seat = match viewer {
+            Viewer::Seat(s) => Some(s),
+            Viewer::Spectator => None,
+        };
+        let view = match self.module.view(&game.state, seat) {
+            Ok(v) => v,
+            Err(e) => {
+                self.count_failure(&e);
+                tracing::warn!(room_id = %self.id, "view failed: {e}");
+                return;
+            }
+        };
+        let frame = self.update_frame(
+            &game.phase,
+            &game.awaiting,
+            Some(&view),
+            std::iter::empty(),
+            game.result.as_deref(),
+            resync,
+        );
+        outbox.push(frame.into());
+    }
+
+    /// Sends the steps after `last_seq` (their events for `viewer`) then the current view, or
+    /// a resync when the gap is older than the buffer.
+    fn send_missed(&self, outbox: &Outbox, viewer: Viewer, last_seq: u64) {
+        let oldest = self.history.front().map_or(self.seq + 1, |s| s.seq);
+        if last_seq >= self.seq {
+            self.send_current(outbox, viewer, false);
+            return;
+        }
+        if last_seq + 1 < oldest {
+            self.send_current(outbox, viewer, true);
+            return;
+        }
+        for log in self.history.iter().filter(|s| s.seq > last_seq && s.seq < self.seq) {
+            let frame = UpdateFrame {
+                kind: "update",
+                room: self.id.as_str(),
+                seq: log.seq,
+                phase: &log.phase,
+                status: log.status.as_str(),
+                awaiting: &log.awaiting,
+                view: None,
+                events: log
+                    .events
+                    .iter()
+                    .filter(|e| e.audience.includes(viewer))
+                    .map(|e| raw(&e.payload))
+                    .collect(),
+                result: log.result.as_deref().map(raw),
+                resync: false,
+            };
+            outbox.push(serde_json::to_string(&frame).unwrap_or_default().into());
+        }
+        // The last step: its events plus the current view.
+        let Some(game) = &self.game else { return };
+        let seat = match viewer {
+            Viewer::Seat(s) => Some(s),
+            Viewer::Spectator => None,
+        };
+        let Ok(view) = self.module.view(&game.state, seat) else { return };
+        let last_events: Vec<&str> = self
+            .history
+            .back()
+            .map(|l| {
+                l.events
+                    .iter()
+                    .filter(|e| e.audience.includes(viewer))
+                    .map(|e| e.payload.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let frame = self.update_frame(
+            &game.phase,
+            &game.awaiting,
+            Some(&view),
+            last_events.into_iter(),
+            game.result.as_deref(),
+            false,
+        );
+        outbox.push(frame.into());
+    }
+
+    fn call_ctx(&self, now: u64) -> CallContext {
+        let mut viewers: Vec<Viewer> = self
+            .seats
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.outbox().is_some())
+            .map(|(i, _)| Viewer::Seat(i as u32))
+            .collect();
+        if !self.spectators.is_empty() {
+            viewers.push(Viewer::Spectator);
+        }
+        CallContext { now, viewers }
+    }
+
+    // ----- time -----------------------------------------------------------------------------
+
+    /// Sets the bot and turn deadlines for whoever the game awaits now.
+    fn schedule_moves(&mut self) {
+        self.bot_due = None;
+        self.human_due = None;
+        if self.status != RoomStatus::Running {
+            return;
+        }
+        let Some(game) = &self.game else { return };
+        let now = Instant::now();
+        let awaits_bot = game
+            .awaiting
+            .iter()
+            .any(|&s| self.seats.get(s as usize).is_some_and(Occupant::bot_controlled));
+        if awaits_bot {
+            self.bot_due = Some(now + Duration::from_millis(self.cfg.bot_think_ms));
+        }
+        if let Some(ms) = self.turn_deadline_ms
+            && game
+                .awaiting
+                .iter()
+                .any(|&s| self.seats.get(s as usize).is_some_and(|o| !o.bot_controlled()))
+        {
+            self.human_due = Some(now + Duration::from_millis(ms));
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = self.close_at;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        if self.status == RoomStatus::Running {
+            if self.retry_at.is_some() {
+                consider(self.retry_at);
+            } else {
+                consider(self.game.as_ref().and_then(|g| g.wake_at).map(|ms| self.clock.instant_at(ms)));
+                consider(self.bot_due);
+            }
+            consider(self.human_due);
+            let grace = Duration::from_millis(self.cfg.reconnect_grace_ms);
+            for occupant in &self.seats {
+                if let Occupant::Human(h) = occupant
+                    && !h.bot_playing
+                    && !h.left
+                {
+                    consider(h.disconnected_at.map(|t| t + grace));
+                }
+            }
+        }
+        next
+    }
+
+    fn on_deadline(&mut self) {
+        let now = Instant::now();
+        if self.status != RoomStatus::Running {
+            return;
+        }
+        let grace = Duration::from_millis(self.cfg.reconnect_grace_ms);
+        let mut handed_over = false;
+        for occupant in &mut self.seats {
+            if let Occupant::Human(h) = occupant
+                && !h.bot_playing
+                && h.disconnected_at.is_some_and(|t| t + grace <= now)
+            {
+                h.bot_playing = true;
+                handed_over = true;
+            }
+        }
+        if handed_over {
+            self.lobby_dirty = true;
+            self.schedule_moves();
+        }
+        if let Some(retry) = self.retry_at {
+            if retry > now {
+                return;
+            }
+            self.retry_at = None;
+        }
+        let timer_due = self
+            .game
+            .as_ref()
+            .and_then(|g| g.wake_at)
+            .is_some_and(|ms| self.clock.instant_at(ms) <= now);
+        if timer_due {
+            self.fire_timer();
+        } else if self.bot_due.is_some_and(|t| t <= now) {
+            self.bot_move(true);
+        } else if self.human_due.is_some_and(|t| t <= now) {
+            self.bot_move(false);
+        }
+    }
+
+    fn fire_timer(&mut self) {
+        let now = self.clock.now_ms();
+        let Some(game) = &self.game else { return };
+        let started = std::time::Instant::now();
+        let outcome = self.module.timer(&game.state, &self.call_ctx(now));
+        self.observe("timer", started);
+        match outcome {
+            Ok(step) => self.apply(step, Some(RecordedInput::Timer { at: now })),
+            Err(e) => self.module_trouble("timer", e),
+        }
+    }
+
+    /// Lets the bot move for the first awaited seat it controls (`for_bots`) or, when a human's
+    /// turn deadline passed, for the first awaited human.
+    fn bot_move(&mut self, for_bots: bool) {
+        let Some(game) = &self.game else { return };
+        let seat = game.awaiting.iter().copied().find(|&s| {
+            self.seats
+                .get(s as usize)
+                .is_some_and(|o| o.bot_controlled() == for_bots)
+        });
+        let Some(seat) = seat else {
+            self.schedule_moves();
+            return;
+        };
+        let entropy = next_entropy(&mut self.entropy);
+        let started = std::time::Instant::now();
+        let action = self.module.bot(&game.state, seat, entropy);
+        self.observe("bot", started);
+        let action = match action {
+            Ok(a) => a,
+            Err(e) => return self.module_trouble("bot", e),
+        };
+        let now = self.clock.now_ms();
+        let started = std::time::Instant::now();
+        let outcome = self.module.act(&game.state, seat, &action, &self.call_ctx(now));
+        self.observe("act", started);
+        match outcome {
+            Ok(step) => {
+                let action = serde_json::from_str(&action).unwrap_or(serde_json::Value::Null);
+                self.apply(step, Some(RecordedInput::Act { seat, action, at: now }));
+            }
+            Err(e) => self.module_trouble("bot move", e),
+        }
+    }
+
+    /// A timer or bot call failed: retry with backoff, and pause after too many failures.
+    fn module_trouble(&mut self, what: &str, e: RulesError) {
+        self.count_failure(&e);
+        self.failures += 1;
+        tracing::warn!(room_id = %self.id, game = %self.gauge.game, version = %self.gauge.version,
+            failures = self.failures, "{what} failed: {e}");
+        if self.failures >= self.cfg.max_module_failures {
+            self.pause(format!("the {what} failed {} times in a row: {e}", self.failures));
+        } else {
+            let backoff = self.cfg.retry_base_ms.saturating_mul(1 << (self.failures - 1).min(16));
+            self.retry_at = Some(Instant::now() + Duration::from_millis(backoff));
+        }
+    }
+
+    fn pause(&mut self, reason: String) {
+        self.status = RoomStatus::Paused;
+        self.paused_reason = Some(reason);
+        self.retry_at = None;
+        self.bot_due = None;
+        self.human_due = None;
+        self.set_gauge_phase("paused".into());
+        self.lobby_dirty = true;
+    }
+
+    /// Starts or cancels the closing countdown: rooms every human has left (and nobody
+    /// watches) close, and so do finished games once their players have gone.
+    fn update_close_timer(&mut self) {
+        let humans = self.seats.iter().filter_map(|o| match o {
+            Occupant::Human(h) => Some(h),
+            _ => None,
+        });
+        let abandoned = self.spectators.is_empty()
+            && humans.clone().all(|h| h.left)
+            && !matches!(self.status, RoomStatus::Finished);
+        let finished_and_gone = self.status == RoomStatus::Finished
+            && self.spectators.is_empty()
+            && humans.clone().all(|h| h.left || h.outbox.is_none());
+        let wait = if abandoned {
+            Some(self.cfg.abandoned_close_ms)
+        } else if finished_and_gone {
+            Some(self.cfg.finished_close_ms)
+        } else {
+            None
+        };
+        match (wait, self.close_at) {
+            (Some(ms), None) => self.close_at = Some(Instant::now() + Duration::from_millis(ms)),
+            (None, Some(_)) => self.close_at = None,
+            _ => {}
+        }
+    }
+
+    // ----- bookkeeping ----------------------------------------------------------------------
+
+    fn observe(&self, call: &str, started: std::time::Instant) {
+        self.metrics
+            .module_calls
+            .get_or_create(&CallLabels {
+                game: self.gauge.game.clone(),
+                version: self.gauge.version.clone(),
+                call: call.into(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    fn count_failure(&self, e: &RulesError) {
+        if e.is_module_fault() {
+            self.metrics
+                .module_failures
+                .get_or_create(&CallLabels {
+                    game: self.gauge.game.clone(),
+                    version: self.gauge.version.clone(),
+                    call: e.kind().into(),
+                })
+                .inc();
+        }
+    }
+
+    fn set_gauge_phase(&mut self, phase: String) {
+        self.metrics.rooms.get_or_create(&self.gauge).dec();
+        self.gauge.phase = phase;
+        self.metrics.rooms.get_or_create(&self.gauge).inc();
+        self.lobby_dirty = true;
+    }
+
+    fn info(&self) -> RoomInfo {
+        RoomInfo {
+            id: self.id.clone(),
+            game: self.gauge.game.clone(),
+            version: self.gauge.version.clone(),
+            status: self.status,
+            phase: self
+                .game
+                .as_ref()
+                .map_or_else(|| "waiting".into(), |g| g.phase.clone()),
+            seats: self
+                .seats
+                .iter()
+                .enumerate()
+                .map(|(i, o)| o.info(i as u32))
+                .collect(),
+            spectators: self.spectators.len(),
+            private: self.private,
+            seq: self.seq,
+            options: self.options.clone(),
+            creator: self.creator.clone(),
+            paused_reason: self.paused_reason.clone(),
+            turn_deadline_ms: self.turn_deadline_ms,
+            seed: (self.status == RoomStatus::Finished).then_some(self.seed),
+        }
+    }
+
+    fn publish_info(&self) {
+        let _ = self.info_tx.send(self.info());
+    }
+
+    fn member_outboxes(&self) -> impl Iterator<Item = &Outbox> {
+        self.seats
+            .iter()
+            .filter_map(Occupant::outbox)
+            .chain(self.spectators.values())
+    }
+
+    /// Tells every member that the room's seats or status changed.
+    fn broadcast_info(&self) {
+        let frame: Bytes =
+            serde_json::json!({"type": "room", "room": self.info()}).to_string().into();
+        for outbox in self.member_outboxes() {
+            outbox.push(frame.clone());
+        }
+    }
+
+    /// The game record so far (the future event log exports the same).
+    #[allow(dead_code)]
+    pub fn record(&self) -> Option<&GameRecord> {
+        self.record.as_ref()
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SplitMix64 step for bot entropy.
+fn next_entropy(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,96 @@
+//! Wiring: builds the sandbox, the catalog, the registry and the router from a [`Config`], and
+//! runs the server until shutdown. Shutdown is one cancellation token: connections send close
+//! frames, rooms stop, and the task tracker waits for them.
+
+use crate::api::{AppState, app};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::modules::Catalog;
+use crate::room::Registry;
+use crate::rules::{Runtime, RuntimeConfig};
+use crate::session::Sessions;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A server that is listening.
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// Cancel to shut down.
+    pub shutdown: CancellationToken,
+    /// Shared state (tests inspect rooms and sessions through it).
+    pub state: Arc<AppState>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Shuts down and waits until every connection and room has stopped.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await.context("the server task failed")?
+    }
+
+    /// Waits for the server to end (after `shutdown` is cancelled elsewhere).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("the server task failed")?
+    }
+}
+
+/// Loads the modules, binds `config.listen` and starts serving in the background.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let runtime = Runtime::new(RuntimeConfig {
+        limits: config.sandbox.clone(),
+        cache_dir: Some(config.data_dir.join("modules")),
+    })?;
+    let catalog = Catalog::load(&runtime, config.modules_dir.as_deref())?;
+    start_with(config, catalog).await
+}
+
+/// Like [`start`], with an already loaded catalog.
+pub async fn start_with(config: Config, catalog: Catalog) -> anyhow::Result<RunningServer> {
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let metrics = Arc::new(Metrics::new());
+    let registry = Registry::new(
+        Arc::new(catalog),
+        config.room.clone(),
+        config.allow_client_seed,
+        metrics.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        config,
+        registry,
+        sessions: Sessions::default(),
+        metrics,
+        shutdown: shutdown.clone(),
+        next_conn: AtomicU64::new(0),
+    });
+    let router = app(state.clone());
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .context("serving")?;
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    });
+    tracing::info!(%addr, "tabula is listening");
+    Ok(RunningServer {
+        addr,
+        shutdown,
+        state,
+        task,
+    })
+}
