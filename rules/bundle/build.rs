@@ -14,6 +14,7 @@ use std::{env, fs};
 const GUESTS: &[(&str, bool)] = &[
     ("tic-tac-toe", false),
     ("turn-room", false),
+    ("liap-tui", false),
     ("hostile", true),
 ];
 

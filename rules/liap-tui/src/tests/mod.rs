@@ -1,0 +1,10 @@
+//! Tests that drive whole games through the SDK's contract, exactly as the sandbox does:
+//! `support` builds tables (from a seed, or from a hand-made state) and the privacy checkers;
+//! `preparation` and `flows` pin the rules of each phase, `rounds` whole rounds, and `props`
+//! checks invariants over random games.
+
+mod flows;
+mod preparation;
+mod props;
+mod rounds;
+pub(crate) mod support;
