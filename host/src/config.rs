@@ -137,6 +137,9 @@ pub struct ConnectionConfig {
     pub burst: u32,
     /// `rate_limited` answers in a row after which a flooding client is disconnected.
     pub flood_strikes: u32,
+    /// Kernel send buffer per socket, bytes (`None`: the kernel's auto-tuning). Smaller
+    /// buffers bound memory per connection and detect slow clients sooner.
+    pub socket_send_buffer_bytes: Option<usize>,
 }
 
 impl Default for ConnectionConfig {
@@ -150,6 +153,7 @@ impl Default for ConnectionConfig {
             messages_per_second: 50,
             burst: 100,
             flood_strikes: 20,
+            socket_send_buffer_bytes: None,
         }
     }
 }
@@ -180,10 +184,12 @@ impl Config {
                 path: path.into(),
                 source,
             })?;
-            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
-                origin: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Invalid {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
             Self::parse(table.clone(), &path.display().to_string())?;
         }
         let env_table = env_layer(env);
@@ -223,12 +229,27 @@ impl Config {
             }
         };
         positive("room.inbox_capacity", self.room.inbox_capacity as u64)?;
-        positive("room.max_module_failures", u64::from(self.room.max_module_failures))?;
+        positive(
+            "room.max_module_failures",
+            u64::from(self.room.max_module_failures),
+        )?;
         positive("room.request_window", self.room.request_window as u64)?;
-        positive("connection.max_message_bytes", self.connection.max_message_bytes as u64)?;
-        positive("connection.outbound_queue", self.connection.outbound_queue as u64)?;
-        positive("connection.ping_interval_ms", self.connection.ping_interval_ms)?;
-        positive("connection.messages_per_second", u64::from(self.connection.messages_per_second))?;
+        positive(
+            "connection.max_message_bytes",
+            self.connection.max_message_bytes as u64,
+        )?;
+        positive(
+            "connection.outbound_queue",
+            self.connection.outbound_queue as u64,
+        )?;
+        positive(
+            "connection.ping_interval_ms",
+            self.connection.ping_interval_ms,
+        )?;
+        positive(
+            "connection.messages_per_second",
+            u64::from(self.connection.messages_per_second),
+        )?;
         positive("connection.burst", u64::from(self.connection.burst))?;
         positive("sandbox.fuel_per_call", self.sandbox.fuel_per_call)?;
         positive("sandbox.deadline_ms", self.sandbox.deadline_ms)?;
@@ -324,7 +345,11 @@ mod tests {
         };
         let c = Config::load(
             Some(&file),
-            env(&[("TABULA_ROOM__BOT_THINK_MS", "0"), ("TABULA_LOG", "debug"), ("HOME", "/x")]),
+            env(&[
+                ("TABULA_ROOM__BOT_THINK_MS", "0"),
+                ("TABULA_LOG", "debug"),
+                ("HOME", "/x"),
+            ]),
             &flags,
         )
         .expect("valid");
@@ -337,14 +362,26 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_refused_with_their_name() {
         // A typo in a key or an impossible value stops the server with a message naming it.
-        let err = Config::load(None, env(&[("TABULA_ROOM__BOT_THINK", "0")]), &FlagOverrides::default())
-            .expect_err("unknown key");
+        let err = Config::load(
+            None,
+            env(&[("TABULA_ROOM__BOT_THINK", "0")]),
+            &FlagOverrides::default(),
+        )
+        .expect_err("unknown key");
         assert!(err.to_string().contains("bot_think"), "{err}");
-        let err = Config::load(None, env(&[("TABULA_ROOM__INBOX_CAPACITY", "0")]), &FlagOverrides::default())
-            .expect_err("zero");
+        let err = Config::load(
+            None,
+            env(&[("TABULA_ROOM__INBOX_CAPACITY", "0")]),
+            &FlagOverrides::default(),
+        )
+        .expect_err("zero");
         assert!(err.to_string().contains("room.inbox_capacity"), "{err}");
-        let err = Config::load(None, env(&[("TABULA_LISTEN", "nowhere")]), &FlagOverrides::default())
-            .expect_err("bad address");
+        let err = Config::load(
+            None,
+            env(&[("TABULA_LISTEN", "nowhere")]),
+            &FlagOverrides::default(),
+        )
+        .expect_err("bad address");
         assert!(err.to_string().contains("environment"), "{err}");
     }
 }

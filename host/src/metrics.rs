@@ -59,11 +59,19 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("tabula");
         let connections = Gauge::default();
-        registry.register("connections", "Open WebSocket connections", connections.clone());
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            connections.clone(),
+        );
         let rooms = Family::<RoomLabels, Gauge>::default();
         registry.register("rooms", "Rooms by game, version and phase", rooms.clone());
         let actions = Family::<ActionLabels, Counter>::default();
-        registry.register("actions", "Player actions by game and result", actions.clone());
+        registry.register(
+            "actions",
+            "Player actions by game and result",
+            actions.clone(),
+        );
         let module_calls = Family::<CallLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1e-6, 2.0, 22))
         });

@@ -76,8 +76,20 @@ pub async fn start_with(config: Config, catalog: Catalog) -> anyhow::Result<Runn
         next_conn: AtomicU64::new(0),
     });
     let router = app(state.clone());
+    let send_buffer = state.config.connection.socket_send_buffer_bytes;
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
+        // Updates are small and latency matters: never let Nagle hold an ack behind an update.
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+            if let Some(bytes) = send_buffer
+                && let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes)
+            {
+                tracing::debug!("cannot set the send buffer size: {e}");
+            }
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await

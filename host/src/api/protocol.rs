@@ -332,7 +332,12 @@ mod tests {
     #[test]
     fn error_codes_on_the_wire_match_their_names() {
         // The documented codes are exactly what clients receive.
-        for code in [ErrorCode::BadJson, ErrorCode::NotYourTurn, ErrorCode::RateLimited, ErrorCode::ModuleError] {
+        for code in [
+            ErrorCode::BadJson,
+            ErrorCode::NotYourTurn,
+            ErrorCode::RateLimited,
+            ErrorCode::ModuleError,
+        ] {
             assert_eq!(serde_json::to_value(code).expect("json"), code.as_str());
         }
         let frame: serde_json::Value =

@@ -172,7 +172,10 @@ async fn writer(
         CLOSE_FLOOD => (CLOSE_FLOOD, "too many messages"),
         CLOSE_TOO_BIG => (CLOSE_TOO_BIG, "message too big"),
         crate::room::CLOSE_SLOW => (crate::room::CLOSE_SLOW, "too slow to keep up"),
-        crate::session::CLOSE_REPLACED => (crate::session::CLOSE_REPLACED, "replaced by a newer connection"),
+        crate::session::CLOSE_REPLACED => (
+            crate::session::CLOSE_REPLACED,
+            "replaced by a newer connection",
+        ),
         other => (other, "closing"),
     };
     let _ = sink
@@ -185,7 +188,8 @@ async fn writer(
 
 fn text(bytes: Bytes) -> Utf8Bytes {
     // Frames are built from Rust strings, so they are UTF-8; the check is cheap insurance.
-    Utf8Bytes::try_from(bytes).unwrap_or_else(|_| Utf8Bytes::from_static("{\"type\":\"error\",\"code\":\"internal\"}"))
+    Utf8Bytes::try_from(bytes)
+        .unwrap_or_else(|_| Utf8Bytes::from_static("{\"type\":\"error\",\"code\":\"internal\"}"))
 }
 
 impl Conn {
@@ -210,7 +214,9 @@ impl Conn {
                 self.outbox.close_with(CLOSE_FLOOD);
                 return;
             }
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
             let mut e = ApiError::new(ErrorCode::RateLimited, "too many messages; slow down");
             e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
             return self.reply_error(None, e);
@@ -240,16 +246,26 @@ impl Conn {
 
     fn hello(&mut self, request_id: Option<&str>, name: Option<String>, token: Option<String>) {
         let result = match (token, name) {
-            (Some(token), _) => self.app.sessions.resume(&token, self.outbox.clone()).map(|s| (s, true)),
+            (Some(token), _) => self
+                .app
+                .sessions
+                .resume(&token, self.outbox.clone())
+                .map(|s| (s, true)),
             (None, Some(name)) => {
                 let name = name.trim().to_owned();
                 if name.is_empty() || name.chars().count() > 32 {
-                    Err(ApiError::new(ErrorCode::BadMessage, "name must be 1 to 32 characters"))
+                    Err(ApiError::new(
+                        ErrorCode::BadMessage,
+                        "name must be 1 to 32 characters",
+                    ))
                 } else {
                     Ok((self.app.sessions.create(&name, self.outbox.clone()), false))
                 }
             }
-            (None, None) => Err(ApiError::new(ErrorCode::BadMessage, "hello needs a name or a token")),
+            (None, None) => Err(ApiError::new(
+                ErrorCode::BadMessage,
+                "hello needs a name or a token",
+            )),
         };
         match result {
             Ok((session, resumed)) => {
@@ -280,14 +296,21 @@ impl Conn {
             return Ok(());
         }
         let Some(session) = self.session.clone() else {
-            return Err(ApiError::new(ErrorCode::NotAuthenticated, "send hello first"));
+            return Err(ApiError::new(
+                ErrorCode::NotAuthenticated,
+                "send hello first",
+            ));
         };
         let app = self.app.clone();
         match msg {
             ClientMsg::Hello { .. } => Ok(()),
             ClientMsg::ListGames { request_id } => {
                 let games = app.registry.catalog().list();
-                self.reply("games", request_id.as_deref(), serde_json::json!({ "games": games }));
+                self.reply(
+                    "games",
+                    request_id.as_deref(),
+                    serde_json::json!({ "games": games }),
+                );
                 Ok(())
             }
             ClientMsg::ListRooms {
@@ -296,7 +319,11 @@ impl Conn {
                 status,
             } => {
                 let rooms = app.registry.list(game.as_deref(), status.as_deref());
-                self.reply("rooms", request_id.as_deref(), serde_json::json!({ "rooms": rooms }));
+                self.reply(
+                    "rooms",
+                    request_id.as_deref(),
+                    serde_json::json!({ "rooms": rooms }),
+                );
                 Ok(())
             }
             ClientMsg::CreateRoom {
@@ -322,7 +349,12 @@ impl Conn {
                 };
                 let joined = app
                     .registry
-                    .create(req, session.player.clone(), session.name.clone(), self.outbox.clone())
+                    .create(
+                        req,
+                        session.player.clone(),
+                        session.name.clone(),
+                        self.outbox.clone(),
+                    )
                     .await?;
                 self.entered(&session, request_id.as_deref(), joined);
                 Ok(())
@@ -387,7 +419,11 @@ impl Conn {
                     })
                     .await?;
                 app.sessions.exit(&session.token, &id);
-                self.reply("left", request_id.as_deref(), serde_json::json!({ "room": id }));
+                self.reply(
+                    "left",
+                    request_id.as_deref(),
+                    serde_json::json!({ "room": id }),
+                );
                 Ok(())
             }
             ClientMsg::AddBot {
@@ -403,7 +439,11 @@ impl Conn {
                         reply,
                     })
                     .await?;
-                self.reply("room", request_id.as_deref(), serde_json::json!({ "room": info }));
+                self.reply(
+                    "room",
+                    request_id.as_deref(),
+                    serde_json::json!({ "room": info }),
+                );
                 Ok(())
             }
             ClientMsg::RemoveBot {
@@ -419,7 +459,11 @@ impl Conn {
                         reply,
                     })
                     .await?;
-                self.reply("room", request_id.as_deref(), serde_json::json!({ "room": info }));
+                self.reply(
+                    "room",
+                    request_id.as_deref(),
+                    serde_json::json!({ "room": info }),
+                );
                 Ok(())
             }
             ClientMsg::Act {
@@ -461,10 +505,17 @@ impl Conn {
 /// Parses a frame, telling bad JSON, unknown types and bad fields apart. On error, returns the
 /// request id if one could be read, so the error can still be matched to its request.
 fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| (None, ApiError::new(ErrorCode::BadJson, format!("not JSON: {e}"))))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        (
+            None,
+            ApiError::new(ErrorCode::BadJson, format!("not JSON: {e}")),
+        )
+    })?;
     let Some(object) = value.as_object() else {
-        return Err((None, ApiError::new(ErrorCode::BadJson, "a frame must be a JSON object")));
+        return Err((
+            None,
+            ApiError::new(ErrorCode::BadJson, "a frame must be a JSON object"),
+        ));
     };
     let request_id = object
         .get("request_id")
@@ -481,7 +532,10 @@ fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
         Some(k) if !CLIENT_TYPES.contains(&k) => {
             return Err((
                 request_id,
-                ApiError::new(ErrorCode::UnknownType, format!("unknown message type {k:?}")),
+                ApiError::new(
+                    ErrorCode::UnknownType,
+                    format!("unknown message type {k:?}"),
+                ),
             ));
         }
         Some(_) => {}
@@ -499,6 +553,10 @@ fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
             ),
         ));
     }
-    serde_json::from_value::<ClientMsg>(value)
-        .map_err(|e| (request_id, ApiError::new(ErrorCode::BadMessage, e.to_string())))
+    serde_json::from_value::<ClientMsg>(value).map_err(|e| {
+        (
+            request_id,
+            ApiError::new(ErrorCode::BadMessage, e.to_string()),
+        )
+    })
 }

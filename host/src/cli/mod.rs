@@ -45,14 +45,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TABULA_LOG")
-                .unwrap_or_else(|_| {
-                    let default = match cli.command {
-                        Command::Serve(_) => "info",
-                        _ => "warn",
-                    };
-                    tracing_subscriber::EnvFilter::new(default)
-                }),
+            tracing_subscriber::EnvFilter::try_from_env("TABULA_LOG").unwrap_or_else(|_| {
+                let default = match cli.command {
+                    Command::Serve(_) => "info",
+                    _ => "warn",
+                };
+                tracing_subscriber::EnvFilter::new(default)
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -64,9 +63,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve_cmd::run(args, cli.data_dir.as_deref()),
         Command::Rules(cmd) => rules_cmd::run(cmd, &data_dir),
-        Command::Replay { file, module } => {
-            replay_cmd::run(&file, module.as_deref(), &data_dir)
-        }
+        Command::Replay { file, module } => replay_cmd::run(&file, module.as_deref(), &data_dir),
     };
     match outcome {
         Ok(code) => code,

@@ -40,7 +40,10 @@ pub fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode>
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let server = crate::server::start(config).await?;
-        println!("tabula is serving on http://{} (WebSocket at /ws)", server.addr);
+        println!(
+            "tabula is serving on http://{} (WebSocket at /ws)",
+            server.addr
+        );
         let stop = server.shutdown.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -56,13 +59,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -14,8 +14,8 @@ use crate::ids::{PlayerId, RoomId};
 use crate::metrics::{ActionLabels, CallLabels, Metrics, RoomLabels};
 use crate::replay::{GameRecord, RecordedInput};
 use crate::rules::{CallContext, Event, Module, RuleError, RulesError, Setup, Step, Viewer};
-use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Duration, Instant};
@@ -197,8 +197,8 @@ impl RoomActor {
                 reply,
             } => {
                 let r = self.join(player, name, seat, outbox);
-                let _ = reply.send(r);
                 self.start_if_full();
+                let _ = reply.send(r.map(|j| self.joined(j.seat)));
             }
             RoomCmd::Watch {
                 player,
@@ -220,8 +220,8 @@ impl RoomActor {
                 reply,
             } => {
                 let r = self.change_bot(&player, seat, true);
-                let _ = reply.send(r);
                 self.start_if_full();
+                let _ = reply.send(r.map(|_| self.info()));
             }
             RoomCmd::RemoveBot {
                 player,
@@ -294,18 +294,27 @@ impl RoomActor {
             return Ok(joined);
         }
         if self.status != RoomStatus::Waiting {
-            return Err(ApiError::new(ErrorCode::AlreadyStarted, "the game has already started"));
+            return Err(ApiError::new(
+                ErrorCode::AlreadyStarted,
+                "the game has already started",
+            ));
         }
         let index = match seat {
             Some(s) => {
                 let occupant = self.seats.get(s as usize).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::BadMessage,
-                        format!("seat {s} does not exist; seats are 0 to {}", self.seats.len() - 1),
+                        format!(
+                            "seat {s} does not exist; seats are 0 to {}",
+                            self.seats.len() - 1
+                        ),
                     )
                 })?;
                 if !matches!(occupant, Occupant::Open) {
-                    return Err(ApiError::new(ErrorCode::SeatTaken, format!("seat {s} is taken")));
+                    return Err(ApiError::new(
+                        ErrorCode::SeatTaken,
+                        format!("seat {s} is taken"),
+                    ));
                 }
                 s as usize
             }
@@ -358,7 +367,10 @@ impl RoomActor {
             self.lobby_dirty = true;
             return Ok(());
         }
-        Err(ApiError::new(ErrorCode::NotInRoom, "you are not in this room"))
+        Err(ApiError::new(
+            ErrorCode::NotInRoom,
+            "you are not in this room",
+        ))
     }
 
     fn change_bot(
@@ -368,10 +380,16 @@ impl RoomActor {
         add: bool,
     ) -> Result<RoomInfo, ApiError> {
         if player != &self.creator {
-            return Err(ApiError::new(ErrorCode::NotCreator, "only the room's creator may change bots"));
+            return Err(ApiError::new(
+                ErrorCode::NotCreator,
+                "only the room's creator may change bots",
+            ));
         }
         if self.status != RoomStatus::Waiting {
-            return Err(ApiError::new(ErrorCode::AlreadyStarted, "the game has already started"));
+            return Err(ApiError::new(
+                ErrorCode::AlreadyStarted,
+                "the game has already started",
+            ));
         }
         let want = if add { "open" } else { "a bot" };
         let index = match seat {
@@ -386,10 +404,16 @@ impl RoomActor {
             (Some(Occupant::Open), true) => self.seats[index] = Occupant::Bot,
             (Some(Occupant::Bot), false) => self.seats[index] = Occupant::Open,
             (Some(_), _) => {
-                return Err(ApiError::new(ErrorCode::SeatTaken, format!("seat {index} is not {want}")));
+                return Err(ApiError::new(
+                    ErrorCode::SeatTaken,
+                    format!("seat {index} is not {want}"),
+                ));
             }
             (None, _) => {
-                return Err(ApiError::new(ErrorCode::BadMessage, format!("seat {index} does not exist")));
+                return Err(ApiError::new(
+                    ErrorCode::BadMessage,
+                    format!("seat {index} does not exist"),
+                ));
             }
         }
         self.lobby_dirty = true;
@@ -404,7 +428,10 @@ impl RoomActor {
         expected_seq: Option<u64>,
     ) -> Result<u64, ApiError> {
         let Some(seat) = self.seat_of(player) else {
-            return Err(ApiError::new(ErrorCode::NotInRoom, "you have no seat in this room"));
+            return Err(ApiError::new(
+                ErrorCode::NotInRoom,
+                "you have no seat in this room",
+            ));
         };
         if let Some(previous) = self.requests.get(player).and_then(|w| w.get(&request_id)) {
             return previous.clone();
@@ -418,15 +445,26 @@ impl RoomActor {
         result
     }
 
-    fn try_act(&mut self, seat: u32, action: &str, expected_seq: Option<u64>) -> Result<u64, ApiError> {
+    fn try_act(
+        &mut self,
+        seat: u32,
+        action: &str,
+        expected_seq: Option<u64>,
+    ) -> Result<u64, ApiError> {
         match self.status {
             RoomStatus::Waiting => {
-                return Err(ApiError::new(ErrorCode::NotStarted, "the game has not started yet"));
+                return Err(ApiError::new(
+                    ErrorCode::NotStarted,
+                    "the game has not started yet",
+                ));
             }
             RoomStatus::Paused => {
                 return Err(ApiError::new(
                     ErrorCode::RoomPaused,
-                    format!("the room is paused: {}", self.paused_reason.as_deref().unwrap_or("")),
+                    format!(
+                        "the room is paused: {}",
+                        self.paused_reason.as_deref().unwrap_or("")
+                    ),
                 ));
             }
             RoomStatus::Finished => {
@@ -439,7 +477,10 @@ impl RoomActor {
         {
             return Err(ApiError::new(
                 ErrorCode::Stale,
-                format!("the room is at seq {}, not {expected}; refresh your view", self.seq),
+                format!(
+                    "the room is at seq {}, not {expected}; refresh your view",
+                    self.seq
+                ),
             ));
         }
         let now = self.clock.now_ms();
@@ -447,12 +488,21 @@ impl RoomActor {
             return Err(ApiError::new(ErrorCode::Internal, "the game has no state"));
         };
         let started = std::time::Instant::now();
-        let outcome = self.module.act(&game.state, seat, action, &self.call_ctx(now));
+        let outcome = self
+            .module
+            .act(&game.state, seat, action, &self.call_ctx(now));
         self.observe("act", started);
         match outcome {
             Ok(step) => {
                 let action = serde_json::from_str(action).unwrap_or(serde_json::Value::Null);
-                self.apply(step, Some(RecordedInput::Act { seat, action, at: now }));
+                self.apply(
+                    step,
+                    Some(RecordedInput::Act {
+                        seat,
+                        action,
+                        at: now,
+                    }),
+                );
                 Ok(self.seq)
             }
             Err(e) => Err(self.action_error(e)),
@@ -477,13 +527,21 @@ impl RoomActor {
                     "module failed on an action: {other}");
                 ApiError::new(
                     ErrorCode::ModuleError,
-                    format!("the game's rules failed on this action ({}); nothing changed", other.kind()),
+                    format!(
+                        "the game's rules failed on this action ({}); nothing changed",
+                        other.kind()
+                    ),
                 )
             }
         }
     }
 
-    fn resume(&mut self, player: &PlayerId, last_seq: u64, outbox: Outbox) -> Result<Joined, ApiError> {
+    fn resume(
+        &mut self,
+        player: &PlayerId,
+        last_seq: u64,
+        outbox: Outbox,
+    ) -> Result<Joined, ApiError> {
         if let Some(seat) = self.seat_of(player) {
             self.attach(seat, outbox.clone());
             let joined = self.joined(Some(seat));
@@ -496,7 +554,10 @@ impl RoomActor {
             self.send_missed(&outbox, Viewer::Spectator, last_seq);
             return Ok(joined);
         }
-        Err(ApiError::new(ErrorCode::NotInRoom, "you are not in this room"))
+        Err(ApiError::new(
+            ErrorCode::NotInRoom,
+            "you are not in this room",
+        ))
     }
 
     fn disconnected(&mut self, player: &PlayerId, conn: u64) {
@@ -511,7 +572,11 @@ impl RoomActor {
                 self.lobby_dirty = true;
             }
         }
-        if self.spectators.get(player).is_some_and(|o| o.conn() == conn) {
+        if self
+            .spectators
+            .get(player)
+            .is_some_and(|o| o.conn() == conn)
+        {
             self.spectators.remove(player);
             self.lobby_dirty = true;
         }
@@ -520,7 +585,9 @@ impl RoomActor {
     // ----- the game -------------------------------------------------------------------------
 
     fn start_if_full(&mut self) {
-        if self.status != RoomStatus::Waiting || self.seats.iter().any(|s| matches!(s, Occupant::Open)) {
+        if self.status != RoomStatus::Waiting
+            || self.seats.iter().any(|s| matches!(s, Occupant::Open))
+        {
             return;
         }
         let now = self.clock.now_ms();
@@ -589,8 +656,14 @@ impl RoomActor {
             let view = step
                 .views
                 .iter()
-                .position(|v| v.audience != crate::rules::Audience::Everyone && v.audience.includes(viewer))
-                .or_else(|| step.views.iter().position(|v| v.audience == crate::rules::Audience::Everyone));
+                .position(|v| {
+                    v.audience != crate::rules::Audience::Everyone && v.audience.includes(viewer)
+                })
+                .or_else(|| {
+                    step.views
+                        .iter()
+                        .position(|v| v.audience == crate::rules::Audience::Everyone)
+                });
             let events: Vec<usize> = step
                 .events
                 .iter()
@@ -689,7 +762,11 @@ impl RoomActor {
             self.send_current(outbox, viewer, true);
             return;
         }
-        for log in self.history.iter().filter(|s| s.seq > last_seq && s.seq < self.seq) {
+        for log in self
+            .history
+            .iter()
+            .filter(|s| s.seq > last_seq && s.seq < self.seq)
+        {
             let frame = UpdateFrame {
                 kind: "update",
                 room: self.id.as_str(),
@@ -715,7 +792,9 @@ impl RoomActor {
             Viewer::Seat(s) => Some(s),
             Viewer::Spectator => None,
         };
-        let Ok(view) = self.module.view(&game.state, seat) else { return };
+        let Ok(view) = self.module.view(&game.state, seat) else {
+            return;
+        };
         let last_events: Vec<&str> = self
             .history
             .back()
@@ -763,18 +842,20 @@ impl RoomActor {
         }
         let Some(game) = &self.game else { return };
         let now = Instant::now();
-        let awaits_bot = game
-            .awaiting
-            .iter()
-            .any(|&s| self.seats.get(s as usize).is_some_and(Occupant::bot_controlled));
+        let awaits_bot = game.awaiting.iter().any(|&s| {
+            self.seats
+                .get(s as usize)
+                .is_some_and(Occupant::bot_controlled)
+        });
         if awaits_bot {
             self.bot_due = Some(now + Duration::from_millis(self.cfg.bot_think_ms));
         }
         if let Some(ms) = self.turn_deadline_ms
-            && game
-                .awaiting
-                .iter()
-                .any(|&s| self.seats.get(s as usize).is_some_and(|o| !o.bot_controlled()))
+            && game.awaiting.iter().any(|&s| {
+                self.seats
+                    .get(s as usize)
+                    .is_some_and(|o| !o.bot_controlled())
+            })
         {
             self.human_due = Some(now + Duration::from_millis(ms));
         }
@@ -791,7 +872,12 @@ impl RoomActor {
             if self.retry_at.is_some() {
                 consider(self.retry_at);
             } else {
-                consider(self.game.as_ref().and_then(|g| g.wake_at).map(|ms| self.clock.instant_at(ms)));
+                consider(
+                    self.game
+                        .as_ref()
+                        .and_then(|g| g.wake_at)
+                        .map(|ms| self.clock.instant_at(ms)),
+                );
                 consider(self.bot_due);
             }
             consider(self.human_due);
@@ -883,12 +969,21 @@ impl RoomActor {
         };
         let now = self.clock.now_ms();
         let started = std::time::Instant::now();
-        let outcome = self.module.act(&game.state, seat, &action, &self.call_ctx(now));
+        let outcome = self
+            .module
+            .act(&game.state, seat, &action, &self.call_ctx(now));
         self.observe("act", started);
         match outcome {
             Ok(step) => {
                 let action = serde_json::from_str(&action).unwrap_or(serde_json::Value::Null);
-                self.apply(step, Some(RecordedInput::Act { seat, action, at: now }));
+                self.apply(
+                    step,
+                    Some(RecordedInput::Act {
+                        seat,
+                        action,
+                        at: now,
+                    }),
+                );
             }
             Err(e) => self.module_trouble("bot move", e),
         }
@@ -901,9 +996,15 @@ impl RoomActor {
         tracing::warn!(room_id = %self.id, game = %self.gauge.game, version = %self.gauge.version,
             failures = self.failures, "{what} failed: {e}");
         if self.failures >= self.cfg.max_module_failures {
-            self.pause(format!("the {what} failed {} times in a row: {e}", self.failures));
+            self.pause(format!(
+                "the {what} failed {} times in a row: {e}",
+                self.failures
+            ));
         } else {
-            let backoff = self.cfg.retry_base_ms.saturating_mul(1 << (self.failures - 1).min(16));
+            let backoff = self
+                .cfg
+                .retry_base_ms
+                .saturating_mul(1 << (self.failures - 1).min(16));
             self.retry_at = Some(Instant::now() + Duration::from_millis(backoff));
         }
     }
@@ -1018,8 +1119,9 @@ impl RoomActor {
 
     /// Tells every member that the room's seats or status changed.
     fn broadcast_info(&self) {
-        let frame: Bytes =
-            serde_json::json!({"type": "room", "room": self.info()}).to_string().into();
+        let frame: Bytes = serde_json::json!({"type": "room", "room": self.info()})
+            .to_string()
+            .into();
         for outbox in self.member_outboxes() {
             outbox.push(frame.clone());
         }

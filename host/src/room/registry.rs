@@ -139,13 +139,19 @@ impl Registry {
         if seats < info.min_seats || seats > info.max_seats {
             return Err(ApiError::new(
                 ErrorCode::BadMessage,
-                format!("{} is played by {} to {} seats", info.name, info.min_seats, info.max_seats),
+                format!(
+                    "{} is played by {} to {} seats",
+                    info.name, info.min_seats, info.max_seats
+                ),
             ));
         }
         if req.bots >= seats {
             return Err(ApiError::new(
                 ErrorCode::BadMessage,
-                format!("at most {} of {seats} seats can be bots: the creator takes one", seats - 1),
+                format!(
+                    "at most {} of {seats} seats can be bots: the creator takes one",
+                    seats - 1
+                ),
             ));
         }
         let seed = match req.seed {
@@ -160,7 +166,10 @@ impl Registry {
         };
         let options = req.options.unwrap_or(serde_json::Value::Null);
         if !options.is_object() && !options.is_null() {
-            return Err(ApiError::new(ErrorCode::BadOptions, "options must be a JSON object"));
+            return Err(ApiError::new(
+                ErrorCode::BadOptions,
+                "options must be a JSON object",
+            ));
         }
         // `start` is pure: calling it now refuses bad options at creation, not at the start.
         let probe = Setup {

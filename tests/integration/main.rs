@@ -1,0 +1,6 @@
+//! Integration tests: a real server on an ephemeral port, real WebSocket clients.
+
+mod lobby;
+mod misuse;
+mod play;
+mod resilience;

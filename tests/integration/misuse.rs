@@ -1,0 +1,125 @@
+//! Bad input: every kind gets its typed error, changes nothing, and the connection stays open.
+
+use serde_json::json;
+use tabula_tests::{Client, TestServer, room_id};
+
+#[tokio::test]
+async fn malformed_frames_get_typed_errors_and_the_connection_survives() {
+    // Junk, unknown types, missing fields and oversized frames are answered, not fatal.
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr(), None).await;
+    c.send_text("not json").await;
+    assert_eq!(c.recv_type("error").await["code"], "bad_json");
+    c.send_text("[1,2]").await;
+    assert_eq!(c.recv_type("error").await["code"], "bad_json");
+    c.send_text(r#"{"type":"dance","request_id":"d1"}"#).await;
+    let e = c.recv_type("error").await;
+    assert_eq!(
+        (e["code"].as_str(), e["request_id"].as_str()),
+        (Some("unknown_type"), Some("d1"))
+    );
+    c.send_text(r#"{"request_id":"x"}"#).await;
+    assert_eq!(c.recv_type("error").await["code"], "bad_message");
+    assert_eq!(
+        c.error_code(json!({"type": "list_games"})).await,
+        "not_authenticated"
+    );
+    c.hello("alice").await;
+    assert_eq!(c.error_code(json!({"type": "join"})).await, "bad_message");
+    assert_eq!(
+        c.error_code(json!({"type": "join", "room": 5})).await,
+        "bad_message"
+    );
+    assert_eq!(
+        c.error_code(json!({"type": "join", "room": "r-none"}))
+            .await,
+        "unknown_room"
+    );
+    let big = "x".repeat(20_000);
+    c.send_text(&format!(r#"{{"type":"list_games","pad":"{big}"}}"#))
+        .await;
+    assert_eq!(c.recv_type("error").await["code"], "frame_too_large");
+    assert_eq!(
+        c.error_code(json!({"type": "hello", "name": ""})).await,
+        "bad_message"
+    );
+    // Still open and working.
+    assert_eq!(c.ok(json!({"type": "list_games"})).await["type"], "games");
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused() {
+    // A made-up token opens no session.
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr(), None).await;
+    assert_eq!(
+        c.error_code(json!({"type": "hello", "token": "t-forged"}))
+            .await,
+        "bad_token"
+    );
+    assert_eq!(
+        c.error_code(json!({"type": "list_rooms"})).await,
+        "not_authenticated"
+    );
+    let mut q = Client::connect(s.addr(), Some("t-forged")).await;
+    assert_eq!(q.recv_type("error").await["code"], "bad_token");
+}
+
+#[tokio::test]
+async fn illegal_moves_wrong_seats_and_strangers_change_nothing() {
+    // The game refuses what breaks its rules, with the rule's reason, and the game goes on.
+    let s = TestServer::start().await;
+    let mut alice = s.player("alice").await;
+    let room = room_id(
+        &alice
+            .ok(json!({"type": "create_room", "game": "turn-room", "seats": 2}))
+            .await,
+    );
+    assert_eq!(
+        alice
+            .error_code(json!({"type": "act", "room": room, "action": {"add": 1}}))
+            .await,
+        "not_started"
+    );
+    let mut bob = s.player("bob").await;
+    bob.ok(json!({"type": "join", "room": room})).await;
+    alice.update_at_least(&room, 1).await;
+
+    let e = alice
+        .request(json!({"type": "act", "room": room, "action": {"add": 5}}))
+        .await;
+    assert_eq!(e["code"], "illegal");
+    assert!(
+        e["message"]
+            .as_str()
+            .expect("message")
+            .contains("1, 2 or 3"),
+        "{e}"
+    );
+    assert_eq!(
+        alice
+            .error_code(json!({"type": "act", "room": room, "action": {"add": "one"}}))
+            .await,
+        "malformed_action"
+    );
+    assert_eq!(
+        bob.error_code(json!({"type": "act", "room": room, "action": {"add": 1}}))
+            .await,
+        "not_your_turn"
+    );
+    let mut eve = s.player("eve").await;
+    assert_eq!(
+        eve.error_code(json!({"type": "act", "room": room, "action": {"add": 1}}))
+            .await,
+        "not_in_room"
+    );
+    assert_eq!(
+        eve.error_code(json!({"type": "leave", "room": room})).await,
+        "not_in_room"
+    );
+    // Nothing above moved the game: it is still at seq 1 and alice's move is accepted.
+    let ack = alice
+        .ok(json!({"type": "act", "room": room, "action": {"add": 2}, "expected_seq": 1}))
+        .await;
+    assert_eq!(ack["seq"], 2);
+}

@@ -1,0 +1,308 @@
+//! Helpers for the integration tests: a real server on `127.0.0.1:0` and a WebSocket client that
+//! speaks the protocol as a user's program would.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tabula::config::Config;
+use tabula::server::RunningServer;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single expectation may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A shared directory for precompiled modules, so test servers do not recompile them.
+fn cache_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tabula-tests-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A configuration for tests: ephemeral port, no bot thinking time, short grace periods, the
+/// hostile fixture loaded from a modules directory.
+pub fn test_config() -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: cache_dir(),
+        ..Config::default()
+    };
+    let modules = cache_dir().join("extra-modules");
+    let _ = std::fs::create_dir_all(&modules);
+    let target = modules.join("hostile.wasm");
+    if !target.exists() {
+        let tmp = modules.join(format!("hostile.{:?}.tmp", std::thread::current().id()));
+        std::fs::write(&tmp, tabula_bundle::HOSTILE).expect("write fixture");
+        let _ = std::fs::rename(&tmp, &target);
+    }
+    c.modules_dir = Some(modules);
+    c.room.bot_think_ms = 0;
+    c.room.reconnect_grace_ms = 300;
+    c.room.abandoned_close_ms = 200;
+    c.room.finished_close_ms = 200;
+    c.room.retry_base_ms = 10;
+    c.sandbox.fuel_per_call = 200_000_000;
+    c
+}
+
+/// A running server and its address.
+pub struct TestServer {
+    /// The server.
+    pub server: RunningServer,
+}
+
+impl TestServer {
+    /// Starts a server with [`test_config`] changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut c = test_config();
+        tweak(&mut c);
+        let server = tabula::server::start(c).await.expect("server starts");
+        TestServer { server }
+    }
+
+    /// Starts a server with [`test_config`].
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    /// A connected client with a new session.
+    pub async fn player(&self, name: &str) -> Client {
+        let mut c = Client::connect(self.addr(), None).await;
+        c.hello(name).await;
+        c
+    }
+
+    /// An HTTP GET on the server (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = TcpStream::connect(self.addr()).await.expect("connect");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).await.expect("read");
+        let status = buf
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh request id.
+pub fn request_id() -> String {
+    format!("q{}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A WebSocket client that keeps frames it was not waiting for.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    backlog: VecDeque<Value>,
+    /// The session token after `hello`.
+    pub token: String,
+    /// The player id after `hello`.
+    pub player: String,
+}
+
+impl Client {
+    /// Opens a socket (`?token=` when given).
+    pub async fn connect(addr: SocketAddr, token: Option<&str>) -> Client {
+        let url = match token {
+            Some(t) => format!("ws://{addr}/ws?token={t}"),
+            None => format!("ws://{addr}/ws"),
+        };
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Client {
+            ws,
+            backlog: VecDeque::new(),
+            token: String::new(),
+            player: String::new(),
+        }
+    }
+
+    /// Opens a socket whose receive buffer is tiny, so that a client that stops reading makes
+    /// the server's queue for it fill up quickly.
+    pub async fn connect_small_buffer(addr: SocketAddr) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer size");
+        let tcp = socket.connect(addr).await.expect("connect");
+        let (ws, _) =
+            tokio_tungstenite::client_async(format!("ws://{addr}/ws"), MaybeTlsStream::Plain(tcp))
+                .await
+                .expect("websocket handshake");
+        Client {
+            ws,
+            backlog: VecDeque::new(),
+            token: String::new(),
+            player: String::new(),
+        }
+    }
+
+    /// Sends `hello` with a name and keeps the session.
+    pub async fn hello(&mut self, name: &str) -> Value {
+        self.send(json!({"type": "hello", "name": name})).await;
+        let w = self.recv_type("welcome").await;
+        self.token = w["token"].as_str().expect("token").into();
+        self.player = w["player"].as_str().expect("player").into();
+        w
+    }
+
+    /// Reconnects as the same session on a new socket.
+    pub async fn reconnect(addr: SocketAddr, token: &str) -> Client {
+        let mut c = Client::connect(addr, None).await;
+        c.send(json!({"type": "hello", "token": token})).await;
+        let w = c.recv_type("welcome").await;
+        assert_eq!(w["resumed"], true);
+        c.token = token.into();
+        c.player = w["player"].as_str().expect("player").into();
+        c
+    }
+
+    /// Sends a JSON message.
+    pub async fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next frame from the socket (not the backlog); `None` when closed.
+    async fn read(&mut self) -> Option<Result<Value, (u16, String)>> {
+        loop {
+            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame arrives in time")?;
+            match msg {
+                Ok(Message::Text(t)) => {
+                    return Some(Ok(serde_json::from_str(&t).expect("server sends JSON")));
+                }
+                Ok(Message::Close(f)) => {
+                    return Some(Err(f.map_or((1005, String::new()), |f| {
+                        (u16::from(f.code), f.reason.to_string())
+                    })));
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next message (backlog first).
+    pub async fn recv(&mut self) -> Value {
+        if let Some(v) = self.backlog.pop_front() {
+            return v;
+        }
+        match self.read().await {
+            Some(Ok(v)) => v,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// The next message of type `ty`; others are kept for later.
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        if let Some(i) = self.backlog.iter().position(|v| v["type"] == ty) {
+            return self.backlog.remove(i).expect("index");
+        }
+        loop {
+            match self.read().await {
+                Some(Ok(v)) if v["type"] == ty => return v,
+                Some(Ok(v)) => self.backlog.push_back(v),
+                other => panic!("expected a {ty}, got {other:?}"),
+            }
+        }
+    }
+
+    /// Sends `msg` with a fresh request id and returns its reply (`error` included).
+    pub async fn request(&mut self, mut msg: Value) -> Value {
+        let id = request_id();
+        msg["request_id"] = id.clone().into();
+        self.send(msg).await;
+        self.reply_to(&id).await
+    }
+
+    /// The reply to request `id`.
+    pub async fn reply_to(&mut self, id: &str) -> Value {
+        if let Some(i) = self.backlog.iter().position(|v| v["request_id"] == id) {
+            return self.backlog.remove(i).expect("index");
+        }
+        loop {
+            match self.read().await {
+                Some(Ok(v)) if v["request_id"] == id => return v,
+                Some(Ok(v)) => self.backlog.push_back(v),
+                other => panic!("expected the reply to {id}, got {other:?}"),
+            }
+        }
+    }
+
+    /// Like [`Client::request`] but fails the test on an `error` reply.
+    pub async fn ok(&mut self, msg: Value) -> Value {
+        let reply = self.request(msg.clone()).await;
+        assert_ne!(reply["type"], "error", "{msg} was refused: {reply}");
+        reply
+    }
+
+    /// Sends `msg` and returns the error code of the reply (fails if it is not an error).
+    pub async fn error_code(&mut self, msg: Value) -> String {
+        let reply = self.request(msg.clone()).await;
+        assert_eq!(reply["type"], "error", "{msg} should be refused: {reply}");
+        reply["code"].as_str().expect("code").to_string()
+    }
+
+    /// The next `update` for `room` with a sequence number of at least `seq`.
+    pub async fn update_at_least(&mut self, room: &str, seq: u64) -> Value {
+        loop {
+            let u = self.recv_type("update").await;
+            if u["room"] == room && u["seq"].as_u64().unwrap_or(0) >= seq {
+                return u;
+            }
+        }
+    }
+
+    /// Reads until the server closes the socket; returns the close code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            match self.read().await {
+                Some(Ok(_)) => continue,
+                Some(Err(close)) => return close,
+                None => return (1006, "no close frame".into()),
+            }
+        }
+    }
+
+    /// Closes the socket without ceremony (a dropped connection).
+    pub async fn drop_connection(mut self) {
+        let _ = self
+            .ws
+            .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: CloseCode::Away,
+                reason: "bye".into(),
+            }))
+            .await;
+    }
+}
+
+/// The room id in a `room` reply.
+pub fn room_id(reply: &Value) -> String {
+    reply["room"]["id"].as_str().expect("room id").to_string()
+}
