@@ -48,6 +48,9 @@ pub fn test_config() -> Config {
     c.room.finished_close_ms = 200;
     c.room.retry_base_ms = 10;
     c.sandbox.fuel_per_call = 200_000_000;
+    // Tests drive games as fast as the server answers.
+    c.connection.messages_per_second = 5_000;
+    c.connection.burst = 5_000;
     c
 }
 

@@ -219,7 +219,12 @@ impl Conn {
             ));
             let mut e = ApiError::new(ErrorCode::RateLimited, "too many messages; slow down");
             e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
-            return self.reply_error(None, e);
+            // Every request gets its one reply, so the client can retry exactly that one.
+            let request_id = (text.len() <= self.app.config.connection.max_message_bytes)
+                .then(|| serde_json::from_str::<serde_json::Value>(text).ok())
+                .flatten()
+                .and_then(|v| request_id_of(&v));
+            return self.reply_error(request_id.as_deref(), e);
         }
         self.strikes = 0;
         if text.len() > self.app.config.connection.max_message_bytes {
@@ -502,6 +507,14 @@ impl Conn {
     }
 }
 
+/// The request id of a frame, cut to the longest accepted length.
+fn request_id_of(frame: &serde_json::Value) -> Option<String> {
+    frame
+        .get("request_id")?
+        .as_str()
+        .map(|r| r.chars().take(MAX_REQUEST_ID).collect())
+}
+
 /// Parses a frame, telling bad JSON, unknown types and bad fields apart. On error, returns the
 /// request id if one could be read, so the error can still be matched to its request.
 fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
@@ -517,10 +530,7 @@ fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
             ApiError::new(ErrorCode::BadJson, "a frame must be a JSON object"),
         ));
     };
-    let request_id = object
-        .get("request_id")
-        .and_then(|r| r.as_str())
-        .map(|r| r.chars().take(MAX_REQUEST_ID).collect::<String>());
+    let request_id = request_id_of(&value);
     let kind = object.get("type").and_then(|t| t.as_str());
     match kind {
         None => {
