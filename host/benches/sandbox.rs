@@ -103,5 +103,86 @@ fn loading(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, act_round_trip, instances, loading);
+/// Mid-game Liap Tui moves: (state, seat, action) in phase `turn`, from bot games.
+fn liap_tui_moves(m: &Module, count: usize) -> Vec<(Vec<u8>, u32, String)> {
+    let all: Vec<Viewer> = (0..4).map(Viewer::Seat).collect();
+    let ctx = CallContext {
+        now: 0,
+        viewers: all,
+    };
+    let mut moves = Vec::new();
+    let mut game = 0u64;
+    while moves.len() < count {
+        game += 1;
+        let setup = Setup {
+            seats: 4,
+            seed: game,
+            options: r#"{"pace":"instant"}"#.into(),
+        };
+        let mut step = m.start(&setup, &ctx).expect("start");
+        for i in 0..400u64 {
+            if step.result.is_some() || moves.len() >= count {
+                break;
+            }
+            step = if let Some(&seat) = step.awaiting.first() {
+                let action = m.bot(&step.state, seat, game * 1000 + i).expect("bot");
+                if step.phase == "turn" && i % 3 == 0 {
+                    moves.push((step.state.clone(), seat, action.clone()));
+                }
+                m.act(&step.state, seat, &action, &ctx).expect("act")
+            } else {
+                let now = step.wake_at.unwrap_or(0);
+                m.timer(
+                    &step.state,
+                    &CallContext {
+                        now,
+                        viewers: ctx.viewers.clone(),
+                    },
+                )
+                .expect("timer")
+            };
+        }
+    }
+    moves
+}
+
+fn liap_tui(c: &mut Criterion) {
+    let rt = runtime(None);
+    let m = rt.load(tabula_bundle::LIAP_TUI).expect("load");
+    let moves = liap_tui_moves(&m, 64);
+    let sizes: Vec<usize> = moves.iter().map(|(s, _, _)| s.len()).collect();
+    eprintln!(
+        "liap-tui mid-game states: {} to {} bytes",
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0)
+    );
+    let mut g = c.benchmark_group("liap-tui act + one view (mid-game)");
+    let mut i = 0;
+    g.bench_function("sandbox", |b| {
+        b.iter(|| {
+            let (state, seat, action) = &moves[i % moves.len()];
+            i += 1;
+            let ctx = CallContext {
+                now: 0,
+                viewers: vec![Viewer::Seat(*seat)],
+            };
+            black_box(m.act(state, *seat, action, &ctx).expect("act"))
+        })
+    });
+    let mut i = 0;
+    g.bench_function("native", |b| {
+        b.iter(|| {
+            let (state, seat, action) = &moves[i % moves.len()];
+            i += 1;
+            let ctx = tabula_sdk::Context {
+                now: 0,
+                viewers: vec![tabula_sdk::Viewer::Seat(*seat)],
+            };
+            black_box(Contract::<liap_tui::LiapTui>::act(state, *seat, action, &ctx).expect("act"))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, act_round_trip, instances, loading, liap_tui);
 criterion_main!(benches);

@@ -24,6 +24,15 @@ pub fn random_u64() -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// One SplitMix64 step: cheap, well-mixed entropy from a seed (bots, conformance runs).
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $len:literal) => {
         $(#[$doc])*

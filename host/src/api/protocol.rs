@@ -315,6 +315,20 @@ pub struct UpdateFrame<'a> {
     pub resync: bool,
 }
 
+/// The reply to an accepted action (the hot path: serialised without an intermediate `Value`).
+#[derive(Serialize)]
+pub struct AckFrame<'a> {
+    /// Always `ack`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The action's request id.
+    pub request_id: &'a str,
+    /// Room id.
+    pub room: &'a str,
+    /// The room's sequence number after the action.
+    pub seq: u64,
+}
+
 /// Parses JSON text produced by a module into a raw value, or `null` if it is not JSON.
 pub fn raw(text: &str) -> &RawValue {
     serde_json::from_str::<&RawValue>(text).unwrap_or_else(|_| null_raw())

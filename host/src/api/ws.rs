@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -62,12 +62,19 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
     let close = app.shutdown.child_token();
     let close_code = Arc::new(AtomicU16::new(0));
     let outbox = Outbox::new(conn_id, tx, close.clone(), close_code.clone());
+    let started = tokio::time::Instant::now();
+    let last_seen = Arc::new(AtomicU64::new(0));
     let writer = tokio::spawn(writer(
         sink,
         rx,
-        close.clone(),
-        close_code,
-        Duration::from_millis(cfg.ping_interval_ms),
+        WriterParams {
+            close: close.clone(),
+            close_code: close_code.clone(),
+            ping_every: Duration::from_millis(cfg.ping_interval_ms),
+            idle_after_ms: cfg.idle_timeout_ms,
+            started,
+            last_seen: last_seen.clone(),
+        },
     ));
     let per_second = NonZeroU32::new(cfg.messages_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(cfg.burst).unwrap_or(NonZeroU32::MIN);
@@ -81,31 +88,34 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
     if let Some(token) = token {
         conn.hello(None, None, Some(token));
     }
-    let idle = Duration::from_millis(cfg.idle_timeout_ms);
+    // Idleness is checked by the writer at each ping, from this timestamp, so that reading a
+    // frame costs no timer registration.
+    let closed = close.cancelled();
+    tokio::pin!(closed);
     loop {
         tokio::select! {
             biased;
-            _ = close.cancelled() => break,
-            frame = tokio::time::timeout(idle, stream.next()) => match frame {
-                Err(_) => {
-                    conn.outbox.close_with(CLOSE_IDLE);
-                    break;
-                }
-                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
-                Ok(Some(Err(e))) => {
-                    // Oversized frames end the transport; say so before closing.
-                    if e.to_string().contains("too long") || e.to_string().contains("too big") {
-                        conn.outbox.close_with(CLOSE_TOO_BIG);
+            _ = &mut closed => break,
+            frame = stream.next() => {
+                last_seen.store(elapsed_ms(started), Ordering::Relaxed);
+                match frame {
+                    None | Some(Ok(Message::Close(_))) => break,
+                    Some(Err(e)) => {
+                        // Oversized frames end the transport; say so before closing.
+                        let text = e.to_string();
+                        if text.contains("too long") || text.contains("too big") {
+                            conn.outbox.close_with(CLOSE_TOO_BIG);
+                        }
+                        break;
                     }
-                    break;
+                    Some(Ok(Message::Text(text))) => conn.on_text(text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => conn.reply_error(
+                        None,
+                        ApiError::new(ErrorCode::BadJson, "binary frames are not supported; send JSON text"),
+                    ),
+                    Some(Ok(_)) => {} // ping/pong: signs of life only
                 }
-                Ok(Some(Ok(Message::Text(text)))) => conn.on_text(text.as_str()).await,
-                Ok(Some(Ok(Message::Binary(_)))) => conn.reply_error(
-                    None,
-                    ApiError::new(ErrorCode::BadJson, "binary frames are not supported; send JSON text"),
-                ),
-                Ok(Some(Ok(_))) => {} // ping/pong: signs of life only
-            },
+            }
         }
     }
     if let Some(session) = &conn.session {
@@ -130,27 +140,64 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
     app.metrics.connections.dec();
 }
 
-async fn writer(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Outgoing>,
+/// What the writer task needs besides the socket and the queue.
+struct WriterParams {
     close: CancellationToken,
     close_code: Arc<AtomicU16>,
     ping_every: Duration,
+    idle_after_ms: u64,
+    started: tokio::time::Instant,
+    last_seen: Arc<AtomicU64>,
+}
+
+fn elapsed_ms(since: tokio::time::Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+async fn writer(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    p: WriterParams,
 ) {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let close_code = p.close_code;
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + p.ping_every, p.ping_every);
+    let closed = p.close.cancelled();
+    tokio::pin!(closed);
     loop {
         tokio::select! {
             biased;
-            _ = close.cancelled() => break,
+            _ = &mut closed => break,
             out = rx.recv() => match out {
                 Some(Outgoing::Text(bytes)) => {
-                    if sink.send(Message::Text(text(bytes))).await.is_err() {
+                    // Whatever else is already queued goes out in the same write (an update and
+                    // its ack, say): one system call instead of several.
+                    if sink.feed(Message::Text(text(bytes))).await.is_err() {
+                        return;
+                    }
+                    for _ in 0..64 {
+                        match rx.try_recv() {
+                            Ok(Outgoing::Text(bytes)) => {
+                                if sink.feed(Message::Text(text(bytes))).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if sink.flush().await.is_err() {
                         return;
                     }
                 }
                 None => break,
             },
             _ = ping.tick() => {
+                let silent = elapsed_ms(p.started).saturating_sub(p.last_seen.load(Ordering::Relaxed));
+                if silent >= p.idle_after_ms {
+                    let _ = close_code.compare_exchange(0, CLOSE_IDLE, Ordering::AcqRel, Ordering::Acquire);
+                    p.close.cancel();
+                    break;
+                }
                 if sink.send(Message::Ping(Bytes::new())).await.is_err() {
                     return;
                 }
@@ -478,20 +525,19 @@ impl Conn {
                 expected_seq,
             } => {
                 let handle = app.registry.get(&RoomId::from_wire(&room))?;
-                let seq = handle
+                let outbox = self.outbox.clone();
+                // On success the room itself queues the ack right behind the update, so both
+                // leave in one write; only refusals are answered from here.
+                handle
                     .ask(|reply| RoomCmd::Act {
                         player: session.player.clone(),
-                        request_id: request_id.clone(),
+                        request_id,
                         action: action.to_string(),
                         expected_seq,
+                        outbox,
                         reply,
                     })
                     .await?;
-                self.reply(
-                    "ack",
-                    Some(&request_id),
-                    serde_json::json!({ "room": room, "seq": seq }),
-                );
                 Ok(())
             }
         }
@@ -518,6 +564,12 @@ fn request_id_of(frame: &serde_json::Value) -> Option<String> {
 /// Parses a frame, telling bad JSON, unknown types and bad fields apart. On error, returns the
 /// request id if one could be read, so the error can still be matched to its request.
 fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
+    // Well-formed requests take the direct path; only bad ones are examined in detail.
+    if let Ok(msg) = serde_json::from_str::<ClientMsg>(text)
+        && msg.request_id().is_none_or(|r| r.len() <= MAX_REQUEST_ID)
+    {
+        return Ok(msg);
+    }
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         (
             None,

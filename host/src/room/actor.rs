@@ -6,15 +6,19 @@
 //! Wasm calls are short and synchronous (microseconds, bounded by fuel and the deadline), so
 //! they run inline on the room's task rather than hopping to a blocking pool.
 
+mod output;
+
 use super::seats::{Human, Occupant, RequestWindow};
 use super::{Clock, Joined, Outbox, RoomCmd, RoomInfo, RoomStatus};
-use crate::api::protocol::{ApiError, ErrorCode, UpdateFrame, raw};
+use crate::api::protocol::{AckFrame, ApiError, ErrorCode};
 use crate::config::RoomConfig;
 use crate::ids::{PlayerId, RoomId};
 use crate::metrics::{ActionLabels, CallLabels, Metrics, RoomLabels};
 use crate::replay::{GameRecord, RecordedInput};
 use crate::rules::{CallContext, Event, Module, RuleError, RulesError, Setup, Step, Viewer};
 use bytes::Bytes;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -86,6 +90,8 @@ pub(crate) struct RoomActor {
     lobby_dirty: bool,
     metrics: Arc<Metrics>,
     gauge: RoomLabels,
+    call_metrics: Vec<(&'static str, Histogram)>,
+    action_metrics: Vec<(&'static str, Counter)>,
     shutdown: CancellationToken,
 }
 
@@ -119,6 +125,16 @@ impl RoomActor {
             seed: None,
         };
         let (info_tx, info_rx) = watch::channel(placeholder);
+        let call_metrics = ["start", "act", "timer", "bot"]
+            .into_iter()
+            .map(|call| {
+                let h = p
+                    .metrics
+                    .module_calls
+                    .get_or_create(&call_labels(&gauge, call));
+                (call, h.clone())
+            })
+            .collect();
         let actor = RoomActor {
             id: p.id,
             module: p.module,
@@ -147,7 +163,9 @@ impl RoomActor {
             info_tx,
             lobby_dirty: true,
             metrics: p.metrics,
+            call_metrics,
             gauge,
+            action_metrics: Vec::new(),
             shutdown: p.shutdown,
         };
         actor.publish_info();
@@ -156,11 +174,14 @@ impl RoomActor {
 
     /// The actor loop. Returns when the room closes or the server shuts down.
     pub async fn run(mut self, mut inbox: mpsc::Receiver<RoomCmd>) {
+        let shutdown = self.shutdown.clone();
+        let stopping = shutdown.cancelled();
+        tokio::pin!(stopping);
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
                 biased;
-                _ = self.shutdown.cancelled() => break,
+                _ = &mut stopping => break,
                 cmd = inbox.recv() => match cmd {
                     Some(cmd) => self.handle(cmd),
                     None => break,
@@ -236,20 +257,23 @@ impl RoomActor {
                 request_id,
                 action,
                 expected_seq,
+                outbox,
                 reply,
             } => {
-                let r = self.act(&player, request_id, &action, expected_seq);
-                let result = match &r {
+                let r = self.act(&player, &request_id, &action, expected_seq);
+                if let Ok(seq) = r {
+                    let ack = AckFrame {
+                        kind: "ack",
+                        request_id: &request_id,
+                        room: self.id.as_str(),
+                        seq,
+                    };
+                    outbox.push(serde_json::to_string(&ack).unwrap_or_default().into());
+                }
+                self.count_action(match &r {
                     Ok(_) => "ok",
                     Err(e) => e.code.as_str(),
-                };
-                self.metrics
-                    .actions
-                    .get_or_create(&ActionLabels {
-                        game: self.gauge.game.clone(),
-                        result: result.into(),
-                    })
-                    .inc();
+                });
                 let _ = reply.send(r);
             }
             RoomCmd::Resume {
@@ -423,7 +447,7 @@ impl RoomActor {
     fn act(
         &mut self,
         player: &PlayerId,
-        request_id: String,
+        request_id: &str,
         action: &str,
         expected_seq: Option<u64>,
     ) -> Result<u64, ApiError> {
@@ -433,12 +457,12 @@ impl RoomActor {
                 "you have no seat in this room",
             ));
         };
-        if let Some(previous) = self.requests.get(player).and_then(|w| w.get(&request_id)) {
+        if let Some(previous) = self.requests.get(player).and_then(|w| w.get(request_id)) {
             return previous.clone();
         }
         let result = self.try_act(seat, action, expected_seq);
         self.requests.entry(player.clone()).or_default().remember(
-            request_id,
+            request_id.to_owned(),
             result.clone(),
             self.cfg.request_window,
         );
@@ -494,15 +518,7 @@ impl RoomActor {
         self.observe("act", started);
         match outcome {
             Ok(step) => {
-                let action = serde_json::from_str(action).unwrap_or(serde_json::Value::Null);
-                self.apply(
-                    step,
-                    Some(RecordedInput::Act {
-                        seat,
-                        action,
-                        at: now,
-                    }),
-                );
+                self.apply_action(step, seat, action, now);
                 Ok(self.seq)
             }
             Err(e) => Err(self.action_error(e)),
@@ -649,172 +665,17 @@ impl RoomActor {
         self.schedule_moves();
     }
 
-    /// Sends each recipient its update, serialising each distinct payload once.
-    fn distribute(&self, step: &Step) {
-        let mut cache: Vec<(Option<usize>, Vec<usize>, Bytes)> = Vec::new();
-        let mut frame_for = |viewer: Viewer| -> Bytes {
-            let view = step
-                .views
-                .iter()
-                .position(|v| {
-                    v.audience != crate::rules::Audience::Everyone && v.audience.includes(viewer)
-                })
-                .or_else(|| {
-                    step.views
-                        .iter()
-                        .position(|v| v.audience == crate::rules::Audience::Everyone)
-                });
-            let events: Vec<usize> = step
-                .events
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.audience.includes(viewer))
-                .map(|(i, _)| i)
-                .collect();
-            if let Some((_, _, frame)) = cache.iter().find(|(v, e, _)| *v == view && *e == events) {
-                return frame.clone();
-            }
-            let frame: Bytes = self
-                .update_frame(
-                    &step.phase,
-                    &step.awaiting,
-                    view.map(|i| step.views[i].view.as_str()),
-                    events.iter().map(|&i| step.events[i].payload.as_str()),
-                    step.result.as_deref(),
-                    false,
-                )
-                .into();
-            cache.push((view, events, frame.clone()));
-            frame
-        };
-        for (seat, occupant) in self.seats.iter().enumerate() {
-            if let Some(outbox) = occupant.outbox() {
-                outbox.push(frame_for(Viewer::Seat(seat as u32)));
-            }
-        }
-        if !self.spectators.is_empty() {
-            let frame = frame_for(Viewer::Spectator);
-            for outbox in self.spectators.values() {
-                outbox.push(frame.clone());
-            }
-        }
-    }
-
-    fn update_frame<'a>(
-        &self,
-        phase: &str,
-        awaiting: &[u32],
-        view: Option<&str>,
-        events: impl Iterator<Item = &'a str>,
-        result: Option<&str>,
-        resync: bool,
-    ) -> String {
-        let frame = UpdateFrame {
-            kind: "update",
-            room: self.id.as_str(),
-            seq: self.seq,
-            phase,
-            status: self.status.as_str(),
-            awaiting,
-            view: view.map(raw),
-            events: events.map(raw).collect(),
-            result: result.map(raw),
-            resync,
-        };
-        serde_json::to_string(&frame).unwrap_or_default()
-    }
-
-    /// Sends one recipient the current state (a full resync when `resync`).
-    fn send_current(&self, outbox: &Outbox, viewer: Viewer, resync: bool) {
-        let Some(game) = &self.game else { return };
-        let seat = match viewer {
-            Viewer::Seat(s) => Some(s),
-            Viewer::Spectator => None,
-        };
-        let view = match self.module.view(&game.state, seat) {
-            Ok(v) => v,
-            Err(e) => {
-                self.count_failure(&e);
-                tracing::warn!(room_id = %self.id, "view failed: {e}");
-                return;
-            }
-        };
-        let frame = self.update_frame(
-            &game.phase,
-            &game.awaiting,
-            Some(&view),
-            std::iter::empty(),
-            game.result.as_deref(),
-            resync,
+    /// [`RoomActor::apply`] for an accepted action, recorded as the seat's input.
+    fn apply_action(&mut self, step: Step, seat: u32, action: &str, now: u64) {
+        let action = serde_json::from_str(action).unwrap_or(serde_json::Value::Null);
+        self.apply(
+            step,
+            Some(RecordedInput::Act {
+                seat,
+                action,
+                at: now,
+            }),
         );
-        outbox.push(frame.into());
-    }
-
-    /// Sends the steps after `last_seq` (their events for `viewer`) then the current view, or
-    /// a resync when the gap is older than the buffer.
-    fn send_missed(&self, outbox: &Outbox, viewer: Viewer, last_seq: u64) {
-        let oldest = self.history.front().map_or(self.seq + 1, |s| s.seq);
-        if last_seq >= self.seq {
-            self.send_current(outbox, viewer, false);
-            return;
-        }
-        if last_seq + 1 < oldest {
-            self.send_current(outbox, viewer, true);
-            return;
-        }
-        for log in self
-            .history
-            .iter()
-            .filter(|s| s.seq > last_seq && s.seq < self.seq)
-        {
-            let frame = UpdateFrame {
-                kind: "update",
-                room: self.id.as_str(),
-                seq: log.seq,
-                phase: &log.phase,
-                status: log.status.as_str(),
-                awaiting: &log.awaiting,
-                view: None,
-                events: log
-                    .events
-                    .iter()
-                    .filter(|e| e.audience.includes(viewer))
-                    .map(|e| raw(&e.payload))
-                    .collect(),
-                result: log.result.as_deref().map(raw),
-                resync: false,
-            };
-            outbox.push(serde_json::to_string(&frame).unwrap_or_default().into());
-        }
-        // The last step: its events plus the current view.
-        let Some(game) = &self.game else { return };
-        let seat = match viewer {
-            Viewer::Seat(s) => Some(s),
-            Viewer::Spectator => None,
-        };
-        let Ok(view) = self.module.view(&game.state, seat) else {
-            return;
-        };
-        let last_events: Vec<&str> = self
-            .history
-            .back()
-            .map(|l| {
-                l.events
-                    .iter()
-                    .filter(|e| e.audience.includes(viewer))
-                    .map(|e| e.payload.as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let frame = self.update_frame(
-            &game.phase,
-            &game.awaiting,
-            Some(&view),
-            last_events.into_iter(),
-            game.result.as_deref(),
-            false,
-        );
-        outbox.push(frame.into());
     }
 
     fn call_ctx(&self, now: u64) -> CallContext {
@@ -959,7 +820,7 @@ impl RoomActor {
             self.schedule_moves();
             return;
         };
-        let entropy = next_entropy(&mut self.entropy);
+        let entropy = crate::ids::splitmix64(&mut self.entropy);
         let started = std::time::Instant::now();
         let action = self.module.bot(&game.state, seat, entropy);
         self.observe("bot", started);
@@ -974,17 +835,7 @@ impl RoomActor {
             .act(&game.state, seat, &action, &self.call_ctx(now));
         self.observe("act", started);
         match outcome {
-            Ok(step) => {
-                let action = serde_json::from_str(&action).unwrap_or(serde_json::Value::Null);
-                self.apply(
-                    step,
-                    Some(RecordedInput::Act {
-                        seat,
-                        action,
-                        at: now,
-                    }),
-                );
-            }
+            Ok(step) => self.apply_action(step, seat, &action, now),
             Err(e) => self.module_trouble("bot move", e),
         }
     }
@@ -1048,15 +899,34 @@ impl RoomActor {
 
     // ----- bookkeeping ----------------------------------------------------------------------
 
-    fn observe(&self, call: &str, started: std::time::Instant) {
-        self.metrics
-            .module_calls
-            .get_or_create(&CallLabels {
+    fn observe(&self, call: &'static str, started: std::time::Instant) {
+        let seconds = started.elapsed().as_secs_f64();
+        // Handles are looked up once per room: finding a labelled metric allocates its labels.
+        match self.call_metrics.iter().find(|(c, _)| *c == call) {
+            Some((_, h)) => h.observe(seconds),
+            None => self
+                .metrics
+                .module_calls
+                .get_or_create(&call_labels(&self.gauge, call))
+                .observe(seconds),
+        }
+    }
+
+    fn count_action(&mut self, result: &'static str) {
+        if let Some((_, c)) = self.action_metrics.iter().find(|(r, _)| *r == result) {
+            c.inc();
+            return;
+        }
+        let c = self
+            .metrics
+            .actions
+            .get_or_create(&ActionLabels {
                 game: self.gauge.game.clone(),
-                version: self.gauge.version.clone(),
-                call: call.into(),
+                result: result.into(),
             })
-            .observe(started.elapsed().as_secs_f64());
+            .clone();
+        c.inc();
+        self.action_metrics.push((result, c));
     }
 
     fn count_failure(&self, e: &RulesError) {
@@ -1134,18 +1004,17 @@ impl RoomActor {
     }
 }
 
+fn call_labels(room: &RoomLabels, call: &str) -> CallLabels {
+    CallLabels {
+        game: room.game.clone(),
+        version: room.version.clone(),
+        call: call.into(),
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
-}
-
-/// SplitMix64 step for bot entropy.
-fn next_entropy(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -256,7 +256,9 @@ pub enum RoomCmd {
         action: String,
         /// Optional expected sequence number.
         expected_seq: Option<u64>,
-        /// Answer: the new sequence number.
+        /// The requesting connection, which receives the `ack`.
+        outbox: Outbox,
+        /// Answer: the new sequence number (the `ack` frame is already queued).
         reply: Reply<u64>,
     },
     /// Re-attach after a reconnect and receive what was missed.

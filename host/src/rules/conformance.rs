@@ -98,15 +98,6 @@ impl Run<'_> {
     }
 }
 
-/// SplitMix64 step: the run's own entropy for bots and turn order, independent of game seeds.
-fn next_entropy(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Plays `opts.games` bot-only games; calls `progress(done)` after each game.
 pub fn run(module: &Module, opts: &CheckOptions, mut progress: impl FnMut(u32)) -> CheckReport {
     let mut report = CheckReport {
@@ -216,7 +207,7 @@ fn play(
             ));
         }
         let (next, input) = if !step.awaiting.is_empty() {
-            let pick = next_entropy(&mut entropy) % step.awaiting.len() as u64;
+            let pick = crate::ids::splitmix64(&mut entropy) % step.awaiting.len() as u64;
             let seat = step.awaiting[pick as usize];
             if seat >= seats {
                 return Err(fail(
@@ -225,7 +216,7 @@ fn play(
                     format!("awaits seat {seat} of {seats}"),
                 ));
             }
-            let e = next_entropy(&mut entropy);
+            let e = crate::ids::splitmix64(&mut entropy);
             let action = run
                 .timed(|m| m.bot(&step.state, seat, e))
                 .map_err(|e| fault(steps, e))?;
