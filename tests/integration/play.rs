@@ -155,3 +155,56 @@ async fn a_player_who_leaves_mid_game_hands_the_seat_to_the_bot() {
         "not_in_room"
     );
 }
+
+#[tokio::test]
+async fn a_turn_deadline_lets_the_bot_move_for_a_human_who_does_not() {
+    // With a turn deadline, a human who does not act in time has the bot move for them once,
+    // and keeps the seat.
+    let s = TestServer::start().await;
+    let mut alice = s.player("alice").await;
+    let room = room_id(
+        &alice
+            .ok(
+                json!({"type": "create_room", "game": "turn-room", "bots": 3,
+                       "turn_deadline_ms": 100, "options": {"moves": 6}}),
+            )
+            .await,
+    );
+    // Alice never moves; the game still ends, her turns played on her behalf.
+    let end = loop {
+        let u = alice.recv_type("update").await;
+        if u["status"] == "finished" {
+            break u;
+        }
+    };
+    assert_eq!(end["view"]["moves"], 6);
+    let info = alice.ok(json!({"type": "list_rooms"})).await;
+    let seat0 = &info["rooms"][0]["seats"][0];
+    assert_eq!(seat0["kind"], "human");
+    assert_eq!(seat0["bot_playing"], false, "the seat is still hers");
+}
+
+#[tokio::test]
+async fn a_client_that_missed_more_than_the_buffer_gets_a_resync() {
+    // Coming back after a long absence replaces everything with one fresh update.
+    let s = TestServer::start_with(|c| c.room.missed_steps_buffer = 4).await;
+    let mut alice = s.player("alice").await;
+    let room = room_id(
+        &alice
+            .ok(json!({"type": "create_room", "game": "turn-room", "bots": 3, "options": {"moves": 40}}))
+            .await,
+    );
+    alice.update_at_least(&room, 1).await;
+    let token = alice.token.clone();
+    alice.drop_connection().await;
+    let mut watcher = s.player("watcher").await;
+    watcher.ok(json!({"type": "watch", "room": room})).await;
+    watcher.update_at_least(&room, 20).await;
+    let mut back = Client::reconnect(s.addr(), &token).await;
+    back.ok(json!({"type": "resume", "room": room, "last_seq": 1}))
+        .await;
+    let u = back.recv_type("update").await;
+    assert_eq!(u["resync"], true, "{u}");
+    assert!(u["seq"].as_u64() >= Some(20));
+    assert!(!u["view"].is_null());
+}
