@@ -149,6 +149,15 @@ fn liap_tui_moves(m: &Module, count: usize) -> Vec<(Vec<u8>, u32, String)> {
 fn liap_tui(c: &mut Criterion) {
     let rt = runtime(None);
     let m = rt.load(tabula_bundle::LIAP_TUI).expect("load");
+    let unmetered_rt = Runtime::new(RuntimeConfig {
+        limits: Limits {
+            fuel_per_call: 0,
+            ..Limits::default()
+        },
+        cache_dir: None,
+    })
+    .expect("runtime");
+    let unmetered = unmetered_rt.load(tabula_bundle::LIAP_TUI).expect("load");
     let moves = liap_tui_moves(&m, 64);
     let sizes: Vec<usize> = moves.iter().map(|(s, _, _)| s.len()).collect();
     eprintln!(
@@ -167,6 +176,18 @@ fn liap_tui(c: &mut Criterion) {
                 viewers: vec![Viewer::Seat(*seat)],
             };
             black_box(m.act(state, *seat, action, &ctx).expect("act"))
+        })
+    });
+    let mut i = 0;
+    g.bench_function("sandbox without fuel metering", |b| {
+        b.iter(|| {
+            let (state, seat, action) = &moves[i % moves.len()];
+            i += 1;
+            let ctx = CallContext {
+                now: 0,
+                viewers: vec![Viewer::Seat(*seat)],
+            };
+            black_box(unmetered.act(state, *seat, action, &ctx).expect("act"))
         })
     });
     let mut i = 0;

@@ -251,7 +251,6 @@ impl Config {
             u64::from(self.connection.messages_per_second),
         )?;
         positive("connection.burst", u64::from(self.connection.burst))?;
-        positive("sandbox.fuel_per_call", self.sandbox.fuel_per_call)?;
         positive("sandbox.deadline_ms", self.sandbox.deadline_ms)?;
         if self.connection.transport_max_bytes < self.connection.max_message_bytes {
             return Err(ConfigError::OutOfRange {

@@ -43,7 +43,7 @@ impl Runtime {
     /// A runtime with the given limits and cache.
     pub fn new(config: RuntimeConfig) -> Result<Self, RulesError> {
         Ok(Runtime {
-            sandbox: sandbox::Sandbox::new()?,
+            sandbox: sandbox::Sandbox::new(config.limits.fuel_per_call > 0)?,
             limits: config.limits,
             cache: config.cache_dir.map(ArtifactCache::new),
         })

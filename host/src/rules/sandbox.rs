@@ -111,10 +111,12 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
-    pub fn new() -> Result<Self, RulesError> {
+    /// An engine metering fuel unless `meter_fuel` is false (then only the epoch deadline
+    /// bounds a call's CPU time).
+    pub fn new(meter_fuel: bool) -> Result<Self, RulesError> {
         let mut config = wasmtime::Config::new();
         config
-            .consume_fuel(true)
+            .consume_fuel(meter_fuel)
             .epoch_interruption(true)
             .wasm_component_model(true)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
@@ -314,9 +316,11 @@ impl ModuleInner {
             },
         );
         store.limiter(|s| &mut s.limiter);
-        store
-            .set_fuel(self.limits.fuel_per_call)
-            .map_err(host_error)?;
+        if self.limits.fuel_per_call > 0 {
+            store
+                .set_fuel(self.limits.fuel_per_call)
+                .map_err(host_error)?;
+        }
         store.set_epoch_deadline(self.epoch_ticks());
         match self.pre.instantiate(&mut store) {
             Ok(rules) => Ok(Warm {
@@ -365,7 +369,9 @@ impl ModuleInner {
             None => self.instantiate()?,
         };
         let budget = self.limits.fuel_per_call;
-        warm.store.set_fuel(budget).map_err(host_error)?;
+        if budget > 0 {
+            warm.store.set_fuel(budget).map_err(host_error)?;
+        }
         warm.store.set_epoch_deadline(self.epoch_ticks());
         {
             let data = warm.store.data_mut();
@@ -373,7 +379,10 @@ impl ModuleInner {
             data.panic_message = None;
         }
         let outcome = f(&warm.rules, &mut warm.store);
-        let used = budget.saturating_sub(warm.store.get_fuel().unwrap_or(0));
+        let used = match budget {
+            0 => 0,
+            _ => budget.saturating_sub(warm.store.get_fuel().unwrap_or(0)),
+        };
         let peak = warm.store.data().limiter.peak;
         let usage = &self.usage;
         usage.calls.fetch_add(1, Ordering::Relaxed);

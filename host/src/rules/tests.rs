@@ -364,3 +364,14 @@ fn bundled_games_pass_conformance() {
         assert_eq!(report.finished, 10);
     }
 }
+
+#[test]
+fn without_fuel_metering_the_deadline_still_stops_a_loop() {
+    // An operator who turns fuel off for speed still has every call bounded by wall-clock time.
+    let rt = runtime(Limits {
+        fuel_per_call: 0,
+        deadline_ms: 50,
+        ..test_limits()
+    });
+    assert_eq!(provoke(&rt, "spin"), RulesError::Interrupted { deadline_ms: 50 });
+}
