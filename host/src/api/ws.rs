@@ -416,50 +416,42 @@ impl Conn {
                 room,
                 seat,
             } => {
-                let handle = app.registry.get(&RoomId::from_wire(&room))?;
-                let outbox = self.outbox.clone();
-                let joined = handle
-                    .ask(|reply| RoomCmd::Join {
-                        player: session.player.clone(),
-                        name: session.name.clone(),
-                        seat,
-                        outbox,
-                        reply,
-                    })
-                    .await?;
-                self.entered(&session, request_id.as_deref(), joined);
-                Ok(())
+                let (player, name) = (session.player.clone(), session.name.clone());
+                self.enter(&session, request_id, &room, |outbox, reply| RoomCmd::Join {
+                    player,
+                    name,
+                    seat,
+                    outbox,
+                    reply,
+                })
+                .await
             }
             ClientMsg::Watch { request_id, room } => {
-                let handle = app.registry.get(&RoomId::from_wire(&room))?;
-                let outbox = self.outbox.clone();
-                let joined = handle
-                    .ask(|reply| RoomCmd::Watch {
-                        player: session.player.clone(),
+                let player = session.player.clone();
+                self.enter(&session, request_id, &room, |outbox, reply| {
+                    RoomCmd::Watch {
+                        player,
                         outbox,
                         reply,
-                    })
-                    .await?;
-                self.entered(&session, request_id.as_deref(), joined);
-                Ok(())
+                    }
+                })
+                .await
             }
             ClientMsg::Resume {
                 request_id,
                 room,
                 last_seq,
             } => {
-                let handle = app.registry.get(&RoomId::from_wire(&room))?;
-                let outbox = self.outbox.clone();
-                let joined = handle
-                    .ask(|reply| RoomCmd::Resume {
-                        player: session.player.clone(),
+                let player = session.player.clone();
+                self.enter(&session, request_id, &room, |outbox, reply| {
+                    RoomCmd::Resume {
+                        player,
                         last_seq,
                         outbox,
                         reply,
-                    })
-                    .await?;
-                self.entered(&session, request_id.as_deref(), joined);
-                Ok(())
+                    }
+                })
+                .await
             }
             ClientMsg::Leave { request_id, room } => {
                 let id = RoomId::from_wire(&room);
@@ -541,6 +533,22 @@ impl Conn {
                 Ok(())
             }
         }
+    }
+
+    /// Sends a command that puts this connection into a room (seat, spectator, resume) and
+    /// answers with the room.
+    async fn enter(
+        &self,
+        session: &SessionInfo,
+        request_id: Option<String>,
+        room: &str,
+        make: impl FnOnce(Outbox, crate::room::Reply<Joined>) -> RoomCmd,
+    ) -> Result<(), ApiError> {
+        let handle = self.app.registry.get(&RoomId::from_wire(room))?;
+        let outbox = self.outbox.clone();
+        let joined = handle.ask(|reply| make(outbox, reply)).await?;
+        self.entered(session, request_id.as_deref(), joined);
+        Ok(())
     }
 
     fn entered(&self, session: &SessionInfo, request_id: Option<&str>, joined: Joined) {

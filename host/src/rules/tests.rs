@@ -373,5 +373,8 @@ fn without_fuel_metering_the_deadline_still_stops_a_loop() {
         deadline_ms: 50,
         ..test_limits()
     });
-    assert_eq!(provoke(&rt, "spin"), RulesError::Interrupted { deadline_ms: 50 });
+    assert_eq!(
+        provoke(&rt, "spin"),
+        RulesError::Interrupted { deadline_ms: 50 }
+    );
 }
