@@ -517,20 +517,15 @@ impl Conn {
                 expected_seq,
             } => {
                 let handle = app.registry.get(&RoomId::from_wire(&room))?;
-                let outbox = self.outbox.clone();
-                // On success the room itself queues the ack right behind the update, so both
-                // leave in one write; only refusals are answered from here.
-                handle
-                    .ask(|reply| RoomCmd::Act {
-                        player: session.player.clone(),
-                        request_id,
-                        action: action.to_string(),
-                        expected_seq,
-                        outbox,
-                        reply,
-                    })
-                    .await?;
-                Ok(())
+                // The room answers through this connection's queue: the ack right behind the
+                // update (one write for both), or the refusal. Nothing to wait for here.
+                handle.send(RoomCmd::Act {
+                    player: session.player.clone(),
+                    request_id,
+                    action: action.to_string(),
+                    expected_seq,
+                    outbox: self.outbox.clone(),
+                })
             }
         }
     }

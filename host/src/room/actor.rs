@@ -197,6 +197,18 @@ impl RoomActor {
                 self.broadcast_info();
             }
         }
+        // Commands still queued get their one reply: actions through their connection, the
+        // others when their reply channel drops (`unknown_room`).
+        inbox.close();
+        while let Ok(cmd) = inbox.try_recv() {
+            if let RoomCmd::Act {
+                request_id, outbox, ..
+            } = cmd
+            {
+                let e = ApiError::new(ErrorCode::UnknownRoom, "the room has closed");
+                outbox.push(e.frame(Some(&request_id)).into());
+            }
+        }
         let closed =
             Bytes::from(serde_json::json!({"type": "room_closed", "room": self.id}).to_string());
         for outbox in self.member_outboxes() {
@@ -258,23 +270,23 @@ impl RoomActor {
                 action,
                 expected_seq,
                 outbox,
-                reply,
             } => {
                 let r = self.act(&player, &request_id, &action, expected_seq);
-                if let Ok(seq) = r {
-                    let ack = AckFrame {
+                let frame = match &r {
+                    Ok(seq) => serde_json::to_string(&AckFrame {
                         kind: "ack",
                         request_id: &request_id,
                         room: self.id.as_str(),
-                        seq,
-                    };
-                    outbox.push(serde_json::to_string(&ack).unwrap_or_default().into());
-                }
+                        seq: *seq,
+                    })
+                    .unwrap_or_default(),
+                    Err(e) => e.frame(Some(&request_id)),
+                };
+                outbox.push(frame.into());
                 self.count_action(match &r {
                     Ok(_) => "ok",
                     Err(e) => e.code.as_str(),
                 });
-                let _ = reply.send(r);
             }
             RoomCmd::Resume {
                 player,

@@ -256,10 +256,8 @@ pub enum RoomCmd {
         action: String,
         /// Optional expected sequence number.
         expected_seq: Option<u64>,
-        /// The requesting connection, which receives the `ack`.
+        /// The requesting connection, which receives the reply: `ack` or `error`.
         outbox: Outbox,
-        /// Answer: the new sequence number (the `ack` frame is already queued).
-        reply: Reply<u64>,
     },
     /// Re-attach after a reconnect and receive what was missed.
     Resume {
