@@ -177,6 +177,7 @@ async fn a_turn_deadline_lets_the_bot_move_for_a_human_who_does_not() {
             break u;
         }
     };
+    assert_eq!(end["room"], room.as_str());
     assert_eq!(end["view"]["moves"], 6);
     let info = alice.ok(json!({"type": "list_rooms"})).await;
     let seat0 = &info["rooms"][0]["seats"][0];
