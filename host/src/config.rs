@@ -140,6 +140,8 @@ pub struct ConnectionConfig {
     /// Kernel send buffer per socket, bytes (`None`: the kernel's auto-tuning). Smaller
     /// buffers bound memory per connection and detect slow clients sooner.
     pub socket_send_buffer_bytes: Option<usize>,
+    /// A session with no connection for this long is forgotten (its token stops working), ms.
+    pub session_ttl_ms: u64,
 }
 
 impl Default for ConnectionConfig {
@@ -154,6 +156,7 @@ impl Default for ConnectionConfig {
             burst: 100,
             flood_strikes: 20,
             socket_send_buffer_bytes: None,
+            session_ttl_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

@@ -75,6 +75,26 @@ pub async fn start_with(config: Config, catalog: Catalog) -> anyhow::Result<Runn
         shutdown: shutdown.clone(),
         next_conn: AtomicU64::new(0),
     });
+    // Forget sessions nobody has used for a while, so that abandoned tokens do not pile up.
+    let ttl = std::time::Duration::from_millis(state.config.connection.session_ttl_ms);
+    let sweeper = state.clone();
+    tracker.spawn(async move {
+        let mut every = tokio::time::interval((ttl / 4).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(60),
+        ));
+        loop {
+            tokio::select! {
+                _ = sweeper.shutdown.cancelled() => break,
+                _ = every.tick() => {
+                    let n = sweeper.sessions.expire(ttl);
+                    if n > 0 {
+                        tracing::debug!(expired = n, "sessions expired");
+                    }
+                }
+            }
+        }
+    });
     let router = app(state.clone());
     let send_buffer = state.config.connection.socket_send_buffer_bytes;
     let stop = shutdown.clone();

@@ -16,6 +16,8 @@ struct Entry {
     player: PlayerId,
     name: String,
     conn: Option<Outbox>,
+    /// When the last connection went away (`None` while connected).
+    detached_at: Option<tokio::time::Instant>,
     rooms: BTreeSet<RoomId>,
 }
 
@@ -54,6 +56,7 @@ impl Sessions {
                 player: info.player.clone(),
                 name: info.name.clone(),
                 conn: Some(conn),
+                detached_at: None,
                 rooms: BTreeSet::new(),
             },
         );
@@ -67,6 +70,7 @@ impl Sessions {
         let entry = map
             .get_mut(&token)
             .ok_or_else(|| ApiError::new(ErrorCode::BadToken, "unknown token"))?;
+        entry.detached_at = None;
         if let Some(old) = entry.conn.replace(conn)
             && old.conn() != entry.conn.as_ref().map_or(0, Outbox::conn)
         {
@@ -86,6 +90,7 @@ impl Sessions {
             Some(e) => {
                 if e.conn.as_ref().is_some_and(|o| o.conn() == conn) {
                     e.conn = None;
+                    e.detached_at = Some(tokio::time::Instant::now());
                 }
                 e.rooms.iter().cloned().collect()
             }
@@ -105,6 +110,15 @@ impl Sessions {
         if let Some(e) = self.lock().get_mut(token) {
             e.rooms.remove(room);
         }
+    }
+
+    /// Forgets sessions that have had no connection for `ttl`; returns how many.
+    pub fn expire(&self, ttl: std::time::Duration) -> usize {
+        let now = tokio::time::Instant::now();
+        let mut map = self.lock();
+        let before = map.len();
+        map.retain(|_, e| e.detached_at.is_none_or(|t| now.duration_since(t) < ttl));
+        before - map.len()
     }
 
     /// Number of sessions.

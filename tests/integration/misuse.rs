@@ -123,3 +123,18 @@ async fn illegal_moves_wrong_seats_and_strangers_change_nothing() {
         .await;
     assert_eq!(ack["seq"], 2);
 }
+
+#[tokio::test]
+async fn sessions_nobody_uses_expire() {
+    // A token whose session has had no connection for the configured time no longer works.
+    let s = TestServer::start_with(|c| c.connection.session_ttl_ms = 200).await;
+    let alice = s.player("alice").await;
+    let token = alice.token.clone();
+    alice.drop_connection().await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let mut again = Client::connect(s.addr(), None).await;
+    let code = again
+        .error_code(json!({"type": "hello", "token": token}))
+        .await;
+    assert_eq!(code, "bad_token");
+}
