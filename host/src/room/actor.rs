@@ -283,10 +283,14 @@ impl RoomActor {
                     Err(e) => e.frame(Some(&request_id)),
                 };
                 outbox.push(frame.into());
-                self.count_action(match &r {
+                let result = match &r {
                     Ok(_) => "ok",
                     Err(e) => e.code.as_str(),
-                });
+                };
+                tracing::debug!(room_id = %self.id, game = %self.gauge.game,
+                    version = %self.gauge.version, player = %player, request_id = %request_id,
+                    seq = self.seq, result, "action");
+                self.count_action(result);
             }
             RoomCmd::Resume {
                 player,
