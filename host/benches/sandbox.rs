@@ -166,30 +166,23 @@ fn liap_tui(c: &mut Criterion) {
         sizes.iter().max().unwrap_or(&0)
     );
     let mut g = c.benchmark_group("liap-tui act + one view (mid-game)");
-    let mut i = 0;
-    g.bench_function("sandbox", |b| {
-        b.iter(|| {
-            let (state, seat, action) = &moves[i % moves.len()];
-            i += 1;
-            let ctx = CallContext {
-                now: 0,
-                viewers: vec![Viewer::Seat(*seat)],
-            };
-            black_box(m.act(state, *seat, action, &ctx).expect("act"))
-        })
-    });
-    let mut i = 0;
-    g.bench_function("sandbox without fuel metering", |b| {
-        b.iter(|| {
-            let (state, seat, action) = &moves[i % moves.len()];
-            i += 1;
-            let ctx = CallContext {
-                now: 0,
-                viewers: vec![Viewer::Seat(*seat)],
-            };
-            black_box(unmetered.act(state, *seat, action, &ctx).expect("act"))
-        })
-    });
+    for (name, module) in [
+        ("sandbox", &m),
+        ("sandbox without fuel metering", &unmetered),
+    ] {
+        let mut i = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let (state, seat, action) = &moves[i % moves.len()];
+                i += 1;
+                let ctx = CallContext {
+                    now: 0,
+                    viewers: vec![Viewer::Seat(*seat)],
+                };
+                black_box(module.act(state, *seat, action, &ctx).expect("act"))
+            })
+        });
+    }
     let mut i = 0;
     g.bench_function("native", |b| {
         b.iter(|| {

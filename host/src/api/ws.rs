@@ -475,40 +475,26 @@ impl Conn {
                 room,
                 seat,
             } => {
-                let handle = app.registry.get(&RoomId::from_wire(&room))?;
-                let info = handle
-                    .ask(|reply| RoomCmd::AddBot {
-                        player: session.player.clone(),
-                        seat,
-                        reply,
-                    })
-                    .await?;
-                self.reply(
-                    "room",
-                    request_id.as_deref(),
-                    serde_json::json!({ "room": info }),
-                );
-                Ok(())
+                let player = session.player.clone();
+                self.change_bots(request_id, &room, |reply| RoomCmd::AddBot {
+                    player,
+                    seat,
+                    reply,
+                })
+                .await
             }
             ClientMsg::RemoveBot {
                 request_id,
                 room,
                 seat,
             } => {
-                let handle = app.registry.get(&RoomId::from_wire(&room))?;
-                let info = handle
-                    .ask(|reply| RoomCmd::RemoveBot {
-                        player: session.player.clone(),
-                        seat,
-                        reply,
-                    })
-                    .await?;
-                self.reply(
-                    "room",
-                    request_id.as_deref(),
-                    serde_json::json!({ "room": info }),
-                );
-                Ok(())
+                let player = session.player.clone();
+                self.change_bots(request_id, &room, |reply| RoomCmd::RemoveBot {
+                    player,
+                    seat,
+                    reply,
+                })
+                .await
             }
             ClientMsg::Act {
                 request_id,
@@ -543,6 +529,23 @@ impl Conn {
         let outbox = self.outbox.clone();
         let joined = handle.ask(|reply| make(outbox, reply)).await?;
         self.entered(session, request_id.as_deref(), joined);
+        Ok(())
+    }
+
+    /// Sends a bot change (creator only) and answers with the room.
+    async fn change_bots(
+        &self,
+        request_id: Option<String>,
+        room: &str,
+        make: impl FnOnce(crate::room::Reply<crate::room::RoomInfo>) -> RoomCmd,
+    ) -> Result<(), ApiError> {
+        let handle = self.app.registry.get(&RoomId::from_wire(room))?;
+        let info = handle.ask(make).await?;
+        self.reply(
+            "room",
+            request_id.as_deref(),
+            serde_json::json!({ "room": info }),
+        );
         Ok(())
     }
 

@@ -132,11 +132,19 @@ pub struct Step {
 impl Step {
     /// The view `viewer` receives: the most specific view addressing it, else one for everyone.
     pub fn view_for(&self, viewer: Viewer) -> Option<&str> {
+        self.view_index(viewer).map(|i| self.views[i].view.as_str())
+    }
+
+    /// The index in `views` of the view `viewer` receives (see [`Step::view_for`]).
+    pub fn view_index(&self, viewer: Viewer) -> Option<usize> {
         self.views
             .iter()
-            .find(|v| v.audience != Audience::Everyone && v.audience.includes(viewer))
-            .or_else(|| self.views.iter().find(|v| v.audience == Audience::Everyone))
-            .map(|v| v.view.as_str())
+            .position(|v| v.audience != Audience::Everyone && v.audience.includes(viewer))
+            .or_else(|| {
+                self.views
+                    .iter()
+                    .position(|v| v.audience == Audience::Everyone)
+            })
     }
 
     /// Bytes the module returned, for the output cap.

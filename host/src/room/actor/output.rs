@@ -4,7 +4,7 @@
 use super::RoomActor;
 use crate::api::protocol::{UpdateFrame, raw};
 use crate::room::Outbox;
-use crate::rules::{Audience, Step, Viewer};
+use crate::rules::{Step, Viewer};
 use bytes::Bytes;
 
 impl RoomActor {
@@ -12,15 +12,7 @@ impl RoomActor {
     pub(super) fn distribute(&self, step: &Step) {
         let mut cache: Vec<(Option<usize>, Vec<usize>, Bytes)> = Vec::new();
         let mut frame_for = |viewer: Viewer| -> Bytes {
-            let view = step
-                .views
-                .iter()
-                .position(|v| v.audience != Audience::Everyone && v.audience.includes(viewer))
-                .or_else(|| {
-                    step.views
-                        .iter()
-                        .position(|v| v.audience == Audience::Everyone)
-                });
+            let view = step.view_index(viewer);
             let events: Vec<usize> = step
                 .events
                 .iter()
