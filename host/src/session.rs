@@ -120,14 +120,4 @@ impl Sessions {
         map.retain(|_, e| e.detached_at.is_none_or(|t| now.duration_since(t) < ttl));
         before - map.len()
     }
-
-    /// Number of sessions.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

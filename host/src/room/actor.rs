@@ -1012,12 +1012,6 @@ impl RoomActor {
             outbox.push(frame.clone());
         }
     }
-
-    /// The game record so far (the future event log exports the same).
-    #[allow(dead_code)]
-    pub fn record(&self) -> Option<&GameRecord> {
-        self.record.as_ref()
-    }
 }
 
 fn call_labels(room: &RoomLabels, call: &str) -> CallLabels {

@@ -84,11 +84,6 @@ impl Outbox {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
         self.close.cancel();
     }
-
-    /// Whether the connection is still there.
-    pub fn is_open(&self) -> bool {
-        !self.tx.is_closed() && !self.close.is_cancelled()
-    }
 }
 
 /// What kind of occupant a seat has.

@@ -2,7 +2,7 @@
 //! close only; its lock is never held across an `.await`.
 
 use super::actor::{RoomActor, RoomParams};
-use super::{Clock, Joined, Outbox, RoomCmd, RoomHandle, RoomInfo, RoomStatus};
+use super::{Clock, Joined, Outbox, RoomCmd, RoomHandle, RoomInfo};
 use crate::api::protocol::{ApiError, ErrorCode};
 use crate::config::RoomConfig;
 use crate::ids::{PlayerId, RoomId};
@@ -101,16 +101,6 @@ impl Registry {
             .collect();
         rooms.sort_by(|a, b| a.id.cmp(&b.id));
         rooms
-    }
-
-    /// Number of open rooms.
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    /// Whether no room is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Creates a room, seats its creator in seat 0 and returns what the creator sees.
@@ -233,13 +223,5 @@ impl Registry {
                 reply,
             })
             .await
-    }
-
-    /// Whether any room is still waiting for players or being played.
-    pub fn active(&self) -> usize {
-        self.read()
-            .values()
-            .filter(|h| matches!(h.info().status, RoomStatus::Waiting | RoomStatus::Running))
-            .count()
     }
 }

@@ -148,16 +148,7 @@ impl Sandbox {
             reason: format!("it does not export the tabula:rules game-rules world: {e:#}"),
         })?;
         let mut module = ModuleInner {
-            info: GameInfo {
-                name: String::new(),
-                version: String::new(),
-                state_version: 0,
-                min_seats: 0,
-                max_seats: 0,
-                phases: Vec::new(),
-                transitions: Vec::new(),
-                default_options: serde_json::Value::Null,
-            },
+            info: GameInfo::default(),
             label: Arc::from("(loading)"),
             digest,
             engine: self.engine.clone(),

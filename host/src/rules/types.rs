@@ -8,7 +8,7 @@ use std::fmt;
 pub type Seat = u32;
 
 /// What a module says about itself (`info`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameInfo {
     /// Machine name, e.g. `liap-tui`.
     pub name: String,
