@@ -477,11 +477,18 @@ impl RoomActor {
             return previous.clone();
         }
         let result = self.try_act(seat, action, expected_seq);
-        self.requests.entry(player.clone()).or_default().remember(
-            request_id.to_owned(),
-            result.clone(),
-            self.cfg.request_window,
-        );
+        // The player id is cloned only for a player's first request, not on every action.
+        if !self.requests.contains_key(player) {
+            self.requests
+                .insert(player.clone(), RequestWindow::default());
+        }
+        if let Some(window) = self.requests.get_mut(player) {
+            window.remember(
+                request_id.to_owned(),
+                result.clone(),
+                self.cfg.request_window,
+            );
+        }
         result
     }
 
