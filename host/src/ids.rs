@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Lowercase letters and digits without look-alikes (no 0/o, 1/l/i).
 const ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyz";
@@ -33,26 +34,34 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+// Ids are cloned on every action (into room commands and replies): a reference count each.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $len:literal) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// A new random id.
             pub fn random() -> Self {
-                $name(format!("{}{}", $prefix, random_chars($len)))
+                $name(Arc::from(format!("{}{}", $prefix, random_chars($len))))
             }
 
             /// Wraps an id received from outside (it is only ever compared, never trusted).
             pub fn from_wire(s: &str) -> Self {
-                $name(s.to_owned())
+                $name(Arc::from(s))
             }
 
             /// The id as text.
             pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        // Maps keyed by an id can be searched with the text received from a client.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
                 &self.0
             }
         }

@@ -64,7 +64,10 @@ fn main() -> Result<()> {
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         // Without bulk memory, `memcpy` stays wasm code instead of `memory.copy`, which wasmtime
         // runs as a call into the host: serde's many small copies made that 5% of a Liap Tui act.
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-Ctarget-feature=-bulk-memory");
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "-Ctarget-feature=-bulk-memory",
+        );
     let status = cmd
         .status()
         .with_context(|| format!("running {cargo} to build the rules modules"))?;

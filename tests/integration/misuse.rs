@@ -138,3 +138,42 @@ async fn sessions_nobody_uses_expire() {
         .await;
     assert_eq!(code, "bad_token");
 }
+
+#[tokio::test]
+async fn act_frames_mean_the_same_however_they_are_spelled() {
+    // Escapes, spacing and field order do not change what an action means or which request it
+    // answers; a bad field in an act frame is named, and nothing moves.
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr(), None).await;
+    c.send_text(r#"{"type":"act","request_id":"a0","room":"r-x","action":{"add":1}}"#)
+        .await;
+    let e = c.reply_to("a0").await;
+    assert_eq!(e["code"], "not_authenticated", "{e}");
+    c.hello("alice").await;
+    let room = room_id(
+        &c.ok(json!({"type": "create_room", "game": "turn-room", "seats": 2, "bots": 1}))
+            .await,
+    );
+    c.update_at_least(&room, 1).await;
+    let frame = |id: &str, extra: &str| {
+        format!(
+            r#"{{ "action" : {{ "add" : 2 }}, "room":"{room}", "request_id":"{id}", "type":"act"{extra} }}"#
+        )
+    };
+    c.send_text(&frame("a1", r#","colour":"red""#)).await;
+    let e = c.reply_to("a1").await;
+    assert_eq!(e["code"], "bad_message", "{e}");
+    assert!(
+        e["message"].as_str().is_some_and(|m| m.contains("colour")),
+        "{e}"
+    );
+    c.send_text(&frame(r"a\u0032", "")).await;
+    let ack = c.reply_to("a2").await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["seq"].as_u64()),
+        (Some("ack"), Some(2)),
+        "{ack}"
+    );
+    let update = c.update_at_least(&room, 2).await;
+    assert_eq!(update["view"]["counter"], 2, "{update}");
+}

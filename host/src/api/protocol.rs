@@ -155,6 +155,35 @@ impl ClientMsg {
     }
 }
 
+/// An `act` frame read in place: the message every player sends many times a second skips the
+/// buffering of the tagged [`ClientMsg`] and keeps the action as the client's text. Frames it
+/// does not fit (another type, escaped strings, bad fields) go through [`ClientMsg`], which
+/// accepts the same `act` frames and explains what is wrong with the others.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    /// The client's id for this request.
+    pub request_id: &'a str,
+    /// The room's id.
+    pub room: &'a str,
+    /// The action, any JSON value, as the client wrote it.
+    #[serde(borrow)]
+    pub action: &'a RawValue,
+    /// Refuse the action unless the room is at this sequence number.
+    pub expected_seq: Option<u64>,
+}
+
+impl<'a> ActFrame<'a> {
+    /// The frame, when it is a well-formed `act`.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        serde_json::from_str::<ActFrame>(text)
+            .ok()
+            .filter(|a| a.kind == "act" && a.request_id.len() <= MAX_REQUEST_ID)
+    }
+}
+
 /// The closed set of error codes (see `docs/protocol.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

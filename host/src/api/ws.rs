@@ -3,7 +3,7 @@
 //! Rooms push into the queue with `try_send`; a client too slow to keep up is closed with 4009.
 
 use super::AppState;
-use super::protocol::{ApiError, CLIENT_TYPES, ClientMsg, ErrorCode, MAX_REQUEST_ID};
+use super::protocol::{ActFrame, ApiError, CLIENT_TYPES, ClientMsg, ErrorCode, MAX_REQUEST_ID};
 use crate::ids::RoomId;
 use crate::room::{CreateRoom, Joined, Outbox, Outgoing, RoomCmd};
 use crate::session::SessionInfo;
@@ -48,7 +48,7 @@ pub(super) async fn upgrade(
 struct Conn {
     app: Arc<AppState>,
     outbox: Outbox,
-    session: Option<SessionInfo>,
+    session: Option<Arc<SessionInfo>>,
     limiter: DefaultDirectRateLimiter,
     strikes: u32,
 }
@@ -121,7 +121,7 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
     if let Some(session) = &conn.session {
         let rooms = app.sessions.detach(&session.token, conn_id);
         for room in rooms {
-            if let Ok(handle) = app.registry.get(&room) {
+            if let Ok(handle) = app.registry.get(room.as_str()) {
                 let player = session.player.clone();
                 // Must not be lost, but must not hold up this task either.
                 tokio::spawn(async move {
@@ -286,6 +286,13 @@ impl Conn {
                 ),
             );
         }
+        if let Some(act) = ActFrame::parse(text) {
+            let action = act.action.get().to_owned();
+            if let Err(e) = self.act(act.request_id, act.room, action, act.expected_seq) {
+                self.reply_error(Some(act.request_id), e);
+            }
+            return;
+        }
         let msg = match parse(text) {
             Ok(m) => m,
             Err((request_id, e)) => return self.reply_error(request_id.as_deref(), e),
@@ -331,7 +338,7 @@ impl Conn {
                         "resumed": resumed,
                     }),
                 );
-                self.session = Some(session);
+                self.session = Some(Arc::new(session));
             }
             Err(e) => self.reply_error(request_id, e),
         }
@@ -455,7 +462,7 @@ impl Conn {
             }
             ClientMsg::Leave { request_id, room } => {
                 let id = RoomId::from_wire(&room);
-                let handle = app.registry.get(&id)?;
+                let handle = app.registry.get(id.as_str())?;
                 handle
                     .ask(|reply| RoomCmd::Leave {
                         player: session.player.clone(),
@@ -501,19 +508,33 @@ impl Conn {
                 room,
                 action,
                 expected_seq,
-            } => {
-                let handle = app.registry.get(&RoomId::from_wire(&room))?;
-                // The room answers through this connection's queue: the ack right behind the
-                // update (one write for both), or the refusal. Nothing to wait for here.
-                handle.send(RoomCmd::Act {
-                    player: session.player.clone(),
-                    request_id,
-                    action: action.to_string(),
-                    expected_seq,
-                    outbox: self.outbox.clone(),
-                })
-            }
+            } => self.act(&request_id, &room, action.to_string(), expected_seq),
         }
+    }
+
+    /// Forwards an action to its room, which answers through this connection's queue: the ack
+    /// right behind the update (one write for both), or the refusal. Nothing to wait for here.
+    fn act(
+        &self,
+        request_id: &str,
+        room: &str,
+        action: String,
+        expected_seq: Option<u64>,
+    ) -> Result<(), ApiError> {
+        let Some(session) = &self.session else {
+            return Err(ApiError::new(
+                ErrorCode::NotAuthenticated,
+                "send hello first",
+            ));
+        };
+        let handle = self.app.registry.get(room)?;
+        handle.send(RoomCmd::Act {
+            player: session.player.clone(),
+            request_id: request_id.to_owned(),
+            action,
+            expected_seq,
+            outbox: self.outbox.clone(),
+        })
     }
 
     /// Sends a command that puts this connection into a room (seat, spectator, resume) and
@@ -525,7 +546,7 @@ impl Conn {
         room: &str,
         make: impl FnOnce(Outbox, crate::room::Reply<Joined>) -> RoomCmd,
     ) -> Result<(), ApiError> {
-        let handle = self.app.registry.get(&RoomId::from_wire(room))?;
+        let handle = self.app.registry.get(room)?;
         let outbox = self.outbox.clone();
         let joined = handle.ask(|reply| make(outbox, reply)).await?;
         self.entered(session, request_id.as_deref(), joined);
@@ -539,7 +560,7 @@ impl Conn {
         room: &str,
         make: impl FnOnce(crate::room::Reply<crate::room::RoomInfo>) -> RoomCmd,
     ) -> Result<(), ApiError> {
-        let handle = self.app.registry.get(&RoomId::from_wire(room))?;
+        let handle = self.app.registry.get(room)?;
         let info = handle.ask(make).await?;
         self.reply(
             "room",

@@ -79,7 +79,7 @@ pub(crate) struct RoomActor {
     game: Option<GameNow>,
     record: Option<GameRecord>,
     history: VecDeque<StepLog>,
-    requests: HashMap<PlayerId, RequestWindow>,
+    requests: HashMap<PlayerId, RequestWindow, foldhash::fast::RandomState>,
     entropy: u64,
     bot_due: Option<Instant>,
     human_due: Option<Instant>,
@@ -154,7 +154,7 @@ impl RoomActor {
             game: None,
             record: None,
             history: VecDeque::new(),
-            requests: HashMap::new(),
+            requests: HashMap::default(),
             bot_due: None,
             human_due: None,
             failures: 0,
@@ -271,7 +271,7 @@ impl RoomActor {
                 expected_seq,
                 outbox,
             } => {
-                let r = self.act(&player, &request_id, &action, expected_seq);
+                let r = self.act(&player, &request_id, action, expected_seq);
                 let frame = match &r {
                     Ok(seq) => serde_json::to_string(&AckFrame {
                         kind: "ack",
@@ -464,7 +464,7 @@ impl RoomActor {
         &mut self,
         player: &PlayerId,
         request_id: &str,
-        action: &str,
+        action: String,
         expected_seq: Option<u64>,
     ) -> Result<u64, ApiError> {
         let Some(seat) = self.seat_of(player) else {
@@ -477,17 +477,15 @@ impl RoomActor {
             return previous.clone();
         }
         let result = self.try_act(seat, action, expected_seq);
-        // The player id is cloned only for a player's first request, not on every action.
-        if !self.requests.contains_key(player) {
-            self.requests
-                .insert(player.clone(), RequestWindow::default());
-        }
-        if let Some(window) = self.requests.get_mut(player) {
-            window.remember(
-                request_id.to_owned(),
-                result.clone(),
-                self.cfg.request_window,
-            );
+        let capacity = self.cfg.request_window;
+        match self.requests.get_mut(player) {
+            Some(window) => window.remember(request_id, result.clone(), capacity),
+            // The player id is cloned only for a player's first request, not on every action.
+            None => {
+                let mut window = RequestWindow::default();
+                window.remember(request_id, result.clone(), capacity);
+                self.requests.insert(player.clone(), window);
+            }
         }
         result
     }
@@ -495,7 +493,7 @@ impl RoomActor {
     fn try_act(
         &mut self,
         seat: u32,
-        action: &str,
+        action: String,
         expected_seq: Option<u64>,
     ) -> Result<u64, ApiError> {
         match self.status {
@@ -537,7 +535,7 @@ impl RoomActor {
         let started = std::time::Instant::now();
         let outcome = self
             .module
-            .act(&game.state, seat, action, &self.call_ctx(now));
+            .act(&game.state, seat, &action, &self.call_ctx(now));
         self.observe("act", started);
         match outcome {
             Ok(step) => {
@@ -689,8 +687,7 @@ impl RoomActor {
     }
 
     /// [`RoomActor::apply`] for an accepted action, recorded as the seat's input.
-    fn apply_action(&mut self, step: Step, seat: u32, action: &str, now: u64) {
-        let action = serde_json::from_str(action).unwrap_or(serde_json::Value::Null);
+    fn apply_action(&mut self, step: Step, seat: u32, action: String, now: u64) {
         self.apply(
             step,
             Some(RecordedInput::Act {
@@ -858,7 +855,7 @@ impl RoomActor {
             .act(&game.state, seat, &action, &self.call_ctx(now));
         self.observe("act", started);
         match outcome {
-            Ok(step) => self.apply_action(step, seat, &action, now),
+            Ok(step) => self.apply_action(step, seat, action, now),
             Err(e) => self.module_trouble("bot move", e),
         }
     }

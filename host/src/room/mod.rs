@@ -32,8 +32,12 @@ pub enum Outgoing {
 
 /// The sending side of a connection's bounded outbound queue. Rooms push with `try_send`: a
 /// connection whose queue is full is closed as too slow, and the room never waits for it.
+/// Cloning is one reference count (every action carries its connection's outbox).
 #[derive(Clone, Debug)]
-pub struct Outbox {
+pub struct Outbox(Arc<OutboxInner>);
+
+#[derive(Debug)]
+struct OutboxInner {
     conn: u64,
     tx: mpsc::Sender<Outgoing>,
     close: CancellationToken,
@@ -52,22 +56,22 @@ impl Outbox {
         close: CancellationToken,
         close_code: Arc<AtomicU16>,
     ) -> Self {
-        Outbox {
+        Outbox(Arc::new(OutboxInner {
             conn,
             tx,
             close,
             close_code,
-        }
+        }))
     }
 
     /// The connection's id.
     pub fn conn(&self) -> u64 {
-        self.conn
+        self.0.conn
     }
 
     /// Queues a frame; false when the connection is gone or was just closed as too slow.
     pub fn push(&self, frame: Bytes) -> bool {
-        match self.tx.try_send(Outgoing::Text(frame)) {
+        match self.0.tx.try_send(Outgoing::Text(frame)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close_with(CLOSE_SLOW);
@@ -80,9 +84,10 @@ impl Outbox {
     /// Asks the connection to close with `code` (the first code asked for wins).
     pub fn close_with(&self, code: u16) {
         let _ = self
+            .0
             .close_code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
-        self.close.cancel();
+        self.0.close.cancel();
     }
 }
 

@@ -82,7 +82,7 @@ impl Registry {
     }
 
     /// The room with this id.
-    pub fn get(&self, id: &RoomId) -> Result<RoomHandle, ApiError> {
+    pub fn get(&self, id: &str) -> Result<RoomHandle, ApiError> {
         self.read()
             .get(id)
             .cloned()

@@ -5,6 +5,7 @@ use super::{Outbox, SeatInfo, SeatKind};
 use crate::api::protocol::ApiError;
 use crate::ids::PlayerId;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use tokio::time::Instant;
 
 /// A person in a seat.
@@ -81,11 +82,13 @@ impl Occupant {
     }
 }
 
-/// The last replies per player, so that a retried request id gets its original reply.
+/// The last replies per player, so that a retried request id gets its original reply. Looked
+/// up on every action: one allocation per request id, and foldhash rather than SipHash (the
+/// window is bounded, so colliding ids cost at most a longer probe, never unbounded work).
 #[derive(Debug, Default)]
 pub(crate) struct RequestWindow {
-    order: VecDeque<String>,
-    replies: HashMap<String, Result<u64, ApiError>>,
+    order: VecDeque<Arc<str>>,
+    replies: HashMap<Arc<str>, Result<u64, ApiError>, foldhash::fast::RandomState>,
 }
 
 impl RequestWindow {
@@ -93,13 +96,14 @@ impl RequestWindow {
         self.replies.get(request_id)
     }
 
-    pub fn remember(&mut self, request_id: String, reply: Result<u64, ApiError>, capacity: usize) {
+    pub fn remember(&mut self, request_id: &str, reply: Result<u64, ApiError>, capacity: usize) {
         while self.order.len() >= capacity {
             if let Some(old) = self.order.pop_front() {
                 self.replies.remove(&old);
             }
         }
-        self.order.push_back(request_id.clone());
-        self.replies.insert(request_id, reply);
+        let id: Arc<str> = Arc::from(request_id);
+        self.order.push_back(id.clone());
+        self.replies.insert(id, reply);
     }
 }

@@ -231,7 +231,7 @@ fn play(
                 }
                 Err(e) => return Err(fault(steps, e)),
             };
-            let action = serde_json::from_str(&action).map_err(|_| {
+            serde_json::from_str::<serde::de::IgnoredAny>(&action).map_err(|_| {
                 fail(
                     steps,
                     "bot_illegal",
