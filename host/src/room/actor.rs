@@ -474,16 +474,16 @@ impl RoomActor {
             ));
         };
         if let Some(previous) = self.requests.get(player).and_then(|w| w.get(request_id)) {
-            return previous.clone();
+            return previous;
         }
         let result = self.try_act(seat, action, expected_seq);
         let capacity = self.cfg.request_window;
         match self.requests.get_mut(player) {
-            Some(window) => window.remember(request_id, result.clone(), capacity),
+            Some(window) => window.remember(request_id, &result, capacity),
             // The player id is cloned only for a player's first request, not on every action.
             None => {
                 let mut window = RequestWindow::default();
-                window.remember(request_id, result.clone(), capacity);
+                window.remember(request_id, &result, capacity);
                 self.requests.insert(player.clone(), window);
             }
         }

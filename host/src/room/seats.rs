@@ -88,15 +88,18 @@ impl Occupant {
 #[derive(Debug, Default)]
 pub(crate) struct RequestWindow {
     order: VecDeque<Arc<str>>,
-    replies: HashMap<Arc<str>, Result<u64, ApiError>, foldhash::fast::RandomState>,
+    /// Refusals are boxed: most replies are acks, and a slot stays 16 bytes.
+    replies: HashMap<Arc<str>, Result<u64, Box<ApiError>>, foldhash::fast::RandomState>,
 }
 
 impl RequestWindow {
-    pub fn get(&self, request_id: &str) -> Option<&Result<u64, ApiError>> {
-        self.replies.get(request_id)
+    pub fn get(&self, request_id: &str) -> Option<Result<u64, ApiError>> {
+        self.replies
+            .get(request_id)
+            .map(|r| r.clone().map_err(|e| *e))
     }
 
-    pub fn remember(&mut self, request_id: &str, reply: Result<u64, ApiError>, capacity: usize) {
+    pub fn remember(&mut self, request_id: &str, reply: &Result<u64, ApiError>, capacity: usize) {
         while self.order.len() >= capacity {
             if let Some(old) = self.order.pop_front() {
                 self.replies.remove(&old);
@@ -104,6 +107,7 @@ impl RequestWindow {
         }
         let id: Arc<str> = Arc::from(request_id);
         self.order.push_back(id.clone());
+        let reply = reply.as_ref().copied().map_err(|e| Box::new(e.clone()));
         self.replies.insert(id, reply);
     }
 }
