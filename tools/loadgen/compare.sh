@@ -22,7 +22,8 @@ fi
 # Prints the server CPU per move of one load run against ws://127.0.0.1:$1/ws, pid $2.
 load() {
   $load_cpu "$bin/tabula-load" --url "ws://127.0.0.1:$1/ws" --rooms "$rooms" --moves "$moves" \
-    --server-pid "$2" --json | grep -o '"server_cpu_us_per_move":[0-9.]*' | cut -d: -f2
+    --server-pid "$2" --json | grep -o '"server_cpu_us_per_move":[0-9.e-]*' | cut -d: -f2 |
+    awk '{ printf "%.1f", $1 }'
 }
 
 # Waits until something listens on port $1.
