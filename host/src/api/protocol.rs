@@ -390,4 +390,46 @@ mod tests {
         assert_eq!(frame["code"], "stale");
         assert_eq!(frame["request_id"], "r1");
     }
+
+    #[test]
+    fn the_act_shortcut_reads_exactly_what_the_full_parser_reads() {
+        // Whatever an `act` frame's spelling, the shortcut either reads the same request as the
+        // full parser or leaves the frame to it; it never accepts a frame the full parser refuses.
+        let frames = [
+            r#"{"type":"act","request_id":"r1","room":"r-a","action":{"add":1}}"#,
+            r#"{ "action" : [1, {"b": null}] , "expected_seq": 7, "room":"r-a","request_id":"r2","type":"act"}"#,
+            r#"{"type":"act","request_id":"r3","room":"r-a","action":"pass","expected_seq":null}"#,
+            r#"{"type":"act","request_id":"r\u0034","room":"r-a","action":1}"#,
+            r#"{"type":"act","request_id":"r5","room":"r-a"}"#,
+            r#"{"type":"act","room":"r-a","action":1}"#,
+            r#"{"type":"act","request_id":"r6","room":"r-a","action":1,"extra":0}"#,
+            r#"{"type":"act","request_id":"r7","room":"r-a","action":1,"action":2}"#,
+            r#"{"type":"join","request_id":"r8","room":"r-a"}"#,
+            r#"{"type":"act","request_id":"r9","room":5,"action":1}"#,
+        ];
+        let mut shortcuts = 0;
+        for text in frames {
+            let full = serde_json::from_str::<ClientMsg>(text);
+            let Some(act) = ActFrame::parse(text) else {
+                continue;
+            };
+            shortcuts += 1;
+            let Ok(ClientMsg::Act {
+                request_id,
+                room,
+                action,
+                expected_seq,
+            }) = full
+            else {
+                panic!("the shortcut accepted {text}, the full parser did not");
+            };
+            assert_eq!(act.request_id, request_id, "{text}");
+            assert_eq!(act.room, room, "{text}");
+            assert_eq!(act.expected_seq, expected_seq, "{text}");
+            let shortcut_action: serde_json::Value =
+                serde_json::from_str(act.action.get()).expect("raw JSON");
+            assert_eq!(shortcut_action, action, "{text}");
+        }
+        assert_eq!(shortcuts, 3, "the three plain act frames take the shortcut");
+    }
 }
