@@ -354,12 +354,7 @@ impl Conn {
             self.hello(request_id.as_deref(), name, token);
             return Ok(());
         }
-        let Some(session) = self.session.clone() else {
-            return Err(ApiError::new(
-                ErrorCode::NotAuthenticated,
-                "send hello first",
-            ));
-        };
+        let session = self.signed_in()?;
         let app = self.app.clone();
         match msg {
             ClientMsg::Hello { .. } => Ok(()),
@@ -512,6 +507,13 @@ impl Conn {
         }
     }
 
+    /// The session this connection said hello with.
+    fn signed_in(&self) -> Result<Arc<SessionInfo>, ApiError> {
+        self.session
+            .clone()
+            .ok_or_else(|| ApiError::new(ErrorCode::NotAuthenticated, "send hello first"))
+    }
+
     /// Forwards an action to its room, which answers through this connection's queue: the ack
     /// right behind the update (one write for both), or the refusal. Nothing to wait for here.
     fn act(
@@ -521,12 +523,7 @@ impl Conn {
         action: String,
         expected_seq: Option<u64>,
     ) -> Result<(), ApiError> {
-        let Some(session) = &self.session else {
-            return Err(ApiError::new(
-                ErrorCode::NotAuthenticated,
-                "send hello first",
-            ));
-        };
+        let session = self.signed_in()?;
         let handle = self.app.registry.get(room)?;
         handle.send(RoomCmd::Act {
             player: session.player.clone(),
