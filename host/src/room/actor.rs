@@ -532,12 +532,7 @@ impl RoomActor {
         let Some(game) = &self.game else {
             return Err(ApiError::new(ErrorCode::Internal, "the game has no state"));
         };
-        let started = std::time::Instant::now();
-        let outcome = self
-            .module
-            .act(&game.state, seat, &action, &self.call_ctx(now));
-        self.observe("act", started);
-        match outcome {
+        match self.timed_act(&game.state, seat, &action, now) {
             Ok(step) => {
                 self.apply_action(step, seat, action, now);
                 Ok(self.seq)
@@ -633,10 +628,7 @@ impl RoomActor {
             seed: self.seed,
             options: self.options.to_string(),
         };
-        let started = std::time::Instant::now();
-        let outcome = self.module.start(&setup, &self.call_ctx(now));
-        self.observe("start", started);
-        match outcome {
+        match self.timed("start", |m| m.start(&setup, &self.call_ctx(now))) {
             Ok(step) => {
                 self.record = Some(GameRecord::new(&self.module, &setup, now));
                 self.status = RoomStatus::Running;
@@ -818,10 +810,7 @@ impl RoomActor {
     fn fire_timer(&mut self) {
         let now = self.clock.now_ms();
         let Some(game) = &self.game else { return };
-        let started = std::time::Instant::now();
-        let outcome = self.module.timer(&game.state, &self.call_ctx(now));
-        self.observe("timer", started);
-        match outcome {
+        match self.timed("timer", |m| m.timer(&game.state, &self.call_ctx(now))) {
             Ok(step) => self.apply(step, Some(RecordedInput::Timer { at: now })),
             Err(e) => self.module_trouble("timer", e),
         }
@@ -841,20 +830,12 @@ impl RoomActor {
             return;
         };
         let entropy = crate::ids::splitmix64(&mut self.entropy);
-        let started = std::time::Instant::now();
-        let action = self.module.bot(&game.state, seat, entropy);
-        self.observe("bot", started);
-        let action = match action {
+        let action = match self.timed("bot", |m| m.bot(&game.state, seat, entropy)) {
             Ok(a) => a,
             Err(e) => return self.module_trouble("bot", e),
         };
         let now = self.clock.now_ms();
-        let started = std::time::Instant::now();
-        let outcome = self
-            .module
-            .act(&game.state, seat, &action, &self.call_ctx(now));
-        self.observe("act", started);
-        match outcome {
+        match self.timed_act(&game.state, seat, &action, now) {
             Ok(step) => self.apply_action(step, seat, action, now),
             Err(e) => self.module_trouble("bot move", e),
         }
@@ -919,7 +900,21 @@ impl RoomActor {
 
     // ----- bookkeeping ----------------------------------------------------------------------
 
-    fn observe(&self, call: &'static str, started: std::time::Instant) {
+    /// The module's `act`, a human's or a bot's, timed.
+    fn timed_act(
+        &self,
+        state: &[u8],
+        seat: u32,
+        action: &str,
+        now: u64,
+    ) -> Result<Step, RulesError> {
+        self.timed("act", |m| m.act(state, seat, action, &self.call_ctx(now)))
+    }
+
+    /// Runs one module call and records how long it took under `call`.
+    fn timed<R>(&self, call: &'static str, f: impl FnOnce(&Module) -> R) -> R {
+        let started = std::time::Instant::now();
+        let outcome = f(&self.module);
         let seconds = started.elapsed().as_secs_f64();
         // Handles are looked up once per room: finding a labelled metric allocates its labels.
         match self.call_metrics.iter().find(|(c, _)| *c == call) {
@@ -930,6 +925,7 @@ impl RoomActor {
                 .get_or_create(&call_labels(&self.gauge, call))
                 .observe(seconds),
         }
+        outcome
     }
 
     fn count_action(&mut self, result: &'static str) {
