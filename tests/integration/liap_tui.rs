@@ -174,12 +174,10 @@ async fn one_human_with_three_bots_plays_liap_tui_to_the_end() {
     // A person plays with three bots; the bots move on their own and the game ends.
     let s = TestServer::start().await;
     let mut alice: Client = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "liap-tui", "bots": 3,
+    let room = alice
+        .create_room(json!({"game": "liap-tui", "bots": 3,
                        "options": {"pace": "instant", "win_score": 10}}))
-            .await,
-    );
+        .await;
     let mut acted_on = 0;
     loop {
         let u = alice.recv_type("update").await;

@@ -77,11 +77,9 @@ async fn private_rooms_are_unlisted_but_joinable_by_id() {
     // A private room does not appear in the lobby, yet its id lets a friend in.
     let s = TestServer::start().await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "tic-tac-toe", "private": true}))
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "tic-tac-toe", "private": true}))
+        .await;
     let mut bob = s.player("bob").await;
     let listed = bob.ok(json!({"type": "list_rooms"})).await;
     assert!(
@@ -102,11 +100,9 @@ async fn the_creator_manages_bots_before_the_start() {
     // Only the creator adds or removes bots, and only while the room waits.
     let s = TestServer::start().await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "turn-room", "seats": 4, "bots": 1}))
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "turn-room", "seats": 4, "bots": 1}))
+        .await;
     let mut bob = s.player("bob").await;
     bob.ok(json!({"type": "join", "room": room})).await;
     assert_eq!(

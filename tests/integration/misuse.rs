@@ -1,7 +1,7 @@
 //! Bad input: every kind gets its typed error, changes nothing, and the connection stays open.
 
 use serde_json::json;
-use tabula_tests::{Client, TestServer, room_id};
+use tabula_tests::{Client, TestServer};
 
 #[tokio::test]
 async fn malformed_frames_get_typed_errors_and_the_connection_survives() {
@@ -70,11 +70,9 @@ async fn illegal_moves_wrong_seats_and_strangers_change_nothing() {
     // The game refuses what breaks its rules, with the rule's reason, and the game goes on.
     let s = TestServer::start().await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "turn-room", "seats": 2}))
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "turn-room", "seats": 2}))
+        .await;
     assert_eq!(
         alice
             .error_code(json!({"type": "act", "room": room, "action": {"add": 1}}))
@@ -150,10 +148,9 @@ async fn act_frames_mean_the_same_however_they_are_spelled() {
     let e = c.reply_to("a0").await;
     assert_eq!(e["code"], "not_authenticated", "{e}");
     c.hello("alice").await;
-    let room = room_id(
-        &c.ok(json!({"type": "create_room", "game": "turn-room", "seats": 2, "bots": 1}))
-            .await,
-    );
+    let room = c
+        .create_room(json!({"game": "turn-room", "seats": 2, "bots": 1}))
+        .await;
     c.update_at_least(&room, 1).await;
     let frame = |id: &str, extra: &str| {
         format!(

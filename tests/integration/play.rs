@@ -1,7 +1,7 @@
 //! Playing games to the end: humans, bots, spectators, reconnection.
 
 use serde_json::{Value, json};
-use tabula_tests::{Client, TestServer, room_id};
+use tabula_tests::{Client, TestServer};
 
 /// Plays turn-room: whoever is awaited adds 1, until the game ends. Returns the final update.
 async fn play_turn_room(clients: &mut [Client], room: &str) -> Value {
@@ -28,11 +28,9 @@ async fn four_humans_play_turn_room_to_the_end_with_a_spectator() {
     // Four people play a whole game; each sees every step, and so does a spectator.
     let s = TestServer::start().await;
     let mut clients = vec![s.player("p0").await];
-    let room = room_id(
-        &clients[0]
-            .ok(json!({"type": "create_room", "game": "turn-room", "options": {"moves": 8}}))
-            .await,
-    );
+    let room = clients[0]
+        .create_room(json!({"game": "turn-room", "options": {"moves": 8}}))
+        .await;
     let mut spectator = s.player("watcher").await;
     spectator.ok(json!({"type": "watch", "room": room})).await;
     for i in 1..4 {
@@ -53,11 +51,9 @@ async fn one_human_and_three_bots_finish_a_game() {
     // Bots fill the other seats and move by themselves; the human only plays their own turns.
     let s = TestServer::start().await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "turn-room", "bots": 3, "options": {"moves": 20}}))
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 20}}))
+        .await;
     let mut moves = 0;
     loop {
         let u = alice.recv_type("update").await;
@@ -81,11 +77,9 @@ async fn a_disconnected_player_is_replaced_by_the_bot_and_regains_the_seat() {
     // same token, catches up on what they missed, and plays again.
     let s = TestServer::start_with(|c| c.room.missed_steps_buffer = 1000).await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "turn-room", "bots": 3, "options": {"moves": 40}}))
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 40}}))
+        .await;
     let first = alice.update_at_least(&room, 1).await;
     assert_eq!(first["awaiting"], json!([0]));
     let token = alice.token.clone();
@@ -139,11 +133,9 @@ async fn a_player_who_leaves_mid_game_hands_the_seat_to_the_bot() {
     // Leaving a running game for good lets the bot finish it in that seat.
     let s = TestServer::start().await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "turn-room", "bots": 3, "options": {"moves": 12}}))
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 12}}))
+        .await;
     alice.update_at_least(&room, 1).await;
     let mut watcher = s.player("watcher").await;
     watcher.ok(json!({"type": "watch", "room": room})).await;
@@ -164,14 +156,10 @@ async fn a_turn_deadline_lets_the_bot_move_for_a_human_who_does_not() {
     // and keeps the seat.
     let s = TestServer::start().await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(
-                json!({"type": "create_room", "game": "turn-room", "bots": 3,
-                       "turn_deadline_ms": 100, "options": {"moves": 6}}),
-            )
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "turn-room", "bots": 3,
+                            "turn_deadline_ms": 100, "options": {"moves": 6}}))
+        .await;
     // Alice never moves; the game still ends, her turns played on her behalf.
     let end = loop {
         let u = alice.recv_type("update").await;
@@ -192,11 +180,9 @@ async fn a_client_that_missed_more_than_the_buffer_gets_a_resync() {
     // Coming back after a long absence replaces everything with one fresh update.
     let s = TestServer::start_with(|c| c.room.missed_steps_buffer = 4).await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "turn-room", "bots": 3, "options": {"moves": 40}}))
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 40}}))
+        .await;
     alice.update_at_least(&room, 1).await;
     let token = alice.token.clone();
     alice.drop_connection().await;

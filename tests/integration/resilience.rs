@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use std::time::Duration;
-use tabula_tests::{Client, TestServer, request_id, room_id};
+use tabula_tests::{Client, TestServer, request_id};
 
 #[tokio::test]
 async fn a_hostile_module_rejects_actions_without_hurting_other_rooms() {
@@ -14,17 +14,14 @@ async fn a_hostile_module_rejects_actions_without_hurting_other_rooms() {
     })
     .await;
     let mut fine = s.player("fine").await;
-    let calm = room_id(
-        &fine
-            .ok(json!({"type": "create_room", "game": "turn-room", "bots": 3, "options": {"moves": 1000}}))
-            .await,
-    );
+    let calm = fine
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 1000}}))
+        .await;
     for fault in ["spin", "panic", "memory-bomb", "big-output"] {
         let mut a = s.player("a").await;
-        let room = room_id(
-            &a.ok(json!({"type": "create_room", "game": "hostile", "bots": 1, "options": {"fault": fault}}))
-                .await,
-        );
+        let room = a
+            .create_room(json!({"game": "hostile", "bots": 1, "options": {"fault": fault}}))
+            .await;
         let first = a.update_at_least(&room, 1).await;
         assert_eq!(first["awaiting"], json!([0]));
         let e = a
@@ -63,16 +60,13 @@ async fn a_failing_timer_pauses_only_its_room() {
     // A module whose timer keeps failing is retried, then its room pauses and says why.
     let s = TestServer::start_with(|c| c.room.max_module_failures = 3).await;
     let mut a = s.player("a").await;
-    let room = room_id(
-        &a.ok(json!({"type": "create_room", "game": "hostile", "bots": 1, "options": {"fault": "bad-timer"}}))
-            .await,
-    );
+    let room = a
+        .create_room(json!({"game": "hostile", "bots": 1, "options": {"fault": "bad-timer"}}))
+        .await;
     let mut other = s.player("b").await;
-    let calm = room_id(
-        &other
-            .ok(json!({"type": "create_room", "game": "hostile", "bots": 1}))
-            .await,
-    );
+    let calm = other
+        .create_room(json!({"game": "hostile", "bots": 1}))
+        .await;
     let paused = loop {
         let info = a.recv_type("room").await;
         if info["room"]["status"] == "paused" {
@@ -101,11 +95,9 @@ async fn retried_requests_are_applied_once_even_across_reconnects() {
     // A client that retries an action (say, after a dropped connection) does not move twice.
     let s = TestServer::start().await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "turn-room", "seats": 2}))
-            .await,
-    );
+    let room = alice
+        .create_room(json!({"game": "turn-room", "seats": 2}))
+        .await;
     let mut bob = s.player("bob").await;
     bob.ok(json!({"type": "join", "room": room})).await;
     alice.update_at_least(&room, 1).await;
@@ -136,11 +128,7 @@ async fn actions_against_a_stale_view_are_refused() {
     // A move made while looking at an old state is refused instead of being misapplied.
     let s = TestServer::start().await;
     let mut alice = s.player("alice").await;
-    let room = room_id(
-        &alice
-            .ok(json!({"type": "create_room", "game": "tic-tac-toe"}))
-            .await,
-    );
+    let room = alice.create_room(json!({"game": "tic-tac-toe"})).await;
     let mut bob = s.player("bob").await;
     bob.ok(json!({"type": "join", "room": room})).await;
     alice
@@ -165,10 +153,9 @@ async fn a_full_room_inbox_answers_busy() {
     })
     .await;
     let mut a = s.player("a").await;
-    let room = room_id(
-        &a.ok(json!({"type": "create_room", "game": "hostile", "bots": 1, "options": {"fault": "spin"}}))
-            .await,
-    );
+    let room = a
+        .create_room(json!({"game": "hostile", "bots": 1, "options": {"fault": "spin"}}))
+        .await;
     a.update_at_least(&room, 1).await;
     // The spinning action holds the room for its whole deadline.
     let slow = request_id();
@@ -203,11 +190,9 @@ async fn a_client_too_slow_to_read_is_disconnected_and_the_game_goes_on() {
     })
     .await;
     let mut host = s.player("host").await;
-    let room = room_id(
-        &host
-            .ok(json!({"type": "create_room", "game": "turn-room", "bots": 3, "options": {"moves": 1000000}}))
-            .await,
-    );
+    let room = host
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 1000000}}))
+        .await;
     // The host drops out (the bot covers the seat after the grace period); the room stays open.
     host.drop_connection().await;
     let mut lazy = Client::connect_small_buffer(s.addr()).await;
@@ -279,10 +264,7 @@ async fn health_and_metrics_are_served() {
     let s = TestServer::start().await;
     assert_eq!(s.get("/health/live").await, (200, "ok".into()));
     let mut a = s.player("alice").await;
-    let room = room_id(
-        &a.ok(json!({"type": "create_room", "game": "turn-room", "bots": 3}))
-            .await,
-    );
+    let room = a.create_room(json!({"game": "turn-room", "bots": 3})).await;
     a.update_at_least(&room, 1).await;
     let (status, body) = s.get("/metrics").await;
     assert_eq!(status, 200);

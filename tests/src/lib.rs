@@ -258,6 +258,12 @@ impl Client {
         }
     }
 
+    /// Creates a room (`fields` besides the type) and returns its id; fails the test on an error.
+    pub async fn create_room(&mut self, mut fields: Value) -> String {
+        fields["type"] = "create_room".into();
+        room_id(&self.ok(fields).await)
+    }
+
     /// Like [`Client::request`] but fails the test on an `error` reply.
     pub async fn ok(&mut self, msg: Value) -> Value {
         let reply = self.request(msg.clone()).await;
