@@ -120,28 +120,59 @@ fn guest_target_dir(out_dir: &Path, root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target").join("wasm-guests"))
 }
 
-/// Fails with the exact fix when the wasm target's standard library is not installed.
+/// Makes sure the wasm target's standard library is installed. Where it is missing and rustup is
+/// present (rustup does not add a toolchain file's targets by itself when `RUSTUP_AUTO_INSTALL=0`,
+/// as on this project's CI machines), it runs `rustup target add` for the toolchain in use and
+/// says so; without rustup it fails with the exact fix.
 fn check_target_installed() -> Result<()> {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = Command::new(&rustc)
+    let sysroot = sysroot(&rustc)?;
+    if has_target_std(&sysroot) {
+        return Ok(());
+    }
+    let fix = format!("rustup target add {TARGET}");
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", TARGET]);
+    // Under rustup, RUSTUP_TOOLCHAIN names the toolchain this build runs with; the target must be
+    // added to that one, not to whatever the current directory would select.
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
+    }
+    println!(
+        "cargo:warning=the {TARGET} target was not installed for {}; running `{fix}`",
+        sysroot.display()
+    );
+    match rustup.status() {
+        Ok(status) if status.success() && has_target_std(&sysroot) => Ok(()),
+        Ok(status) => bail!(
+            "the {TARGET} target is not installed for this toolchain ({}), and `{fix}` failed \
+             ({status}).\nFix: {fix}",
+            sysroot.display()
+        ),
+        Err(e) => bail!(
+            "the {TARGET} target is not installed for this toolchain ({}), and rustup could not \
+             be run ({e}).\nFix: install the {TARGET} standard library for this toolchain \
+             (with rustup: {fix})",
+            sysroot.display()
+        ),
+    }
+}
+
+fn sysroot(rustc: &str) -> Result<PathBuf> {
+    let out = Command::new(rustc)
         .args(["--print", "sysroot"])
         .output()
         .with_context(|| format!("running {rustc} --print sysroot"))?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn has_target_std(sysroot: &Path) -> bool {
     let lib = sysroot.join("lib/rustlib").join(TARGET).join("lib");
-    let has_std = fs::read_dir(&lib)
+    fs::read_dir(&lib)
         .map(|entries| {
             entries
                 .flatten()
                 .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
         })
-        .unwrap_or(false);
-    if !has_std {
-        bail!(
-            "the {TARGET} target is not installed for this toolchain ({}).\n\
-             Fix: rustup target add {TARGET}",
-            sysroot.display()
-        );
-    }
-    Ok(())
+        .unwrap_or(false)
 }
