@@ -98,6 +98,10 @@ pub struct RoomConfig {
     pub missed_steps_buffer: usize,
     /// Request ids remembered per player for idempotent retries.
     pub request_window: usize,
+    /// Worker threads of the rooms' own runtime, where module calls run (0: rooms share the
+    /// connections' runtime). Connections never wait for a module; rooms wait only when this
+    /// many module calls run long at once.
+    pub threads: usize,
 }
 
 impl Default for RoomConfig {
@@ -113,6 +117,7 @@ impl Default for RoomConfig {
             retry_base_ms: 100,
             missed_steps_buffer: 64,
             request_window: 256,
+            threads: 8,
         }
     }
 }

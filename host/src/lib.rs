@@ -38,3 +38,4 @@ pub mod room;
 pub mod rules;
 pub mod server;
 pub mod session;
+pub mod store;

@@ -1,14 +1,17 @@
-//! Wiring: builds the sandbox, the catalog, the registry and the router from a [`Config`], and
-//! runs the server until shutdown. Shutdown is one cancellation token: connections send close
-//! frames, rooms stop, and the task tracker waits for them.
+//! Wiring: builds the sandbox, the catalog, the storage ports, the registry (with the rooms' own
+//! runtime) and the router from a [`Config`], and runs the server until shutdown. Shutdown is one
+//! cancellation token: connections send close frames, rooms stop, and the task tracker waits for
+//! them.
 
 use crate::api::{AppState, app};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::modules::Catalog;
-use crate::room::Registry;
+use crate::modules::{MemoryCatalog, ModuleCatalog, load_catalog};
+use crate::room::registry::RegistryParams;
+use crate::room::{Registry, RoomSpawner};
 use crate::rules::{Runtime, RuntimeConfig};
 use crate::session::Sessions;
+use crate::store::{EventLog, MemoryLog, MemorySessions};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,29 +43,79 @@ impl RunningServer {
     }
 }
 
+/// The ports a server runs on; [`Ports::memory`] for the in-memory ones.
+pub struct Ports {
+    /// The installed games.
+    pub catalog: Arc<dyn ModuleCatalog>,
+    /// The event log.
+    pub log: Arc<dyn EventLog>,
+    /// Sessions.
+    pub sessions: Arc<dyn crate::store::SessionStore>,
+}
+
+impl Ports {
+    /// In-memory log and sessions around `catalog`.
+    pub fn memory(catalog: MemoryCatalog) -> Ports {
+        Ports {
+            catalog: Arc::new(catalog),
+            log: Arc::new(MemoryLog::default()),
+            sessions: Arc::new(MemorySessions::default()),
+        }
+    }
+}
+
 /// Loads the modules, binds `config.listen` and starts serving in the background.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let runtime = Runtime::new(RuntimeConfig {
         limits: config.sandbox.clone(),
         cache_dir: Some(config.data_dir.join("modules")),
     })?;
-    let catalog = Catalog::load(&runtime, config.modules_dir.as_deref())?;
-    start_with(config, catalog).await
+    let catalog = load_catalog(&runtime, config.modules_dir.as_deref())?;
+    start_with(config, Ports::memory(catalog)).await
 }
 
-/// Like [`start`], with an already loaded catalog.
-pub async fn start_with(config: Config, catalog: Catalog) -> anyhow::Result<RunningServer> {
+/// The runtime rooms run on, when they have their own.
+struct RoomsRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for RoomsRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks until its workers stop, which is not allowed inside another
+        // runtime; by now every room has ended, so nothing is left to wait for.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Like [`start`], with the given ports.
+pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let metrics = Arc::new(Metrics::new());
-    let registry = Registry::new(
-        Arc::new(catalog),
-        config.room.clone(),
-        config.allow_client_seed,
-        metrics.clone(),
-        shutdown.clone(),
-        tracker.clone(),
-    );
+    let rooms_runtime = RoomsRuntime(match config.room.threads {
+        0 => None,
+        n => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .thread_name("tabula-rooms")
+                .enable_all()
+                .build()
+                .context("starting the rooms' runtime")?,
+        ),
+    });
+    let spawner = match &rooms_runtime.0 {
+        Some(rt) => RoomSpawner::new(rt.handle().clone(), tracker.clone()),
+        None => RoomSpawner::current(tracker.clone()),
+    };
+    let registry = Registry::new(RegistryParams {
+        catalog: ports.catalog,
+        log: ports.log,
+        cfg: config.room.clone(),
+        allow_client_seed: config.allow_client_seed,
+        metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
+        spawner,
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -70,7 +123,7 @@ pub async fn start_with(config: Config, catalog: Catalog) -> anyhow::Result<Runn
     let state = Arc::new(AppState {
         config,
         registry,
-        sessions: Sessions::default(),
+        sessions: Sessions::new(ports.sessions),
         metrics,
         shutdown: shutdown.clone(),
         next_conn: AtomicU64::new(0),
@@ -116,6 +169,7 @@ pub async fn start_with(config: Config, catalog: Catalog) -> anyhow::Result<Runn
             .context("serving")?;
         tracker.close();
         tracker.wait().await;
+        drop(rooms_runtime);
         Ok(())
     });
     tracing::info!(%addr, "tabula is listening");

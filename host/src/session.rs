@@ -1,20 +1,26 @@
-//! Sessions: token -> player, the player's current connection and the rooms they are in.
+//! Sessions: what a token stands for (kept in a [`SessionStore`], a port), and, for sessions in
+//! use, the player's current connection and the rooms they are in.
 //!
 //! The lock is held only for map operations, never across an `.await`. A token authorises
 //! exactly one player; attaching a new connection closes the previous one.
+//! Must not touch: the wire protocol, rooms' internals.
 
-use crate::api::protocol::{ApiError, ErrorCode};
 use crate::ids::{PlayerId, RoomId, Token};
-use crate::room::Outbox;
+use crate::room::{CloseReason, Outbox};
+use crate::store::{SessionStore, StoredSession};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// Close code sent to a connection replaced by a newer one with the same token.
-pub const CLOSE_REPLACED: u16 = 4001;
+/// Why a session could not be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// No session has this token (never had, or it expired).
+    #[error("unknown token")]
+    UnknownToken,
+}
 
-struct Entry {
-    player: PlayerId,
-    name: String,
+/// A session in use.
+struct Live {
     conn: Option<Outbox>,
     /// When the last connection went away (`None` while connected).
     detached_at: Option<tokio::time::Instant>,
@@ -32,61 +38,77 @@ pub struct SessionInfo {
     pub name: String,
 }
 
+impl From<StoredSession> for SessionInfo {
+    fn from(s: StoredSession) -> Self {
+        SessionInfo {
+            token: s.token,
+            player: s.player,
+            name: s.name,
+        }
+    }
+}
+
 /// Every session of this server.
-#[derive(Default)]
 pub struct Sessions {
-    inner: Mutex<HashMap<Token, Entry>>,
+    store: Arc<dyn SessionStore>,
+    live: Mutex<HashMap<Token, Live>>,
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Token, Entry>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// Sessions kept in `store`.
+    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+        Sessions {
+            store,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Token, Live>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A new session for `name`, attached to `conn`.
     pub fn create(&self, name: &str, conn: Outbox) -> SessionInfo {
-        let info = SessionInfo {
+        let stored = StoredSession {
             token: Token::random(),
             player: PlayerId::random(),
             name: name.to_owned(),
         };
+        self.store.insert(stored.clone());
         self.lock().insert(
-            info.token.clone(),
-            Entry {
-                player: info.player.clone(),
-                name: info.name.clone(),
+            stored.token.clone(),
+            Live {
                 conn: Some(conn),
                 detached_at: None,
                 rooms: BTreeSet::new(),
             },
         );
-        info
+        stored.into()
     }
 
     /// Attaches `conn` to the session of `token`, closing the connection it replaces.
-    pub fn resume(&self, token: &str, conn: Outbox) -> Result<SessionInfo, ApiError> {
-        let token = Token::from_wire(token);
-        let mut map = self.lock();
-        let entry = map
-            .get_mut(&token)
-            .ok_or_else(|| ApiError::new(ErrorCode::BadToken, "unknown token"))?;
+    pub fn resume(&self, token: &str, conn: Outbox) -> Result<SessionInfo, SessionError> {
+        let stored = self.store.get(token).ok_or(SessionError::UnknownToken)?;
+        let mut live = self.lock();
+        let entry = live.entry(stored.token.clone()).or_insert_with(|| Live {
+            conn: None,
+            detached_at: None,
+            rooms: BTreeSet::new(),
+        });
         entry.detached_at = None;
+        let new_conn = conn.conn();
         if let Some(old) = entry.conn.replace(conn)
-            && old.conn() != entry.conn.as_ref().map_or(0, Outbox::conn)
+            && old.conn() != new_conn
         {
-            old.close_with(CLOSE_REPLACED);
+            old.close_with(CloseReason::Replaced);
         }
-        Ok(SessionInfo {
-            token,
-            player: entry.player.clone(),
-            name: entry.name.clone(),
-        })
+        Ok(stored.into())
     }
 
     /// Forgets connection `conn` if it is still the session's; returns the session's rooms.
     pub fn detach(&self, token: &Token, conn: u64) -> Vec<RoomId> {
-        let mut map = self.lock();
-        match map.get_mut(token) {
+        let mut live = self.lock();
+        match live.get_mut(token) {
             Some(e) => {
                 if e.conn.as_ref().is_some_and(|o| o.conn() == conn) {
                     e.conn = None;
@@ -115,9 +137,17 @@ impl Sessions {
     /// Forgets sessions that have had no connection for `ttl`; returns how many.
     pub fn expire(&self, ttl: std::time::Duration) -> usize {
         let now = tokio::time::Instant::now();
-        let mut map = self.lock();
-        let before = map.len();
-        map.retain(|_, e| e.detached_at.is_none_or(|t| now.duration_since(t) < ttl));
-        before - map.len()
+        let mut expired = Vec::new();
+        self.lock().retain(|token, e| {
+            let keep = e.detached_at.is_none_or(|t| now.duration_since(t) < ttl);
+            if !keep {
+                expired.push(token.clone());
+            }
+            keep
+        });
+        for token in &expired {
+            self.store.remove(token);
+        }
+        expired.len()
     }
 }

@@ -24,6 +24,10 @@ async fn malformed_frames_get_typed_errors_and_the_connection_survives() {
         c.error_code(json!({"type": "list_games"})).await,
         "not_authenticated"
     );
+    assert_eq!(
+        c.error_code(json!({"type": "hello", "name": ""})).await,
+        "bad_message"
+    );
     c.hello("alice").await;
     assert_eq!(c.error_code(json!({"type": "join"})).await, "bad_message");
     assert_eq!(
@@ -39,10 +43,6 @@ async fn malformed_frames_get_typed_errors_and_the_connection_survives() {
     c.send_text(&format!(r#"{{"type":"list_games","pad":"{big}"}}"#))
         .await;
     assert_eq!(c.recv_type("error").await["code"], "frame_too_large");
-    assert_eq!(
-        c.error_code(json!({"type": "hello", "name": ""})).await,
-        "bad_message"
-    );
     // Still open and working.
     assert_eq!(c.ok(json!({"type": "list_games"})).await["type"], "games");
 }
@@ -173,4 +173,42 @@ async fn act_frames_mean_the_same_however_they_are_spelled() {
     );
     let update = c.update_at_least(&room, 2).await;
     assert_eq!(update["view"]["counter"], 2, "{update}");
+}
+
+#[tokio::test]
+async fn a_second_hello_on_a_connection_is_refused_unless_it_is_the_same_session() {
+    // A connection belongs to one player: a second hello as someone else is refused with a typed
+    // error, the first player keeps their seat and their game, and the connection stays usable;
+    // the connection's own token is simply welcomed again.
+    let s = TestServer::start().await;
+    let mut ann = s.player("ann").await;
+    let room = ann
+        .create_room(json!({"game": "turn-room", "seats": 2, "bots": 1}))
+        .await;
+    ann.update_at_least(&room, 1).await;
+    let other = s.player("bob").await;
+    assert_eq!(
+        ann.error_code(json!({"type": "hello", "name": "mallory"}))
+            .await,
+        "already_signed_in"
+    );
+    assert_eq!(
+        ann.error_code(json!({"type": "hello", "token": other.token}))
+            .await,
+        "already_signed_in"
+    );
+    let again = ann
+        .ok(json!({"type": "hello", "token": ann.token.clone()}))
+        .await;
+    assert_eq!(again["type"], "welcome");
+    assert_eq!(again["player"], ann.player.as_str());
+    // Ann is still the connected player of seat 0 and still plays.
+    let info = ann.ok(json!({"type": "list_rooms"})).await;
+    let seat = &info["rooms"][0]["seats"][0];
+    assert_eq!(seat["player"], ann.player.as_str());
+    assert_eq!(seat["connected"], true);
+    let ack = ann
+        .ok(json!({"type": "act", "room": room, "action": {"add": 1}}))
+        .await;
+    assert_eq!(ack["type"], "ack");
 }

@@ -197,3 +197,35 @@ async fn a_client_that_missed_more_than_the_buffer_gets_a_resync() {
     assert!(u["seq"].as_u64() >= Some(20));
     assert!(!u["view"].is_null());
 }
+
+#[tokio::test]
+async fn a_seated_player_who_watches_gets_one_stream_of_updates() {
+    // A player who sends `watch` for a room where they sit comes back to their seat: every step
+    // reaches them once, with their seat's view, not twice.
+    let s = TestServer::start().await;
+    let mut ann = s.player("ann").await;
+    let room = ann
+        .create_room(json!({"game": "turn-room", "seats": 2, "bots": 1, "options": {"moves": 6}}))
+        .await;
+    ann.update_at_least(&room, 1).await;
+    let watched = ann.ok(json!({"type": "watch", "room": room})).await;
+    assert_eq!(watched["seat"], 0, "the watch came back to the seat");
+    assert_eq!(watched["room"]["spectators"], 0);
+    let mut seen: Vec<u64> = Vec::new();
+    loop {
+        let u = ann.recv_type("update").await;
+        if u["resync"] != true {
+            seen.push(u["seq"].as_u64().expect("seq"));
+        }
+        if u["status"] == "finished" {
+            break;
+        }
+        if u["awaiting"] == json!([0]) {
+            ann.ok(json!({"type": "act", "room": room, "action": {"add": 1}}))
+                .await;
+        }
+    }
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(seen, unique, "each step arrived once");
+}

@@ -280,3 +280,55 @@ async fn health_and_metrics_are_served() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_that_run_long_never_hold_up_connections_or_other_rooms() {
+    // While hostile modules spin in more rooms than the server's runtime has worker threads, a
+    // new client's ping and hello and another room's move are all answered before the spinning
+    // actions fail.
+    let s = TestServer::start_with(|c| {
+        c.sandbox.fuel_per_call = 0;
+        c.sandbox.deadline_ms = 2_000;
+    })
+    .await;
+    let mut spinners = Vec::new();
+    for i in 0..3 {
+        let mut c = s.player(&format!("spin{i}")).await;
+        let room = c
+            .create_room(json!({"game": "hostile", "bots": 1, "options": {"fault": "spin"}}))
+            .await;
+        c.update_at_least(&room, 1).await;
+        spinners.push((c, room));
+    }
+    let mut fine = s.player("fine").await;
+    let calm = fine
+        .create_room(json!({"game": "turn-room", "seats": 2, "bots": 1}))
+        .await;
+    fine.update_at_least(&calm, 1).await;
+    let mut ids = Vec::new();
+    for (c, room) in &mut spinners {
+        let id = request_id();
+        c.send(json!({"type": "act", "request_id": id, "room": room, "action": {}}))
+            .await;
+        ids.push(id);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut newcomer = Client::connect(s.addr(), None).await;
+    newcomer.ping().await;
+    newcomer.hello("newcomer").await;
+    let ack = fine
+        .ok(json!({"type": "act", "room": calm, "action": {"add": 1}}))
+        .await;
+    assert_eq!(ack["type"], "ack");
+    for (c, _) in &mut spinners {
+        assert!(
+            !c.frame_waiting().await,
+            "a spinning action failed before the others were served"
+        );
+    }
+    for ((c, _), id) in spinners.iter_mut().zip(&ids) {
+        let e = c.reply_to(id).await;
+        assert_eq!(e["code"], "module_error", "{e}");
+    }
+}

@@ -288,6 +288,41 @@ impl Client {
         }
     }
 
+    /// Whether a frame (not counting the backlog) is already waiting, without waiting for one.
+    pub async fn frame_waiting(&mut self) -> bool {
+        tokio::time::timeout(Duration::from_millis(1), self.ws.next())
+            .await
+            .map(|frame| {
+                if let Some(Ok(Message::Text(t))) = frame {
+                    self.backlog
+                        .push_back(serde_json::from_str(&t).expect("server sends JSON"));
+                }
+            })
+            .is_ok()
+    }
+
+    /// Sends a WebSocket ping and waits for its pong (frames meanwhile are kept).
+    pub async fn ping(&mut self) {
+        self.ws
+            .send(Message::Ping(b"are you there".to_vec().into()))
+            .await
+            .expect("send ping");
+        loop {
+            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a pong arrives in time")
+                .expect("open")
+                .expect("a frame");
+            match msg {
+                Message::Pong(_) => return,
+                Message::Text(t) => self
+                    .backlog
+                    .push_back(serde_json::from_str(&t).expect("server sends JSON")),
+                _ => {}
+            }
+        }
+    }
+
     /// Reads until the server closes the socket; returns the close code and reason.
     pub async fn closed(&mut self) -> (u16, String) {
         loop {

@@ -1,8 +1,12 @@
 //! The HTTP/WebSocket edge: the router, health and metrics endpoints, and the WebSocket
-//! connection handler. Reaches rooms only through [`crate::room::RoomHandle`]s from the
-//! registry.
+//! connections. Reaches rooms only through [`crate::room::RoomHandle`]s from the registry.
+//! Everything about the wire lives here: message types ([`protocol`]), error and close codes
+//! ([`errors`]), and their mapping from the rooms' and sessions' own error types.
 
+pub mod errors;
 pub mod protocol;
+mod requests;
+mod writer;
 mod ws;
 
 use crate::config::Config;

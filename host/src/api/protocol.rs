@@ -1,9 +1,13 @@
-//! Wire types of the WebSocket protocol (`docs/protocol.md`): what clients send, what the server
-//! answers, and the closed set of error codes. Pure data: no sockets, no rooms.
-//!
-//! Rooms serialise their updates with [`UpdateFrame`] themselves, once per distinct payload,
-//! so this module is shared by `api` and `room`.
+//! Wire types of the WebSocket protocol (`docs/protocol.md`), all of them: what clients send
+//! ([`ClientMsg`], and [`ActFrame`] for the hot path) and everything the server sends
+//! ([`ServerMsg`]), with the encoding of the rooms' typed messages ([`encode`]). Pure data: no
+//! sockets. Error codes and close codes are in [`super::errors`].
 
+use super::errors::ApiError;
+use crate::ids::{PlayerId, RoomId, Token};
+use crate::modules::GameListing;
+use crate::room::{Outgoing, RoomInfo, Update};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -184,145 +188,120 @@ impl<'a> ActFrame<'a> {
     }
 }
 
-/// The closed set of error codes (see `docs/protocol.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// Not a JSON object.
-    BadJson,
-    /// No such message type.
-    UnknownType,
-    /// Missing, mistyped or out-of-range field.
-    BadMessage,
-    /// Frame larger than accepted.
-    FrameTooLarge,
-    /// `hello` first.
-    NotAuthenticated,
-    /// Unknown token.
-    BadToken,
-    /// No such game or version.
-    UnknownGame,
-    /// Options refused.
-    BadOptions,
-    /// Client seeds not allowed.
-    SeedNotAllowed,
-    /// No such room.
-    UnknownRoom,
-    /// No free seat.
-    RoomFull,
-    /// Seat not free.
-    SeatTaken,
-    /// Not seated or watching.
-    NotInRoom,
-    /// Creator only.
-    NotCreator,
-    /// Already started.
-    AlreadyStarted,
-    /// Not started.
-    NotStarted,
-    /// Not this seat's turn.
-    NotYourTurn,
-    /// Against the rules.
-    Illegal,
-    /// Action not understood.
-    MalformedAction,
-    /// Game over.
-    GameOver,
-    /// Stale expected sequence.
-    Stale,
-    /// Room inbox full.
-    Busy,
-    /// Too many messages.
-    RateLimited,
-    /// Room paused.
-    RoomPaused,
-    /// The module failed on this action.
-    ModuleError,
-    /// Server-side failure.
-    Internal,
+/// Everything the server sends, by `type`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg<'a> {
+    /// The reply to `hello`.
+    Welcome {
+        /// The request's id.
+        request_id: Option<&'a str>,
+        /// The player.
+        player: &'a PlayerId,
+        /// Their name.
+        name: &'a str,
+        /// Their token.
+        token: &'a Token,
+        /// Whether an existing session was resumed.
+        resumed: bool,
+    },
+    /// The reply to `list_games`.
+    Games {
+        /// The request's id.
+        request_id: Option<&'a str>,
+        /// Installed games.
+        games: &'a [GameListing],
+    },
+    /// The reply to `list_rooms`.
+    Rooms {
+        /// The request's id.
+        request_id: Option<&'a str>,
+        /// Listed rooms.
+        rooms: &'a [RoomInfo],
+    },
+    /// The reply to `create_room`, `join`, `watch`, `resume`, `add_bot`, `remove_bot`, and the
+    /// unsolicited notice that a room changed (then without `request_id`).
+    Room {
+        /// The request's id (absent from unsolicited notices).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request_id: Option<Option<&'a str>>,
+        /// The room.
+        room: &'a RoomInfo,
+        /// The requester's seat (`null` for spectators); absent from bot changes and notices.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seat: Option<Option<u32>>,
+    },
+    /// The reply to `leave`.
+    Left {
+        /// The request's id.
+        request_id: Option<&'a str>,
+        /// The room left.
+        room: &'a RoomId,
+    },
+    /// A game update.
+    Update(UpdateFrame<'a>),
+    /// An accepted action.
+    Ack {
+        /// The action's request id.
+        request_id: &'a str,
+        /// The room.
+        room: &'a str,
+        /// The room's sequence number after the action.
+        seq: u64,
+    },
+    /// A refused request.
+    Error {
+        /// The code.
+        code: super::errors::ErrorCode,
+        /// What happened, for people.
+        message: &'a str,
+        /// The request's id.
+        request_id: Option<&'a str>,
+        /// For `rate_limited`.
+        retry_after_ms: Option<u64>,
+    },
+    /// A room closed.
+    RoomClosed {
+        /// The room.
+        room: &'a RoomId,
+    },
 }
 
-impl ErrorCode {
-    /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        // Mirrors the serde names; a unit test keeps the two in step.
-        match self {
-            ErrorCode::BadJson => "bad_json",
-            ErrorCode::UnknownType => "unknown_type",
-            ErrorCode::BadMessage => "bad_message",
-            ErrorCode::FrameTooLarge => "frame_too_large",
-            ErrorCode::NotAuthenticated => "not_authenticated",
-            ErrorCode::BadToken => "bad_token",
-            ErrorCode::UnknownGame => "unknown_game",
-            ErrorCode::BadOptions => "bad_options",
-            ErrorCode::SeedNotAllowed => "seed_not_allowed",
-            ErrorCode::UnknownRoom => "unknown_room",
-            ErrorCode::RoomFull => "room_full",
-            ErrorCode::SeatTaken => "seat_taken",
-            ErrorCode::NotInRoom => "not_in_room",
-            ErrorCode::NotCreator => "not_creator",
-            ErrorCode::AlreadyStarted => "already_started",
-            ErrorCode::NotStarted => "not_started",
-            ErrorCode::NotYourTurn => "not_your_turn",
-            ErrorCode::Illegal => "illegal",
-            ErrorCode::MalformedAction => "malformed_action",
-            ErrorCode::GameOver => "game_over",
-            ErrorCode::Stale => "stale",
-            ErrorCode::Busy => "busy",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::RoomPaused => "room_paused",
-            ErrorCode::ModuleError => "module_error",
-            ErrorCode::Internal => "internal",
-        }
+/// The `type` of every message the server sends.
+pub const SERVER_TYPES: &[&str] = &[
+    "welcome",
+    "games",
+    "rooms",
+    "room",
+    "left",
+    "update",
+    "ack",
+    "error",
+    "room_closed",
+];
+
+impl ServerMsg<'_> {
+    /// The message as a text frame.
+    pub fn encode(&self) -> Bytes {
+        // Serialising these types cannot fail: no maps with non-string keys, no failing impls.
+        serde_json::to_vec(self).unwrap_or_default().into()
     }
 }
 
-/// A typed refusal: code plus a message for people.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiError {
-    /// The code.
-    pub code: ErrorCode,
-    /// What happened, for people.
-    pub message: String,
-    /// For `rate_limited`.
-    pub retry_after_ms: Option<u64>,
+/// The `error` frame for `e`.
+pub fn error_frame(e: &ApiError, request_id: Option<&str>) -> Bytes {
+    ServerMsg::Error {
+        code: e.code,
+        message: &e.message,
+        request_id,
+        retry_after_ms: e.retry_after_ms,
+    }
+    .encode()
 }
 
-impl ApiError {
-    /// An error with a code and message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-            retry_after_ms: None,
-        }
-    }
-
-    /// The `error` frame for this error.
-    pub fn frame(&self, request_id: Option<&str>) -> String {
-        serde_json::json!({
-            "type": "error",
-            "code": self.code,
-            "message": self.message,
-            "request_id": request_id,
-            "retry_after_ms": self.retry_after_ms,
-        })
-        .to_string()
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
-    }
-}
-
-/// An `update` frame, borrowed from the room's data so it is built without copies.
+/// An `update` frame, borrowed from an [`Update`] so it is built without copies.
 #[derive(Serialize)]
 pub struct UpdateFrame<'a> {
-    /// Always `update`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
     /// Room id.
     pub room: &'a str,
     /// Sequence number after the step.
@@ -344,18 +323,50 @@ pub struct UpdateFrame<'a> {
     pub resync: bool,
 }
 
-/// The reply to an accepted action (the hot path: serialised without an intermediate `Value`).
-#[derive(Serialize)]
-pub struct AckFrame<'a> {
-    /// Always `ack`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The action's request id.
-    pub request_id: &'a str,
-    /// Room id.
-    pub room: &'a str,
-    /// The room's sequence number after the action.
-    pub seq: u64,
+fn update_frame(u: &Update) -> Bytes {
+    ServerMsg::Update(UpdateFrame {
+        room: u.room.as_str(),
+        seq: u.seq,
+        phase: &u.phase,
+        status: u.status.as_str(),
+        awaiting: &u.awaiting,
+        view: u.view.as_deref().map(raw),
+        events: u.events.iter().map(|e| raw(e)).collect(),
+        result: u.result.as_deref().map(raw),
+        resync: u.resync,
+    })
+    .encode()
+}
+
+/// The frame for a message from a room. A payload shared by several recipients is encoded by
+/// the first of them and its bytes reused by the others.
+pub fn encode(msg: &Outgoing) -> Bytes {
+    match msg {
+        Outgoing::Frame(bytes) => bytes.clone(),
+        Outgoing::Update(shared) => shared.encoded(update_frame),
+        Outgoing::Ack {
+            request_id,
+            room,
+            seq,
+        } => ServerMsg::Ack {
+            request_id,
+            room: room.as_str(),
+            seq: *seq,
+        }
+        .encode(),
+        Outgoing::Refused(refusal) => {
+            error_frame(&ApiError::from(&refusal.error), Some(&refusal.request_id))
+        }
+        Outgoing::Room(shared) => shared.encoded(|room| {
+            ServerMsg::Room {
+                request_id: None,
+                room,
+                seat: None,
+            }
+            .encode()
+        }),
+        Outgoing::RoomClosed(room) => ServerMsg::RoomClosed { room }.encode(),
+    }
 }
 
 /// Parses JSON text produced by a module into a raw value, or `null` if it is not JSON.
@@ -372,23 +383,71 @@ fn null_raw() -> &'static RawValue {
 mod tests {
     use super::*;
 
+    use crate::api::errors::ErrorCode;
+    use crate::room::RoomStatus;
+
     #[test]
-    fn error_codes_on_the_wire_match_their_names() {
-        // The documented codes are exactly what clients receive.
-        for code in [
-            ErrorCode::BadJson,
-            ErrorCode::NotYourTurn,
-            ErrorCode::RateLimited,
-            ErrorCode::ModuleError,
-        ] {
-            assert_eq!(serde_json::to_value(code).expect("json"), code.as_str());
+    fn every_message_type_and_status_is_the_documented_one() {
+        // Every message type a client may send or receive, and every room status, is spelled on
+        // the wire as docs/protocol.md spells it.
+        let doc = include_str!("../../../docs/protocol.md");
+        for kind in CLIENT_TYPES.iter().chain(SERVER_TYPES) {
+            assert!(
+                doc.contains(&format!("\"{kind}\"")) || doc.contains(&format!("`{kind}`")),
+                "{kind} is documented"
+            );
         }
-        let frame: serde_json::Value =
-            serde_json::from_str(&ApiError::new(ErrorCode::Stale, "old").frame(Some("r1")))
-                .expect("json");
+        for status in RoomStatus::ALL {
+            assert_eq!(serde_json::to_value(status).expect("json"), status.as_str());
+            assert!(
+                doc.contains(&format!("`{}`", status.as_str())),
+                "{status:?} is documented"
+            );
+        }
+        let frame: serde_json::Value = serde_json::from_slice(&error_frame(
+            &ApiError::new(ErrorCode::Stale, "old"),
+            Some("r1"),
+        ))
+        .expect("json");
         assert_eq!(frame["type"], "error");
         assert_eq!(frame["code"], "stale");
         assert_eq!(frame["request_id"], "r1");
+        // Each ServerMsg variant is encoded with the type it is listed under.
+        let room = crate::ids::RoomId::from_wire("r-1");
+        let player = crate::ids::PlayerId::from_wire("p-1");
+        let token = crate::ids::Token::from_wire("t-1");
+        let samples = [
+            ServerMsg::Welcome {
+                request_id: None,
+                player: &player,
+                name: "n",
+                token: &token,
+                resumed: false,
+            },
+            ServerMsg::Games {
+                request_id: None,
+                games: &[],
+            },
+            ServerMsg::Rooms {
+                request_id: None,
+                rooms: &[],
+            },
+            ServerMsg::Left {
+                request_id: None,
+                room: &room,
+            },
+            ServerMsg::Ack {
+                request_id: "a",
+                room: "r-1",
+                seq: 1,
+            },
+            ServerMsg::RoomClosed { room: &room },
+        ];
+        for msg in samples {
+            let v: serde_json::Value = serde_json::from_slice(&msg.encode()).expect("json");
+            let kind = v["type"].as_str().expect("a type");
+            assert!(SERVER_TYPES.contains(&kind), "{kind}");
+        }
     }
 
     #[test]

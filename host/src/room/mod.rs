@@ -1,95 +1,41 @@
-//! Rooms: one actor task per room owns its game — state bytes, module version, seats,
-//! sessions' outboxes, spectators, timers, sequence number — and applies its inputs one at a time
-//! in arrival order. Everything reaches a room as a [`RoomCmd`] through its bounded inbox, so
-//! every input is an explicit message that a future event log can record and replay.
+//! Rooms: one actor task per room is the single owner of its game — the game core (module,
+//! state bytes, sequence number, status), seats and presence, spectators, deadlines and the
+//! idempotency window — and applies its inputs one at a time in arrival order. Every input is a
+//! [`RoomCmd`] through a bounded inbox or a deadline the room set itself, and every input that
+//! changes the game is an entry in the event log ([`crate::store`]); nothing an input produced
+//! reaches a client before that entry is durable.
 //!
-//! Must not touch: sockets or axum (rooms push finished frames into connections' [`Outbox`]es
-//! and never wait for them), storage.
+//! ```text
+//!   RoomHandle ──RoomCmd──► RoomActor ─┬─► Game (pure: input → entry, updates, reply)
+//!                                      ├─► Seats / Deadlines / RequestWindow (bookkeeping)
+//!                                      └─► Release: append entry, hold outputs until durable,
+//!                                          then push typed messages into Outboxes
+//! ```
+//!
+//! Must not touch: sockets, axum or the wire format (rooms push typed [`Outgoing`] messages and
+//! never wait for a connection), storage beyond the [`crate::store`] ports.
 
 mod actor;
 mod clock;
-mod registry;
+mod deadlines;
+mod error;
+mod game;
+mod outbox;
+pub mod registry;
+mod release;
+mod requests;
 mod seats;
+mod stats;
 
 pub use clock::Clock;
-pub use registry::{CreateRoom, Registry};
+pub use error::RoomError;
+pub use outbox::{CloseReason, Outbox, Outgoing, Refusal, Shared};
+pub use registry::{CreateRoom, Registry, RoomSpawner};
 
-use crate::api::protocol::{ApiError, ErrorCode};
 use crate::ids::{PlayerId, RoomId};
-use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::sync::CancellationToken;
-
-/// A frame on its way to one connection.
-#[derive(Clone, Debug)]
-pub enum Outgoing {
-    /// A text frame (UTF-8 JSON), shared between recipients of the same payload.
-    Text(Bytes),
-}
-
-/// The sending side of a connection's bounded outbound queue. Rooms push with `try_send`: a
-/// connection whose queue is full is closed as too slow, and the room never waits for it.
-/// Cloning is one reference count (every action carries its connection's outbox).
-#[derive(Clone, Debug)]
-pub struct Outbox(Arc<OutboxInner>);
-
-#[derive(Debug)]
-struct OutboxInner {
-    conn: u64,
-    tx: mpsc::Sender<Outgoing>,
-    close: CancellationToken,
-    close_code: Arc<AtomicU16>,
-}
-
-/// Close code for a client too slow to keep up.
-pub const CLOSE_SLOW: u16 = 4009;
-
-impl Outbox {
-    /// An outbox for connection `conn`; `close` is cancelled to make the connection close with
-    /// the code left in `close_code`.
-    pub fn new(
-        conn: u64,
-        tx: mpsc::Sender<Outgoing>,
-        close: CancellationToken,
-        close_code: Arc<AtomicU16>,
-    ) -> Self {
-        Outbox(Arc::new(OutboxInner {
-            conn,
-            tx,
-            close,
-            close_code,
-        }))
-    }
-
-    /// The connection's id.
-    pub fn conn(&self) -> u64 {
-        self.0.conn
-    }
-
-    /// Queues a frame; false when the connection is gone or was just closed as too slow.
-    pub fn push(&self, frame: Bytes) -> bool {
-        match self.0.tx.try_send(Outgoing::Text(frame)) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close_with(CLOSE_SLOW);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Asks the connection to close with `code` (the first code asked for wins).
-    pub fn close_with(&self, code: u16) {
-        let _ = self
-            .0
-            .close_code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
-        self.0.close.cancel();
-    }
-}
 
 /// What kind of occupant a seat has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -139,6 +85,14 @@ pub enum RoomStatus {
 }
 
 impl RoomStatus {
+    /// Every status, for tests and documentation.
+    pub const ALL: [RoomStatus; 4] = [
+        RoomStatus::Waiting,
+        RoomStatus::Running,
+        RoomStatus::Paused,
+        RoomStatus::Finished,
+    ];
+
     /// The status as on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -184,6 +138,30 @@ pub struct RoomInfo {
     pub seed: Option<u64>,
 }
 
+/// A game update for one or more recipients: the state after step `seq`, the recipient's view
+/// and the events addressed to it (JSON texts from the module).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    /// The room.
+    pub room: RoomId,
+    /// Sequence number after the step.
+    pub seq: u64,
+    /// Phase after the step.
+    pub phase: Arc<str>,
+    /// The room's status after the step.
+    pub status: RoomStatus,
+    /// Seats awaited.
+    pub awaiting: Arc<[u32]>,
+    /// The recipient's view; `None` for the missed steps replayed on resume.
+    pub view: Option<Arc<str>>,
+    /// Events for the recipient.
+    pub events: Vec<Arc<str>>,
+    /// The game's result once finished.
+    pub result: Option<Arc<str>>,
+    /// True when the update replaces everything the client knew.
+    pub resync: bool,
+}
+
 /// A seat taken or a room watched.
 #[derive(Clone, Debug)]
 pub struct Joined {
@@ -194,25 +172,15 @@ pub struct Joined {
 }
 
 /// A reply channel.
-pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+pub type Reply<T> = oneshot::Sender<Result<T, RoomError>>;
 
-/// Everything a room can be asked. Each is one input applied in arrival order.
+/// Everything a room can be asked. Each is one input applied in arrival order. Large variants
+/// are boxed so that the inbox's slots stay small (an idle room's inbox is part of its cost).
 #[derive(Debug)]
 pub enum RoomCmd {
     /// Take a seat (`seat: None` = first free) or come back to one's seat.
-    Join {
-        /// Who.
-        player: PlayerId,
-        /// Their name.
-        name: String,
-        /// Which seat.
-        seat: Option<u32>,
-        /// Their connection.
-        outbox: Outbox,
-        /// Answer.
-        reply: Reply<Joined>,
-    },
-    /// Watch as a spectator.
+    Join(Box<JoinCmd>),
+    /// Watch as a spectator (a seated player's watch comes back to their seat).
     Watch {
         /// Who.
         player: PlayerId,
@@ -228,37 +196,19 @@ pub enum RoomCmd {
         /// Answer.
         reply: Reply<()>,
     },
-    /// Seat a bot (creator, before the start).
-    AddBot {
+    /// Seat a bot (`add`) or remove one (creator, before the start).
+    Bot {
         /// Who asks.
         player: PlayerId,
-        /// Which seat.
+        /// Which seat (`None`: the first free, when adding).
         seat: Option<u32>,
+        /// Add or remove.
+        add: bool,
         /// Answer.
         reply: Reply<RoomInfo>,
     },
-    /// Remove a bot (creator, before the start).
-    RemoveBot {
-        /// Who asks.
-        player: PlayerId,
-        /// Which seat.
-        seat: u32,
-        /// Answer.
-        reply: Reply<RoomInfo>,
-    },
-    /// Play an action.
-    Act {
-        /// Who.
-        player: PlayerId,
-        /// Idempotency key.
-        request_id: String,
-        /// The action JSON.
-        action: String,
-        /// Optional expected sequence number.
-        expected_seq: Option<u64>,
-        /// The requesting connection, which receives the reply: `ack` or `error`.
-        outbox: Outbox,
-    },
+    /// Play an action; the reply (`ack` or refusal) goes to the requesting connection.
+    Act(Box<ActCmd>),
     /// Re-attach after a reconnect and receive what was missed.
     Resume {
         /// Who.
@@ -277,6 +227,36 @@ pub enum RoomCmd {
         /// Which connection (ignored if the player has since reconnected on another).
         conn: u64,
     },
+}
+
+/// [`RoomCmd::Join`].
+#[derive(Debug)]
+pub struct JoinCmd {
+    /// Who.
+    pub player: PlayerId,
+    /// Their name.
+    pub name: String,
+    /// Which seat.
+    pub seat: Option<u32>,
+    /// Their connection.
+    pub outbox: Outbox,
+    /// Answer.
+    pub reply: Reply<Joined>,
+}
+
+/// [`RoomCmd::Act`].
+#[derive(Debug)]
+pub struct ActCmd {
+    /// Who.
+    pub player: PlayerId,
+    /// Idempotency key.
+    pub request_id: Box<str>,
+    /// The action's JSON text, as the client wrote it.
+    pub action: Box<str>,
+    /// Refuse unless the room is at this sequence number.
+    pub expected_seq: Option<u64>,
+    /// The requesting connection, which receives the reply.
+    pub outbox: Outbox,
 }
 
 /// The way to a room: its inbox and its published summary.
@@ -298,15 +278,12 @@ impl RoomHandle {
         self.info.borrow().clone()
     }
 
-    /// Sends a command without waiting: a full inbox is `busy`, a closed room `unknown_room`.
-    pub fn send(&self, cmd: RoomCmd) -> Result<(), ApiError> {
+    /// Sends a command without waiting: a full inbox is [`RoomError::Busy`], a closed room
+    /// [`RoomError::Closed`].
+    pub fn send(&self, cmd: RoomCmd) -> Result<(), RoomError> {
         self.tx.try_send(cmd).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                ApiError::new(ErrorCode::Busy, "the room is busy; try again")
-            }
-            mpsc::error::TrySendError::Closed(_) => {
-                ApiError::new(ErrorCode::UnknownRoom, "the room has closed")
-            }
+            mpsc::error::TrySendError::Full(_) => RoomError::Busy,
+            mpsc::error::TrySendError::Closed(_) => RoomError::Closed,
         })
     }
 
@@ -316,10 +293,12 @@ impl RoomHandle {
     }
 
     /// Sends `make(reply)` and waits for the answer.
-    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> RoomCmd) -> Result<T, ApiError> {
+    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> RoomCmd) -> Result<T, RoomError> {
         let (tx, rx) = oneshot::channel();
         self.send(make(tx))?;
-        rx.await
-            .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::UnknownRoom, "the room has closed")))
+        rx.await.unwrap_or(Err(RoomError::Closed))
     }
 }
+
+#[cfg(test)]
+mod tests;

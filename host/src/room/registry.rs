@@ -1,15 +1,21 @@
-//! The registry of open rooms (room id -> handle). It is touched on create, lookup, listing and
-//! close only; its lock is never held across an `.await`.
+//! The registry of open rooms (room id -> handle), and room creation. It is touched on create,
+//! lookup, listing and close only; its lock is never held across an `.await`.
+//!
+//! Rooms are spawned through a [`RoomSpawner`]: in the server, onto the rooms' own runtime, so
+//! that a module call that runs long never holds up connections; in tests, onto the test's
+//! runtime, so that a paused clock governs them.
 
 use super::actor::{RoomActor, RoomParams};
-use super::{Clock, Joined, Outbox, RoomCmd, RoomHandle, RoomInfo};
-use crate::api::protocol::{ApiError, ErrorCode};
+use super::{Clock, JoinCmd, Joined, Outbox, RoomCmd, RoomError, RoomHandle, RoomInfo};
 use crate::config::RoomConfig;
 use crate::ids::{PlayerId, RoomId};
 use crate::metrics::Metrics;
-use crate::modules::Catalog;
-use crate::rules::{CallContext, RuleError, RulesError, Setup};
+use crate::modules::ModuleCatalog;
+use crate::modules::catalog_key;
+use crate::rules::{CallContext, RulesError, Setup};
+use crate::store::{EventLog, GameHeader};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +26,7 @@ use tokio_util::task::TaskTracker;
 pub struct CreateRoom {
     /// Game name.
     pub game: String,
-    /// Rules version (default: newest).
+    /// Rules version (default: the game's active version).
     pub version: Option<String>,
     /// Options (JSON object).
     pub options: Option<serde_json::Value>,
@@ -36,41 +42,82 @@ pub struct CreateRoom {
     pub turn_deadline_ms: Option<u64>,
 }
 
-/// Open rooms and what is needed to make new ones.
-pub struct Registry {
-    rooms: RwLock<HashMap<RoomId, RoomHandle>>,
-    catalog: Arc<Catalog>,
-    cfg: RoomConfig,
-    allow_client_seed: bool,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
+/// Where room tasks run, and the tracker that waits for them at shutdown.
+#[derive(Clone, Debug)]
+pub struct RoomSpawner {
+    runtime: tokio::runtime::Handle,
     tracker: TaskTracker,
 }
 
+impl RoomSpawner {
+    /// Spawns rooms on `runtime`, tracked by `tracker`.
+    pub fn new(runtime: tokio::runtime::Handle, tracker: TaskTracker) -> Self {
+        RoomSpawner { runtime, tracker }
+    }
+
+    /// Spawns rooms on the runtime this is called from.
+    pub fn current(tracker: TaskTracker) -> Self {
+        Self::new(tokio::runtime::Handle::current(), tracker)
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn_on(task, &self.runtime);
+    }
+}
+
+/// What a registry needs.
+pub struct RegistryParams {
+    /// The installed games.
+    pub catalog: Arc<dyn ModuleCatalog>,
+    /// Where games are logged.
+    pub log: Arc<dyn EventLog>,
+    /// Rooms' settings.
+    pub cfg: RoomConfig,
+    /// Whether clients may choose seeds.
+    pub allow_client_seed: bool,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+    /// Where rooms run.
+    pub spawner: RoomSpawner,
+}
+
+/// Open rooms and what is needed to make new ones.
+pub struct Registry {
+    rooms: RwLock<HashMap<RoomId, RoomHandle>>,
+    catalog: Arc<dyn ModuleCatalog>,
+    log: Arc<dyn EventLog>,
+    cfg: Arc<RoomConfig>,
+    allow_client_seed: bool,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    spawner: RoomSpawner,
+}
+
 impl Registry {
-    /// An empty registry. Room tasks are spawned on `tracker` and stop on `shutdown`.
-    pub fn new(
-        catalog: Arc<Catalog>,
-        cfg: RoomConfig,
-        allow_client_seed: bool,
-        metrics: Arc<Metrics>,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Arc<Self> {
+    /// An empty registry.
+    pub fn new(p: RegistryParams) -> Arc<Self> {
         Arc::new(Registry {
             rooms: RwLock::new(HashMap::new()),
-            catalog,
-            cfg,
-            allow_client_seed,
-            metrics,
-            shutdown,
-            tracker,
+            catalog: p.catalog,
+            log: p.log,
+            cfg: Arc::new(p.cfg),
+            allow_client_seed: p.allow_client_seed,
+            metrics: p.metrics,
+            shutdown: p.shutdown,
+            spawner: p.spawner,
         })
     }
 
     /// The installed games.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    pub fn catalog(&self) -> &dyn ModuleCatalog {
+        &*self.catalog
+    }
+
+    /// The event log.
+    pub fn log(&self) -> &dyn EventLog {
+        &*self.log
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<RoomId, RoomHandle>> {
@@ -82,11 +129,11 @@ impl Registry {
     }
 
     /// The room with this id.
-    pub fn get(&self, id: &str) -> Result<RoomHandle, ApiError> {
+    pub fn get(&self, id: &str) -> Result<RoomHandle, RoomError> {
         self.read()
             .get(id)
             .cloned()
-            .ok_or_else(|| ApiError::new(ErrorCode::UnknownRoom, format!("no room {id}")))
+            .ok_or_else(|| RoomError::UnknownRoom { room: id.into() })
     }
 
     /// Listed rooms, optionally filtered by game and status.
@@ -110,56 +157,43 @@ impl Registry {
         creator: PlayerId,
         name: String,
         outbox: Outbox,
-    ) -> Result<Joined, ApiError> {
-        let module = self
-            .catalog
-            .get(&req.game, req.version.as_deref())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::UnknownGame,
-                    match &req.version {
-                        Some(v) => format!("no game {} at version {v}", req.game),
-                        None => format!("no game {}", req.game),
-                    },
-                )
-            })?
-            .clone();
+    ) -> Result<Joined, RoomError> {
+        let module = match &req.version {
+            Some(v) => self.catalog.version(&req.game, v),
+            None => self.catalog.active(&req.game),
+        }
+        .ok_or_else(|| RoomError::UnknownGame {
+            game: req.game.clone(),
+            version: req.version.clone(),
+        })?;
         let info = module.info();
         let seats = req.seats.unwrap_or(info.max_seats);
         if seats < info.min_seats || seats > info.max_seats {
-            return Err(ApiError::new(
-                ErrorCode::BadMessage,
-                format!(
+            return Err(RoomError::BadRequest {
+                reason: format!(
                     "{} is played by {} to {} seats",
                     info.name, info.min_seats, info.max_seats
                 ),
-            ));
+            });
         }
         if req.bots >= seats {
-            return Err(ApiError::new(
-                ErrorCode::BadMessage,
-                format!(
+            return Err(RoomError::BadRequest {
+                reason: format!(
                     "at most {} of {seats} seats can be bots: the creator takes one",
                     seats - 1
                 ),
-            ));
+            });
         }
         let seed = match req.seed {
-            Some(_) if !self.allow_client_seed => {
-                return Err(ApiError::new(
-                    ErrorCode::SeedNotAllowed,
-                    "this server does not accept client seeds",
-                ));
-            }
+            Some(_) if !self.allow_client_seed => return Err(RoomError::SeedNotAllowed),
             Some(s) => s,
             None => crate::ids::random_u64(),
         };
         let options = req.options.unwrap_or(serde_json::Value::Null);
         if !options.is_object() && !options.is_null() {
-            return Err(ApiError::new(
-                ErrorCode::BadOptions,
-                "options must be a JSON object",
-            ));
+            return Err(RoomError::BadOptions {
+                reason: "options must be a JSON object".into(),
+            });
         }
         // `start` is pure: calling it now refuses bad options at creation, not at the start.
         let probe = Setup {
@@ -169,20 +203,36 @@ impl Registry {
         };
         match module.start(&probe, &CallContext::default()) {
             Ok(_) => {}
-            Err(RulesError::Rejected(RuleError::BadOptions(reason))) => {
-                return Err(ApiError::new(ErrorCode::BadOptions, reason));
+            Err(RulesError::Rejected(refusal)) => {
+                return Err(RoomError::BadOptions {
+                    reason: match refusal {
+                        crate::rules::RuleError::BadOptions(reason) => reason,
+                        other => other.to_string(),
+                    },
+                });
             }
-            Err(RulesError::Rejected(other)) => {
-                return Err(ApiError::new(ErrorCode::BadOptions, other.to_string()));
-            }
-            Err(e) => {
-                return Err(ApiError::new(
-                    ErrorCode::ModuleError,
-                    format!("the game's rules failed to start ({})", e.kind()),
-                ));
-            }
+            Err(fault) => return Err(RoomError::from_rules(&fault, "to start")),
         }
         let id = RoomId::random();
+        let clock = Clock::new();
+        let turn_deadline_ms = req.turn_deadline_ms.or(self.cfg.turn_deadline_ms);
+        let log = self
+            .log
+            .create(GameHeader {
+                room: id.clone(),
+                module: catalog_key(&module),
+                seed,
+                options: probe.options.clone(),
+                seats,
+                creator: creator.clone(),
+                private: req.private,
+                turn_deadline_ms,
+                created_at: clock.now_ms(),
+            })
+            .map_err(|e| {
+                tracing::error!(room_id = %id, "cannot log the new room: {e}");
+                RoomError::Closed
+            })?;
         let (tx, rx) = mpsc::channel(self.cfg.inbox_capacity);
         let (actor, info_rx) = RoomActor::new(RoomParams {
             id: id.clone(),
@@ -194,10 +244,11 @@ impl Registry {
             seed,
             private: req.private,
             creator: creator.clone(),
-            turn_deadline_ms: req.turn_deadline_ms.or(self.cfg.turn_deadline_ms),
+            turn_deadline_ms,
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.clone(),
-            clock: Clock::new(),
+            clock,
+            log,
         });
         let handle = RoomHandle {
             id: id.clone(),
@@ -207,7 +258,7 @@ impl Registry {
         self.write().insert(id.clone(), handle.clone());
         let registry = Arc::downgrade(self);
         let room_id = id.clone();
-        self.tracker.spawn(async move {
+        self.spawner.spawn(async move {
             actor.run(rx).await;
             if let Some(r) = registry.upgrade() {
                 r.write().remove(&room_id);
@@ -215,12 +266,14 @@ impl Registry {
         });
         tracing::info!(room_id = %id, game = %req.game, seats, bots = req.bots, "room created");
         handle
-            .ask(|reply| RoomCmd::Join {
-                player: creator,
-                name,
-                seat: Some(0),
-                outbox,
-                reply,
+            .ask(|reply| {
+                RoomCmd::Join(Box::new(JoinCmd {
+                    player: creator,
+                    name,
+                    seat: Some(0),
+                    outbox,
+                    reply,
+                }))
             })
             .await
     }

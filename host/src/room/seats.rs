@@ -1,26 +1,41 @@
-//! Seats and the idempotency window: the bookkeeping half of a room, kept apart from the actor
-//! loop so that the loop reads as the sequence of what happens.
+//! Seats: who sits where, and whether a seated person is here. A human's presence is a small
+//! state machine; the bot plays for a seat exactly when its presence says so.
+//!
+//! ```text
+//!   Connected ──connection lost──► Away { since } ──grace over──► BotPlaying
+//!       ▲                              │                              │
+//!       └──────────── comes back ──────┴──────────────────────────────┘
+//!   any ──leave (game running)──► Left   (the bot plays the seat for the rest of the game)
+//! ```
+//!
+//! Owns: [`Seats`], [`Occupant`], [`Presence`]. Must not touch: the game, deadlines, I/O.
 
 use super::{Outbox, SeatInfo, SeatKind};
-use crate::api::protocol::ApiError;
 use crate::ids::PlayerId;
-use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
+
+/// Whether a seated person is here.
+#[derive(Debug)]
+pub(crate) enum Presence {
+    /// Connected: updates go to this outbox.
+    Connected(Outbox),
+    /// The connection went away at `since`; the seat waits for them during the grace period.
+    Away {
+        /// When the connection went away.
+        since: Instant,
+    },
+    /// The grace period passed: the bot plays for them until they come back.
+    BotPlaying,
+    /// They left a running game: the bot plays the seat for good.
+    Left,
+}
 
 /// A person in a seat.
 #[derive(Debug)]
 pub(crate) struct Human {
     pub player: PlayerId,
     pub name: String,
-    /// The connection updates go to; `None` while disconnected.
-    pub outbox: Option<Outbox>,
-    /// When the connection went away, for the reconnect grace period.
-    pub disconnected_at: Option<Instant>,
-    /// Left for good: the bot plays this seat for the rest of the game.
-    pub left: bool,
-    /// The bot plays for the human until they come back.
-    pub bot_playing: bool,
+    pub presence: Presence,
 }
 
 /// Who sits in a seat.
@@ -37,22 +52,17 @@ impl Occupant {
         match self {
             Occupant::Open => false,
             Occupant::Bot => true,
-            Occupant::Human(h) => h.left || h.bot_playing,
-        }
-    }
-
-    /// The human, if this seat is theirs and they have not left.
-    pub fn human_of(&self, player: &PlayerId) -> Option<&Human> {
-        match self {
-            Occupant::Human(h) if &h.player == player && !h.left => Some(h),
-            _ => None,
+            Occupant::Human(h) => matches!(h.presence, Presence::BotPlaying | Presence::Left),
         }
     }
 
     /// The connected outbox, if any.
     pub fn outbox(&self) -> Option<&Outbox> {
         match self {
-            Occupant::Human(h) => h.outbox.as_ref(),
+            Occupant::Human(Human {
+                presence: Presence::Connected(o),
+                ..
+            }) => Some(o),
             _ => None,
         }
     }
@@ -74,102 +84,197 @@ impl Occupant {
                 info.kind = SeatKind::Human;
                 info.player = Some(h.player.clone());
                 info.name = Some(h.name.clone());
-                info.connected = Some(h.outbox.is_some());
-                info.bot_playing = Some(h.left || h.bot_playing);
+                info.connected = Some(matches!(h.presence, Presence::Connected(_)));
+                info.bot_playing = Some(self.bot_controlled());
             }
         }
         info
     }
 }
 
-/// The last replies per player, so that a retried request id gets its original reply.
-///
-/// Looked up and updated on every action, for players whose windows have gone cold in the cache
-/// since their last move, so it touches as little memory as it can: the index maps a keyed hash
-/// of each id to its position in a ring of entries, and the id itself is compared only when the
-/// hash matches. A hit always returns the reply to the very same id; two ids of one window whose
-/// 64-bit keyed hashes collide (about 1 in 2^49 windows) would make the older one unknown.
-#[derive(Debug, Default)]
-pub(crate) struct RequestWindow {
-    /// Oldest first.
-    entries: VecDeque<Remembered>,
-    /// Keyed hash of an id -> how many entries had been pushed before it.
-    index: HashMap<u64, u64, foldhash::fast::RandomState>,
-    /// Entries ever pushed.
-    pushed: u64,
-    keys: foldhash::fast::RandomState,
-}
-
+/// The seats of one room.
 #[derive(Debug)]
-struct Remembered {
-    hash: u64,
-    id: Box<str>,
-    /// Refusals are boxed: most replies are acks.
-    reply: Result<u64, Box<ApiError>>,
+pub(crate) struct Seats {
+    seats: Vec<Occupant>,
 }
 
-impl RequestWindow {
-    pub fn get(&self, request_id: &str) -> Option<Result<u64, ApiError>> {
-        let position = *self.index.get(&self.keys.hash_one(request_id))?;
-        let first = self.pushed - self.entries.len() as u64;
-        let entry = self.entries.get(usize::try_from(position - first).ok()?)?;
-        (&*entry.id == request_id).then(|| entry.reply.clone().map_err(|e| *e))
+impl Seats {
+    /// `count` seats, the last `bots` of them bots.
+    pub fn new(count: u32, bots: u32) -> Seats {
+        let mut seats: Vec<Occupant> = (0..count).map(|_| Occupant::Open).collect();
+        for seat in seats.iter_mut().rev().take(bots as usize) {
+            *seat = Occupant::Bot;
+        }
+        Seats { seats }
     }
 
-    pub fn remember(&mut self, request_id: &str, reply: &Result<u64, ApiError>, capacity: usize) {
-        while self.entries.len() >= capacity.max(1) {
-            let first = self.pushed - self.entries.len() as u64;
-            if let Some(old) = self.entries.pop_front()
-                && self.index.get(&old.hash) == Some(&first)
+    pub fn len(&self) -> u32 {
+        self.seats.len() as u32
+    }
+
+    pub fn get(&self, seat: u32) -> Option<&Occupant> {
+        self.seats.get(seat as usize)
+    }
+
+    pub fn set(&mut self, seat: u32, occupant: Occupant) {
+        if let Some(s) = self.seats.get_mut(seat as usize) {
+            *s = occupant;
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Occupant)> {
+        self.seats.iter().enumerate().map(|(i, o)| (i as u32, o))
+    }
+
+    /// The first free seat.
+    pub fn first_open(&self) -> Option<u32> {
+        self.iter()
+            .find(|(_, o)| matches!(o, Occupant::Open))
+            .map(|(i, _)| i)
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.first_open().is_none()
+    }
+
+    /// The seat of `player`, unless they left it.
+    pub fn seat_of(&self, player: &PlayerId) -> Option<u32> {
+        self.iter()
+            .find(|(_, o)| {
+                matches!(o, Occupant::Human(h) if &h.player == player
+                    && !matches!(h.presence, Presence::Left))
+            })
+            .map(|(i, _)| i)
+    }
+
+    fn human_mut(&mut self, seat: u32) -> Option<&mut Human> {
+        match self.seats.get_mut(seat as usize) {
+            Some(Occupant::Human(h)) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The person in `seat` is here on `outbox`. True when the bot was playing for them.
+    pub fn connect(&mut self, seat: u32, outbox: Outbox) -> bool {
+        let Some(h) = self.human_mut(seat) else {
+            return false;
+        };
+        let was_bot = matches!(h.presence, Presence::BotPlaying);
+        h.presence = Presence::Connected(outbox);
+        was_bot
+    }
+
+    /// Connection `conn` of `player` went away. True when a seat changed.
+    pub fn disconnect(&mut self, player: &PlayerId, conn: u64, now: Instant) -> bool {
+        let Some(seat) = self.seat_of(player) else {
+            return false;
+        };
+        match self.human_mut(seat) {
+            Some(h) if matches!(&h.presence, Presence::Connected(o) if o.conn() == conn) => {
+                h.presence = Presence::Away { since: now };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The person in `seat` left a running game.
+    pub fn leave(&mut self, seat: u32) {
+        if let Some(h) = self.human_mut(seat) {
+            h.presence = Presence::Left;
+        }
+    }
+
+    /// When the earliest reconnect grace period ends.
+    pub fn next_grace_end(&self, grace: Duration) -> Option<Instant> {
+        self.iter()
+            .filter_map(|(_, o)| match o {
+                Occupant::Human(Human {
+                    presence: Presence::Away { since },
+                    ..
+                }) => Some(*since + grace),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Hands every seat whose grace period is over at `now` to the bot. True if any was.
+    pub fn end_grace(&mut self, grace: Duration, now: Instant) -> bool {
+        let mut any = false;
+        for occupant in &mut self.seats {
+            if let Occupant::Human(h) = occupant
+                && matches!(h.presence, Presence::Away { since } if since + grace <= now)
             {
-                self.index.remove(&old.hash);
+                h.presence = Presence::BotPlaying;
+                any = true;
             }
         }
-        let hash = self.keys.hash_one(request_id);
-        self.index.insert(hash, self.pushed);
-        self.entries.push_back(Remembered {
-            hash,
-            id: request_id.into(),
-            reply: reply.as_ref().copied().map_err(|e| Box::new(e.clone())),
-        });
-        self.pushed += 1;
+        any
+    }
+
+    /// Connected outboxes, with their seats.
+    pub fn connected(&self) -> impl Iterator<Item = (u32, &Outbox)> {
+        self.iter().filter_map(|(i, o)| o.outbox().map(|b| (i, b)))
+    }
+
+    /// Whether every human has left for good (or there is none).
+    pub fn all_left(&self) -> bool {
+        self.iter().all(|(_, o)| match o {
+            Occupant::Human(h) => matches!(h.presence, Presence::Left),
+            _ => true,
+        })
+    }
+
+    /// Whether no human is connected.
+    pub fn none_connected(&self) -> bool {
+        self.connected().next().is_none()
+    }
+
+    pub fn infos(&self) -> Vec<SeatInfo> {
+        self.iter().map(|(i, o)| o.info(i)).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::protocol::ErrorCode;
+    use tokio_util::sync::CancellationToken;
 
-    #[test]
-    fn the_window_answers_recent_ids_exactly_and_forgets_old_ones() {
-        // A retried request gets its own reply while it is among the last `capacity`; older ids,
-        // and ids never seen, are unknown.
-        let mut w = RequestWindow::default();
-        for n in 0..10u64 {
-            let reply = if n == 3 {
-                Err(ApiError::new(ErrorCode::Illegal, "no"))
-            } else {
-                Ok(n * 10)
-            };
-            w.remember(&format!("r{n}"), &reply, 4);
-        }
-        assert_eq!(w.get("r9"), Some(Ok(90)));
-        assert_eq!(w.get("r6"), Some(Ok(60)));
-        assert_eq!(w.get("r5"), None);
-        assert_eq!(w.get("r3"), None);
-        assert_eq!(w.get("r10"), None);
-        let mut w = RequestWindow::default();
-        w.remember("a", &Err(ApiError::new(ErrorCode::Illegal, "no")), 4);
-        assert_eq!(
-            w.get("a").map(|r| r.map_err(|e| e.code)),
-            Some(Err(ErrorCode::Illegal))
+    fn outbox(conn: u64) -> Outbox {
+        Outbox::new(conn, 4, CancellationToken::new()).0
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn presence_goes_away_then_to_the_bot_and_back() {
+        // A player who loses their connection keeps the seat during the grace period, then the
+        // bot plays for them until they come back; an old connection's loss changes nothing.
+        let grace = Duration::from_millis(100);
+        let ann = PlayerId::from_wire("p-ann");
+        let mut seats = Seats::new(2, 1);
+        seats.set(
+            0,
+            Occupant::Human(Human {
+                player: ann.clone(),
+                name: "ann".into(),
+                presence: Presence::Connected(outbox(1)),
+            }),
         );
-        // The same id remembered again answers with the newer reply, also after the older
-        // entry leaves the window.
-        w.remember("a", &Ok(7), 2);
-        w.remember("b", &Ok(8), 2);
-        assert_eq!(w.get("a"), Some(Ok(7)));
-        assert_eq!(w.get("b"), Some(Ok(8)));
+        assert!(
+            !seats.disconnect(&ann, 2, Instant::now()),
+            "not her connection"
+        );
+        assert!(seats.disconnect(&ann, 1, Instant::now()));
+        let end = seats.next_grace_end(grace).expect("grace runs");
+        assert!(!seats.end_grace(grace, end - Duration::from_millis(1)));
+        assert!(!seats.get(0).expect("seat").bot_controlled());
+        assert!(seats.end_grace(grace, end));
+        assert!(seats.get(0).expect("seat").bot_controlled());
+        assert_eq!(seats.next_grace_end(grace), None);
+        assert!(seats.connect(0, outbox(3)), "the bot was playing");
+        assert!(!seats.get(0).expect("seat").bot_controlled());
+        seats.leave(0);
+        assert!(seats.get(0).expect("seat").bot_controlled());
+        assert_eq!(seats.seat_of(&ann), None, "a player who left has no seat");
+        assert!(seats.all_left());
     }
 }

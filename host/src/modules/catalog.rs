@@ -1,0 +1,268 @@
+//! The module catalog, a port: every installed version of every game, keyed by name, version and
+//! content digest, and which version of each game new rooms get (its *active* version). It can
+//! change while the server runs — versions added, active versions set — and announces each
+//! change on a watch channel that rooms and tools observe.
+//!
+//! Must not touch: rooms, sockets, storage. [`MemoryCatalog`] is the implementation used today.
+
+use crate::rules::{Module, RulesError, Runtime};
+use crate::store::ModuleKey;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::RwLock;
+use tokio::sync::watch;
+
+/// One installed game, as listed to clients.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GameListing {
+    /// Game name.
+    pub name: String,
+    /// Installed versions, oldest first.
+    pub versions: Vec<String>,
+    /// The version new rooms get.
+    pub active: String,
+    /// Fewest seats.
+    pub min_seats: u32,
+    /// Most seats.
+    pub max_seats: u32,
+    /// The active version's default options.
+    pub default_options: serde_json::Value,
+    /// The active version's phases.
+    pub phases: Vec<String>,
+}
+
+/// Why the catalog could not be built or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A modules directory cannot be read.
+    #[error("cannot read the modules directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A module failed to load.
+    #[error("cannot load {what}: {source}")]
+    Load {
+        /// Which module.
+        what: String,
+        /// Why.
+        source: RulesError,
+    },
+    /// No such game or version.
+    #[error("no game {game} at version {version}")]
+    UnknownVersion {
+        /// The game.
+        game: String,
+        /// The version.
+        version: String,
+    },
+}
+
+/// The installed games.
+pub trait ModuleCatalog: Send + Sync + 'static {
+    /// Installs a module version (replacing one with the same name and version). The first
+    /// version of a game becomes its active one; later ones only when made active.
+    fn add(&self, module: Module) -> ModuleKey;
+    /// The version of `game` new rooms get.
+    fn active(&self, game: &str) -> Option<Module>;
+    /// `game` at `version`.
+    fn version(&self, game: &str, version: &str) -> Option<Module>;
+    /// The installed module with this content digest.
+    fn by_digest(&self, digest: &str) -> Option<Module>;
+    /// Makes `version` the version of `game` that new rooms get.
+    fn set_active(&self, game: &str, version: &str) -> Result<(), CatalogError>;
+    /// Every installed game.
+    fn list(&self) -> Vec<GameListing>;
+    /// A counter that moves on every change.
+    fn changes(&self) -> watch::Receiver<u64>;
+}
+
+/// The key of a loaded module.
+pub fn key_of(module: &Module) -> ModuleKey {
+    ModuleKey {
+        name: module.info().name.clone(),
+        version: module.info().version.clone(),
+        digest: module.digest().to_owned(),
+    }
+}
+
+fn version_key(v: &str) -> (Vec<u64>, String) {
+    let nums = v
+        .split(['-', '+'])
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
+    (nums, v.to_string())
+}
+
+struct Game {
+    /// Oldest version first.
+    versions: Vec<Module>,
+    active: String,
+}
+
+/// The catalog in memory.
+pub struct MemoryCatalog {
+    games: RwLock<BTreeMap<String, Game>>,
+    changes: watch::Sender<u64>,
+}
+
+impl Default for MemoryCatalog {
+    fn default() -> Self {
+        MemoryCatalog {
+            games: RwLock::new(BTreeMap::new()),
+            changes: watch::channel(0).0,
+        }
+    }
+}
+
+impl MemoryCatalog {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Game>> {
+        self.games.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Game>> {
+        self.games.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+}
+
+impl ModuleCatalog for MemoryCatalog {
+    fn add(&self, module: Module) -> ModuleKey {
+        let key = key_of(&module);
+        {
+            let mut games = self.write();
+            let game = games.entry(key.name.clone()).or_insert_with(|| Game {
+                versions: Vec::new(),
+                active: key.version.clone(),
+            });
+            game.versions.retain(|m| m.info().version != key.version);
+            game.versions.push(module);
+            game.versions
+                .sort_by_key(|m| version_key(&m.info().version));
+        }
+        self.changed();
+        key
+    }
+
+    fn active(&self, game: &str) -> Option<Module> {
+        let games = self.read();
+        let g = games.get(game)?;
+        g.versions
+            .iter()
+            .find(|m| m.info().version == g.active)
+            .cloned()
+    }
+
+    fn version(&self, game: &str, version: &str) -> Option<Module> {
+        self.read()
+            .get(game)?
+            .versions
+            .iter()
+            .find(|m| m.info().version == version)
+            .cloned()
+    }
+
+    fn by_digest(&self, digest: &str) -> Option<Module> {
+        self.read()
+            .values()
+            .flat_map(|g| g.versions.iter())
+            .find(|m| m.digest() == digest)
+            .cloned()
+    }
+
+    fn set_active(&self, game: &str, version: &str) -> Result<(), CatalogError> {
+        {
+            let mut games = self.write();
+            let unknown = || CatalogError::UnknownVersion {
+                game: game.into(),
+                version: version.into(),
+            };
+            let g = games.get_mut(game).ok_or_else(unknown)?;
+            if !g.versions.iter().any(|m| m.info().version == version) {
+                return Err(unknown());
+            }
+            g.active = version.into();
+        }
+        self.changed();
+        Ok(())
+    }
+
+    fn list(&self) -> Vec<GameListing> {
+        self.read()
+            .iter()
+            .filter_map(|(name, g)| {
+                let active = g.versions.iter().find(|m| m.info().version == g.active)?;
+                let info = active.info();
+                Some(GameListing {
+                    name: name.clone(),
+                    versions: g
+                        .versions
+                        .iter()
+                        .map(|m| m.info().version.clone())
+                        .collect(),
+                    active: g.active.clone(),
+                    min_seats: info.min_seats,
+                    max_seats: info.max_seats,
+                    default_options: info.default_options.clone(),
+                    phases: info.phases.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+/// The bundled games (not the test fixtures) plus every `*.wasm` in `dir`, each game's newest
+/// version active.
+pub fn load_catalog(runtime: &Runtime, dir: Option<&Path>) -> Result<MemoryCatalog, CatalogError> {
+    let catalog = MemoryCatalog::default();
+    for bundled in tabula_bundle::MODULES.iter().filter(|m| !m.fixture) {
+        let module = runtime
+            .load(bundled.bytes)
+            .map_err(|source| CatalogError::Load {
+                what: bundled.name.into(),
+                source,
+            })?;
+        catalog.add(module);
+    }
+    if let Some(dir) = dir {
+        let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mut paths: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let what = path.display().to_string();
+            let bytes = std::fs::read(&path).map_err(|source| CatalogError::Dir {
+                path: what.clone(),
+                source,
+            })?;
+            let module = runtime
+                .load(&bytes)
+                .map_err(|source| CatalogError::Load { what, source })?;
+            catalog.add(module);
+        }
+    }
+    for game in catalog.list() {
+        if let Some(newest) = game.versions.last() {
+            catalog.set_active(&game.name, newest)?;
+        }
+    }
+    Ok(catalog)
+}

@@ -1,0 +1,360 @@
+//! The room's commands: seats, spectators, actions and reconnections. Each handler applies one
+//! [`RoomCmd`], records what changed the game or its seats, and sends its outputs through
+//! [`Release`](super::Release), so that they leave only once durable.
+
+use super::super::release::Out;
+use super::super::requests::RequestWindow;
+use super::super::seats::{Human, Occupant, Presence};
+use super::super::{ActCmd, JoinCmd, Joined, Outbox, Outgoing, Refusal, RoomCmd, RoomError};
+use super::RoomActor;
+use crate::ids::PlayerId;
+use crate::room::RoomStatus;
+use crate::rules::Viewer;
+use crate::store::SeatChange;
+
+impl RoomActor {
+    pub(super) fn handle(&mut self, cmd: RoomCmd) {
+        match cmd {
+            RoomCmd::Join(join) => self.join(*join),
+            RoomCmd::Watch {
+                player,
+                outbox,
+                reply,
+            } => {
+                let r = self.watch(player, outbox);
+                self.release.send(Out::Joined(reply, r));
+            }
+            RoomCmd::Leave { player, reply } => {
+                let r = self.leave(&player);
+                self.release.send(Out::Done(reply, r));
+            }
+            RoomCmd::Bot {
+                player,
+                seat,
+                add,
+                reply,
+            } => {
+                let r = self.change_bot(&player, seat, add);
+                if r.is_ok() {
+                    self.start_if_full();
+                }
+                let r = r.map(|()| self.info());
+                self.release.send(Out::Info(reply, r));
+            }
+            RoomCmd::Act(act) => self.act(*act),
+            RoomCmd::Resume {
+                player,
+                last_seq,
+                outbox,
+                reply,
+            } => {
+                let r = self.resume(&player, last_seq, &outbox);
+                self.release.send(Out::Joined(reply, r));
+            }
+            RoomCmd::Disconnected { player, conn } => self.disconnected(&player, conn),
+        }
+    }
+
+    fn joined(&self, seat: Option<u32>) -> Joined {
+        Joined {
+            info: self.info(),
+            seat,
+        }
+    }
+
+    /// Sends one recipient the current state (the whole of it: a resync when `resync`).
+    fn send_current(&mut self, outbox: &Outbox, viewer: Viewer, resync: bool) {
+        match self.game.current(viewer, resync) {
+            Ok(Some(update)) => self.release.send(Out::Push(
+                outbox.clone(),
+                Outgoing::Update(super::Shared::new(update)),
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                self.stats.count_failure(&e);
+                tracing::warn!(room_id = %self.id, "view failed: {e}");
+            }
+        }
+    }
+
+    /// A player comes back to their seat on `outbox` and gets the current state.
+    fn come_back(&mut self, seat: u32, outbox: &Outbox) -> Joined {
+        self.attach(seat, outbox.clone());
+        self.joined(Some(seat))
+    }
+
+    fn join(&mut self, cmd: JoinCmd) {
+        let JoinCmd {
+            player,
+            name,
+            seat,
+            outbox,
+            reply,
+        } = cmd;
+        if let Some(mine) = self.seats.seat_of(&player) {
+            // Coming back to one's own seat (a second join, or a join after a reconnect).
+            let joined = self.come_back(mine, &outbox);
+            self.release.send(Out::Joined(reply, Ok(joined)));
+            self.send_current(&outbox, Viewer::Seat(mine), true);
+            return;
+        }
+        let r = self.take_seat(player, name, seat, outbox);
+        self.start_if_full();
+        let r = r.map(|seat| self.joined(Some(seat)));
+        self.release.send(Out::Joined(reply, r));
+    }
+
+    fn take_seat(
+        &mut self,
+        player: PlayerId,
+        name: String,
+        seat: Option<u32>,
+        outbox: Outbox,
+    ) -> Result<u32, RoomError> {
+        if self.game.status() != RoomStatus::Waiting {
+            return Err(RoomError::AlreadyStarted);
+        }
+        let index = match seat {
+            Some(s) => {
+                let occupant = self.seats.get(s).ok_or_else(|| RoomError::BadRequest {
+                    reason: format!(
+                        "seat {s} does not exist; seats are 0 to {}",
+                        self.seats.len() - 1
+                    ),
+                })?;
+                if !matches!(occupant, Occupant::Open) {
+                    return Err(RoomError::SeatTaken {
+                        seat: s,
+                        state: "taken",
+                    });
+                }
+                s
+            }
+            None => self.seats.first_open().ok_or(RoomError::RoomFull)?,
+        };
+        self.spectators.remove(&player);
+        self.record_seat(
+            index,
+            SeatChange::Human {
+                player: player.clone(),
+                name: name.clone(),
+            },
+        );
+        self.seats.set(
+            index,
+            Occupant::Human(Human {
+                player,
+                name,
+                presence: Presence::Connected(outbox),
+            }),
+        );
+        Ok(index)
+    }
+
+    fn watch(&mut self, player: PlayerId, outbox: Outbox) -> Result<Joined, RoomError> {
+        if let Some(mine) = self.seats.seat_of(&player) {
+            // A seated player's watch comes back to the seat: one stream of updates, not two.
+            let joined = self.come_back(mine, &outbox);
+            self.send_current(&outbox, Viewer::Seat(mine), true);
+            return Ok(joined);
+        }
+        self.spectators.insert(player, outbox.clone());
+        self.lobby_dirty = true;
+        let joined = self.joined(None);
+        self.send_current(&outbox, Viewer::Spectator, true);
+        Ok(joined)
+    }
+
+    fn attach(&mut self, seat: u32, outbox: Outbox) {
+        if self.seats.connect(seat, outbox) {
+            self.schedule_moves();
+        }
+        self.schedule_grace();
+        self.lobby_dirty = true;
+    }
+
+    fn leave(&mut self, player: &PlayerId) -> Result<(), RoomError> {
+        if let Some(seat) = self.seats.seat_of(player) {
+            if self.game.status() == RoomStatus::Waiting {
+                self.record_seat(seat, SeatChange::Open);
+                self.seats.set(seat, Occupant::Open);
+            } else {
+                self.record_seat(seat, SeatChange::Left);
+                self.seats.leave(seat);
+            }
+            self.schedule_moves();
+            self.schedule_grace();
+            return Ok(());
+        }
+        if self.spectators.remove(player).is_some() {
+            self.lobby_dirty = true;
+            return Ok(());
+        }
+        Err(RoomError::NotInRoom { seated_only: false })
+    }
+
+    fn change_bot(
+        &mut self,
+        player: &PlayerId,
+        seat: Option<u32>,
+        add: bool,
+    ) -> Result<(), RoomError> {
+        if player != &self.creator {
+            return Err(RoomError::NotCreator);
+        }
+        if self.game.status() != RoomStatus::Waiting {
+            return Err(RoomError::AlreadyStarted);
+        }
+        let index = match seat {
+            Some(s) => s,
+            None => self.seats.first_open().ok_or(RoomError::RoomFull)?,
+        };
+        let (occupant, change) = match (self.seats.get(index), add) {
+            (Some(Occupant::Open), true) => (Occupant::Bot, SeatChange::Bot),
+            (Some(Occupant::Bot), false) => (Occupant::Open, SeatChange::Open),
+            (Some(_), _) => {
+                return Err(RoomError::SeatTaken {
+                    seat: index,
+                    state: if add { "not open" } else { "not a bot" },
+                });
+            }
+            (None, _) => {
+                return Err(RoomError::BadRequest {
+                    reason: format!("seat {index} does not exist"),
+                });
+            }
+        };
+        self.record_seat(index, change);
+        self.seats.set(index, occupant);
+        Ok(())
+    }
+
+    fn act(&mut self, cmd: ActCmd) {
+        let ActCmd {
+            player,
+            request_id,
+            action,
+            expected_seq,
+            outbox,
+        } = cmd;
+        let result = self.try_act(&player, &request_id, &action, expected_seq);
+        let code = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        tracing::debug!(room_id = %self.id, game = %self.stats.game(),
+            version = %self.stats.version(), player = %player, request_id = %request_id,
+            seq = self.game.seq(), result = code, "action");
+        self.stats.count_action(code);
+        match result {
+            Ok(seq) => self.release.send(Out::Push(
+                outbox,
+                Outgoing::Ack {
+                    request_id,
+                    room: self.id.clone(),
+                    seq,
+                },
+            )),
+            Err(error) => self.refuse(&outbox, request_id, error),
+        }
+    }
+
+    /// Sends a refusal of the action `request_id` to its connection.
+    pub(super) fn refuse(&mut self, outbox: &Outbox, request_id: Box<str>, error: RoomError) {
+        self.release.send(Out::Push(
+            outbox.clone(),
+            Outgoing::Refused(Box::new(Refusal { request_id, error })),
+        ));
+    }
+
+    /// Applies an action once per request id: a retried id gets its first reply again.
+    fn try_act(
+        &mut self,
+        player: &PlayerId,
+        request_id: &str,
+        action: &str,
+        expected_seq: Option<u64>,
+    ) -> Result<u64, RoomError> {
+        let Some(seat) = self.seats.seat_of(player) else {
+            return Err(RoomError::NotInRoom { seated_only: true });
+        };
+        if let Some(previous) = self.requests.get(player).and_then(|w| w.get(request_id)) {
+            return previous;
+        }
+        let ctx = self.call_ctx();
+        let result = match self.game.act(seat, action, request_id, expected_seq, &ctx) {
+            Ok(produced) => {
+                self.publish(produced);
+                Ok(self.game.seq())
+            }
+            Err(refused) => {
+                if let Some(fault) = &refused.fault {
+                    self.stats.count_failure(fault);
+                    tracing::warn!(room_id = %self.id, game = %self.stats.game(),
+                        version = %self.stats.version(), "module failed on an action: {fault}");
+                }
+                Err(refused.error)
+            }
+        };
+        let capacity = self.cfg.request_window;
+        match self.requests.get_mut(player) {
+            Some(window) => window.remember(request_id, &result, capacity),
+            // The player id is cloned only for a player's first request, not on every action.
+            None => {
+                let mut window = RequestWindow::default();
+                window.remember(request_id, &result, capacity);
+                self.requests.insert(player.clone(), window);
+            }
+        }
+        result
+    }
+
+    fn resume(
+        &mut self,
+        player: &PlayerId,
+        last_seq: u64,
+        outbox: &Outbox,
+    ) -> Result<Joined, RoomError> {
+        let (viewer, joined) = if let Some(seat) = self.seats.seat_of(player) {
+            (Viewer::Seat(seat), self.come_back(seat, outbox))
+        } else if self.spectators.contains_key(player) {
+            self.spectators.insert(player.clone(), outbox.clone());
+            (Viewer::Spectator, self.joined(None))
+        } else {
+            return Err(RoomError::NotInRoom { seated_only: false });
+        };
+        match self.game.missed(viewer, last_seq) {
+            Ok(updates) => {
+                for update in updates {
+                    self.release.send(Out::Push(
+                        outbox.clone(),
+                        Outgoing::Update(super::Shared::new(update)),
+                    ));
+                }
+            }
+            Err(e) => {
+                self.stats.count_failure(&e);
+                tracing::warn!(room_id = %self.id, "view failed: {e}");
+            }
+        }
+        Ok(joined)
+    }
+
+    fn disconnected(&mut self, player: &PlayerId, conn: u64) {
+        if self
+            .seats
+            .disconnect(player, conn, tokio::time::Instant::now())
+        {
+            self.schedule_grace();
+            self.lobby_dirty = true;
+        }
+        if self
+            .spectators
+            .get(player)
+            .is_some_and(|o| o.conn() == conn)
+        {
+            self.spectators.remove(player);
+            self.lobby_dirty = true;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Nothing leaves before it would be durable. The room appends each input's entry to its log
+//! (which returns at once) and hands everything the input produced — updates, acks, refusals,
+//! replies to requests — to [`Release`], which holds it, in order, until the log reports the
+//! entries before it durable, then delivers it. With a log that is durable at once (the
+//! in-memory one) nothing is ever held.
+//!
+//! Owns: the room's log writer and the held outputs. Must not touch: the game or seats.
+
+use super::{Joined, Outbox, Outgoing, Reply, RoomError, RoomInfo};
+use crate::store::{Entry, GameWriter};
+use std::collections::VecDeque;
+use tokio::sync::watch;
+
+/// One output of an input.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// A message to one connection.
+    Push(Outbox, Outgoing),
+    /// The answer to a join, watch or resume.
+    Joined(Reply<Joined>, Result<Joined, RoomError>),
+    /// The answer to a bot change.
+    Info(Reply<RoomInfo>, Result<RoomInfo, RoomError>),
+    /// The answer to a leave.
+    Done(Reply<()>, Result<(), RoomError>),
+}
+
+impl Out {
+    fn deliver(self) {
+        match self {
+            Out::Push(outbox, msg) => {
+                outbox.push(msg);
+            }
+            Out::Joined(reply, r) => {
+                let _ = reply.send(r);
+            }
+            Out::Info(reply, r) => {
+                let _ = reply.send(r);
+            }
+            Out::Done(reply, r) => {
+                let _ = reply.send(r);
+            }
+        }
+    }
+}
+
+/// A room's log writer and the outputs waiting for it.
+pub(crate) struct Release {
+    log: Box<dyn GameWriter>,
+    durable: watch::Receiver<u64>,
+    appended: u64,
+    held: VecDeque<(u64, Out)>,
+}
+
+impl Release {
+    pub fn new(log: Box<dyn GameWriter>) -> Release {
+        let durable = log.durable();
+        Release {
+            log,
+            durable,
+            appended: 0,
+            held: VecDeque::new(),
+        }
+    }
+
+    /// Appends an entry; outputs sent after this wait until it is durable.
+    pub fn record(&mut self, entry: Entry) {
+        self.appended = self.log.append(entry);
+    }
+
+    /// Delivers `out` once every entry appended so far is durable (at once if they are and
+    /// nothing older is held).
+    pub fn send(&mut self, out: Out) {
+        if self.held.is_empty() && *self.durable.borrow() >= self.appended {
+            out.deliver();
+        } else {
+            self.held.push_back((self.appended, out));
+        }
+    }
+
+    /// Delivers, in order, every held output whose entries are now durable.
+    pub fn release(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let durable = *self.durable.borrow_and_update();
+        while self
+            .held
+            .front()
+            .is_some_and(|(needs, _)| *needs <= durable)
+        {
+            if let Some((_, out)) = self.held.pop_front() {
+                out.deliver();
+            }
+        }
+    }
+
+    /// Whether outputs are waiting for the log.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Resolves when the log reports more entries durable (never, if its writer is gone).
+    pub async fn durable_changed(&mut self) {
+        if self.durable.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The room closed for good: the log will get no more entries.
+    pub fn close(&mut self) {
+        self.log.close();
+    }
+}

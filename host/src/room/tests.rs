@@ -1,0 +1,429 @@
+//! Rooms driven through their handles on a paused clock: deadlines, presence, the event log and
+//! the rule that nothing leaves a room before its input is durable. No sockets, no real sleeps.
+
+use super::*;
+use crate::config::RoomConfig;
+use crate::metrics::Metrics;
+use crate::modules::{MemoryCatalog, ModuleCatalog};
+use crate::rules::{Limits, Runtime, RuntimeConfig};
+use crate::store::{
+    Entry, EventLog, GameHeader, GameLog, GameWriter, Input, MemoryLog, SeatChange, StoreError,
+};
+use registry::RegistryParams;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The bundled modules, compiled once for every test of this binary.
+fn catalog() -> Arc<MemoryCatalog> {
+    static MODULES: std::sync::OnceLock<Vec<crate::rules::Module>> = std::sync::OnceLock::new();
+    let modules = MODULES.get_or_init(|| {
+        let runtime = Runtime::new(RuntimeConfig {
+            limits: Limits::default(),
+            cache_dir: None,
+        })
+        .expect("runtime");
+        tabula_bundle::MODULES
+            .iter()
+            .map(|m| runtime.load(m.bytes).expect("bundled module loads"))
+            .collect()
+    });
+    let catalog = MemoryCatalog::default();
+    for m in modules {
+        catalog.add(m.clone());
+    }
+    Arc::new(catalog)
+}
+
+struct Rooms {
+    registry: Arc<Registry>,
+    next_conn: u64,
+}
+
+impl Rooms {
+    fn new(cfg: RoomConfig, log: Arc<dyn EventLog>) -> Rooms {
+        let registry = Registry::new(RegistryParams {
+            catalog: catalog(),
+            log,
+            cfg,
+            allow_client_seed: true,
+            metrics: Arc::new(Metrics::new()),
+            shutdown: CancellationToken::new(),
+            spawner: RoomSpawner::current(TaskTracker::new()),
+        });
+        Rooms {
+            registry,
+            next_conn: 0,
+        }
+    }
+
+    fn conn(&mut self) -> (Outbox, mpsc::Receiver<Outgoing>) {
+        self.next_conn += 1;
+        Outbox::new(self.next_conn, 64, CancellationToken::new())
+    }
+}
+
+fn player(name: &str) -> PlayerId {
+    PlayerId::from_wire(name)
+}
+
+fn hostile(fault: &str) -> CreateRoom {
+    CreateRoom {
+        game: "hostile".into(),
+        options: Some(serde_json::json!({ "fault": fault })),
+        seats: Some(2),
+        seed: Some(7),
+        ..CreateRoom::default()
+    }
+}
+
+async fn join(handle: &RoomHandle, who: &PlayerId, outbox: Outbox) -> Joined {
+    handle
+        .ask(|reply| {
+            RoomCmd::Join(Box::new(JoinCmd {
+                player: who.clone(),
+                name: who.to_string(),
+                seat: None,
+                outbox,
+                reply,
+            }))
+        })
+        .await
+        .expect("joins")
+}
+
+fn act(who: &PlayerId, request_id: &str, outbox: &Outbox) -> RoomCmd {
+    RoomCmd::Act(Box::new(ActCmd {
+        player: who.clone(),
+        request_id: request_id.into(),
+        action: "{}".into(),
+        expected_seq: None,
+        outbox: outbox.clone(),
+    }))
+}
+
+/// Lets every task run until all are idle (the paused clock moves on only then).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+/// The updates waiting in a queue, as (seq, awaiting).
+fn drain_updates(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<(u64, Vec<u32>)> {
+    let mut out = Vec::new();
+    while let Ok(msg) = rx.try_recv() {
+        if let Outgoing::Update(u) = msg {
+            out.push((u.get().seq, u.get().awaiting.to_vec()));
+        }
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadlines_hand_silent_and_absent_players_to_the_bot_on_time() {
+    // A human who does not move by the turn deadline has the bot move for them; a player whose
+    // connection drops keeps the seat for the grace period, then the bot plays it after its
+    // think time; the room follows the clock exactly, with no real waiting.
+    let cfg = RoomConfig {
+        bot_think_ms: 500,
+        reconnect_grace_ms: 1_000,
+        turn_deadline_ms: Some(3_000),
+        ..RoomConfig::default()
+    };
+    let mut rooms = Rooms::new(cfg, Arc::new(MemoryLog::default()));
+    let (ann, bob) = (player("p-ann"), player("p-bob"));
+    let (a, mut a_rx) = rooms.conn();
+    let (b, mut b_rx) = rooms.conn();
+    let joined = rooms
+        .registry
+        .create(hostile("none"), ann.clone(), "ann".into(), a)
+        .await
+        .expect("created");
+    let handle = rooms.registry.get(joined.info.id.as_str()).expect("open");
+    let b_conn = b.conn();
+    join(&handle, &bob, b).await;
+    settle().await;
+    assert_eq!(
+        drain_updates(&mut a_rx),
+        vec![(1, vec![0])],
+        "the start awaits ann"
+    );
+    drain_updates(&mut b_rx);
+
+    // Ann says nothing: at 3 s the bot moves for her, and the game awaits bob.
+    tokio::time::sleep(Duration::from_millis(2_990)).await;
+    assert_eq!(drain_updates(&mut a_rx), vec![], "not before the deadline");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(drain_updates(&mut a_rx), vec![(2, vec![1])]);
+
+    // Bob's connection drops: his seat waits 1 s, then the bot thinks 0.5 s and moves.
+    handle
+        .send(RoomCmd::Disconnected {
+            player: bob.clone(),
+            conn: b_conn,
+        })
+        .expect("sent");
+    let dropped = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(1_400)).await;
+    assert_eq!(drain_updates(&mut a_rx), vec![], "grace, then think time");
+    let seat = handle.info().seats[1].clone();
+    assert_eq!(
+        (seat.connected, seat.bot_playing),
+        (Some(false), Some(true))
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(drain_updates(&mut a_rx), vec![(3, vec![0])]);
+    assert!(dropped.elapsed() >= Duration::from_millis(1_500));
+}
+
+#[test]
+fn a_failing_timer_is_retried_with_backoff_then_pauses_the_room_without_spinning() {
+    // A room whose timer keeps failing while a human's turn deadline has passed sleeps until
+    // each retry (it used to spin on the passed deadline), and pauses after the configured
+    // number of failures with the reason in its info.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let cfg = RoomConfig {
+                turn_deadline_ms: Some(20),
+                bot_think_ms: 60_000,
+                retry_base_ms: 100,
+                max_module_failures: 3,
+                ..RoomConfig::default()
+            };
+            let mut rooms = Rooms::new(cfg, Arc::new(MemoryLog::default()));
+            let (ann, bob) = (player("p-ann"), player("p-bob"));
+            let (a, _a_rx) = rooms.conn();
+            let (b, _b_rx) = rooms.conn();
+            let joined = rooms
+                .registry
+                .create(hostile("bad-timer"), ann, "ann".into(), a)
+                .await
+                .expect("created");
+            let handle = rooms.registry.get(joined.info.id.as_str()).expect("open");
+            join(&handle, &bob, b).await;
+            let started = tokio::time::Instant::now();
+            // Timer at 10 ms fails; retries at +100 ms and +200 ms fail too: paused at ~310 ms.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(handle.info().status, RoomStatus::Running, "still retrying");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let info = handle.info();
+            assert_eq!(info.status, RoomStatus::Paused);
+            let reason = info.paused_reason.expect("a reason");
+            assert!(reason.contains("timer failed 3 times"), "{reason}");
+            assert!(started.elapsed() < Duration::from_millis(400));
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the room never went idle: it spins instead of sleeping until its retry");
+}
+
+/// A log whose entries become durable only when the test says so.
+#[derive(Clone, Default)]
+struct ManualLog {
+    entries: Arc<Mutex<Vec<Entry>>>,
+    durable: Arc<Mutex<Option<tokio::sync::watch::Sender<u64>>>>,
+}
+
+struct ManualWriter {
+    log: ManualLog,
+    appended: u64,
+    durable: tokio::sync::watch::Receiver<u64>,
+}
+
+impl ManualLog {
+    /// Makes everything appended so far durable.
+    fn flush(&self) {
+        let n = self.entries.lock().expect("lock").len() as u64;
+        if let Some(tx) = &*self.durable.lock().expect("lock") {
+            tx.send_replace(n);
+        }
+    }
+
+    fn inputs(&self) -> Vec<Input> {
+        let entries = self.entries.lock().expect("lock");
+        entries.iter().map(|e| e.input.clone()).collect()
+    }
+}
+
+impl EventLog for ManualLog {
+    fn create(&self, _: GameHeader) -> Result<Box<dyn GameWriter>, StoreError> {
+        let (tx, rx) = tokio::sync::watch::channel(0);
+        *self.durable.lock().expect("lock") = Some(tx);
+        Ok(Box::new(ManualWriter {
+            log: self.clone(),
+            appended: 0,
+            durable: rx,
+        }))
+    }
+
+    fn read(&self, _: &RoomId) -> Option<GameLog> {
+        None
+    }
+}
+
+impl GameWriter for ManualWriter {
+    fn append(&mut self, entry: Entry) -> u64 {
+        self.log.entries.lock().expect("lock").push(entry);
+        self.appended += 1;
+        self.appended
+    }
+
+    fn durable(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable.clone()
+    }
+
+    fn close(&mut self) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_leaves_a_room_before_its_input_is_durable() {
+    // Replies, updates, acks and refusals are held until the log has made the inputs behind
+    // them durable, then leave in order; the room goes on taking inputs meanwhile.
+    let log = ManualLog::default();
+    let mut rooms = Rooms::new(RoomConfig::default(), Arc::new(log.clone()));
+    let (ann, bob) = (player("p-ann"), player("p-bob"));
+    let (a, mut a_rx) = rooms.conn();
+    let (b, _b_rx) = rooms.conn();
+    let registry = rooms.registry.clone();
+    let create = tokio::spawn({
+        let ann = ann.clone();
+        async move {
+            registry
+                .create(hostile("none"), ann, "ann".into(), a.clone())
+                .await
+        }
+    });
+    settle().await;
+    assert!(
+        !create.is_finished(),
+        "the seat is not confirmed before it is durable"
+    );
+    log.flush();
+    let joined = create.await.expect("task").expect("created");
+    let handle = rooms.registry.get(joined.info.id.as_str()).expect("open");
+
+    let bob_joins = tokio::spawn({
+        let handle = handle.clone();
+        async move { join(&handle, &bob, b).await }
+    });
+    settle().await;
+    assert!(!bob_joins.is_finished());
+    // Two moves by ann: the first is applied, the second refused (not her turn), both held.
+    let (a2, _) = rooms.conn();
+    drop(a2);
+    log.flush();
+    bob_joins.await.expect("task");
+    settle().await;
+    drain_updates(&mut a_rx);
+    let (ann_out, mut ann_rx) = rooms.conn();
+    handle.send(act(&ann, "m1", &ann_out)).expect("sent");
+    handle.send(act(&ann, "m2", &ann_out)).expect("sent");
+    settle().await;
+    assert!(
+        matches!(ann_rx.try_recv(), Err(TryRecvError::Empty)),
+        "nothing before the log says durable"
+    );
+    assert!(matches!(a_rx.try_recv(), Err(TryRecvError::Empty)));
+    log.flush();
+    settle().await;
+    let mut got = Vec::new();
+    while let Ok(msg) = ann_rx.try_recv() {
+        got.push(match msg {
+            Outgoing::Ack {
+                request_id, seq, ..
+            } => format!("ack {request_id} {seq}"),
+            Outgoing::Refused(r) => format!("refused {} {}", r.request_id, r.error.kind()),
+            other => format!("{other:?}"),
+        });
+    }
+    assert_eq!(got, ["ack m1 2", "refused m2 not_your_turn"]);
+    assert_eq!(
+        drain_updates(&mut a_rx),
+        vec![(2, vec![1])],
+        "ann's seat got the update"
+    );
+
+    // The log holds the whole game: seats, start, the action with its request id.
+    assert_eq!(
+        log.inputs(),
+        vec![
+            Input::Seat {
+                seat: 0,
+                change: SeatChange::Human {
+                    player: ann.clone(),
+                    name: "ann".into()
+                }
+            },
+            Input::Seat {
+                seat: 1,
+                change: SeatChange::Human {
+                    player: player("p-bob"),
+                    name: "p-bob".into()
+                }
+            },
+            Input::Start,
+            Input::Act {
+                seat: 0,
+                action: "{}".into(),
+                request_id: Some("m1".into())
+            },
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_room_closes_after_its_grace_period_and_forgets_its_log() {
+    // When every human has left, the room closes once the abandoned grace period is over, its
+    // handle answers `Closed`, and the in-memory log drops the game.
+    let cfg = RoomConfig {
+        abandoned_close_ms: 5_000,
+        ..RoomConfig::default()
+    };
+    let log = Arc::new(MemoryLog::default());
+    let mut rooms = Rooms::new(cfg, log.clone());
+    let ann = player("p-ann");
+    let (a, _a_rx) = rooms.conn();
+    let joined = rooms
+        .registry
+        .create(hostile("none"), ann.clone(), "ann".into(), a)
+        .await
+        .expect("created");
+    let id = joined.info.id.clone();
+    let handle = rooms.registry.get(id.as_str()).expect("open");
+    assert!(log.read(&id).is_some());
+    handle
+        .ask(|reply| RoomCmd::Leave {
+            player: ann.clone(),
+            reply,
+        })
+        .await
+        .expect("left");
+    tokio::time::sleep(Duration::from_millis(4_900)).await;
+    assert!(rooms.registry.get(id.as_str()).is_ok(), "still open");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(rooms.registry.get(id.as_str()).is_err(), "closed");
+    assert_eq!(
+        handle.send(act(&ann, "late", &rooms.conn().0)),
+        Err(RoomError::Closed)
+    );
+    assert!(log.read(&id).is_none());
+}
+
+#[test]
+fn room_commands_stay_small_so_an_idle_inbox_costs_little() {
+    // An inbox allocates slots for its commands up front: large requests are boxed.
+    assert!(
+        std::mem::size_of::<RoomCmd>() <= 48,
+        "{}",
+        std::mem::size_of::<RoomCmd>()
+    );
+}

@@ -1,0 +1,97 @@
+//! In-memory implementations of the storage ports: what a server without a database uses, and
+//! what tests use. The log reports every entry durable as soon as it is appended, and forgets a
+//! game when its room closes.
+
+use super::{
+    Entry, EventLog, GameHeader, GameLog, GameWriter, SessionStore, StoreError, StoredSession,
+};
+use crate::ids::{RoomId, Token};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+
+type Games = Arc<Mutex<HashMap<RoomId, GameLog>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every open game's log, in memory.
+#[derive(Default)]
+pub struct MemoryLog {
+    games: Games,
+}
+
+impl EventLog for MemoryLog {
+    fn create(&self, header: GameHeader) -> Result<Box<dyn GameWriter>, StoreError> {
+        let room = header.room.clone();
+        let mut games = lock(&self.games);
+        if games.contains_key(&room) {
+            return Err(StoreError::Duplicate { room });
+        }
+        games.insert(
+            room.clone(),
+            GameLog {
+                header,
+                entries: Vec::new(),
+            },
+        );
+        let (durable, _) = watch::channel(0);
+        Ok(Box::new(MemoryWriter {
+            games: self.games.clone(),
+            room,
+            appended: 0,
+            durable,
+        }))
+    }
+
+    fn read(&self, room: &RoomId) -> Option<GameLog> {
+        lock(&self.games).get(room).cloned()
+    }
+}
+
+struct MemoryWriter {
+    games: Games,
+    room: RoomId,
+    appended: u64,
+    durable: watch::Sender<u64>,
+}
+
+impl GameWriter for MemoryWriter {
+    fn append(&mut self, entry: Entry) -> u64 {
+        if let Some(game) = lock(&self.games).get_mut(&self.room) {
+            game.entries.push(entry);
+        }
+        self.appended += 1;
+        self.durable.send_replace(self.appended);
+        self.appended
+    }
+
+    fn durable(&self) -> watch::Receiver<u64> {
+        self.durable.subscribe()
+    }
+
+    fn close(&mut self) {
+        lock(&self.games).remove(&self.room);
+    }
+}
+
+/// Sessions in memory.
+#[derive(Default)]
+pub struct MemorySessions {
+    sessions: Mutex<HashMap<Token, StoredSession>>,
+}
+
+impl SessionStore for MemorySessions {
+    fn insert(&self, session: StoredSession) {
+        lock(&self.sessions).insert(session.token.clone(), session);
+    }
+
+    fn get(&self, token: &str) -> Option<StoredSession> {
+        lock(&self.sessions).get(token).cloned()
+    }
+
+    fn remove(&self, token: &Token) {
+        lock(&self.sessions).remove(token);
+    }
+}
