@@ -332,8 +332,9 @@ fn bytes_that_are_not_a_rules_component_are_refused() {
 }
 
 #[test]
-fn precompiled_modules_are_cached_verified_and_rebuilt_when_tampered_with() {
-    // A restart loads the precompiled artifact; a corrupted artifact is detected and recompiled.
+fn precompiled_modules_are_cached_and_rebuilt_when_corrupted() {
+    // A restart loads the precompiled artifact; a corrupted artifact is detected by its checksum
+    // and recompiled.
     let dir = tempfile::tempdir().expect("tempdir");
     let cached = || {
         Runtime::new(RuntimeConfig {
@@ -365,7 +366,7 @@ fn precompiled_modules_are_cached_verified_and_rebuilt_when_tampered_with() {
     let (m, how) = cached()
         .load_traced(tabula_bundle::TURN_ROOM)
         .expect("load");
-    assert_eq!(how, Loaded::Compiled, "a tampered artifact is not trusted");
+    assert_eq!(how, Loaded::Compiled, "a corrupted artifact is not loaded");
     start(&m, "", 4);
     let (_, how) = cached()
         .load_traced(tabula_bundle::TURN_ROOM)
