@@ -22,16 +22,21 @@ pub struct ModuleRef {
 }
 
 /// One input that changed a game's state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+///
+/// Written as an internally tagged object (`{"type":"act",...}`), but read through
+/// [`wire::Input`]: an internally tagged enum buffers its fields as `serde` content, which turns
+/// the action into a parsed value (keys reordered, spacing lost); one plain struct keeps it raw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum RecordedInput {
     /// A seat's action (a human's, or a bot's on its behalf).
     Act {
         /// The seat.
         seat: u32,
         /// The action's JSON text, exactly as the module received it (written to a record as
-        /// JSON, not as a string). Kept as text: a parsed `Value` cost ~1 KB per move.
-        #[serde(with = "json_text")]
+        /// JSON, not as a string, and read back byte for byte). Kept as text: a parsed `Value`
+        /// cost ~1 KB per move.
+        #[serde(serialize_with = "wire::serialize_json_text")]
         action: String,
         /// Host time of the action, ms.
         at: u64,
@@ -43,12 +48,61 @@ pub enum RecordedInput {
     },
 }
 
-/// (De)serializes a JSON text held as a `String` as the JSON value it is.
-mod json_text {
+impl<'de> Deserialize<'de> for RecordedInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire::Input {
+            kind,
+            seat,
+            action,
+            at,
+        } = wire::Input::deserialize(d)?;
+        match (kind, seat, action) {
+            (wire::Kind::Act, Some(seat), Some(action)) => {
+                Ok(RecordedInput::Act { seat, action, at })
+            }
+            (wire::Kind::Act, None, _) => Err(D::Error::missing_field("seat")),
+            (wire::Kind::Act, _, None) => Err(D::Error::missing_field("action")),
+            (wire::Kind::Timer, None, None) => Ok(RecordedInput::Timer { at }),
+            (wire::Kind::Timer, Some(_), _) => {
+                Err(D::Error::unknown_field("seat", &["type", "at"]))
+            }
+            (wire::Kind::Timer, _, Some(_)) => {
+                Err(D::Error::unknown_field("action", &["type", "at"]))
+            }
+        }
+    }
+}
+
+/// The record's input objects as read, and the action's JSON text as written.
+mod wire {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use serde_json::value::RawValue;
 
-    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    /// Every field any input type has; which ones must be present depends on `type`.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Input {
+        #[serde(rename = "type")]
+        pub kind: Kind,
+        pub seat: Option<u32>,
+        /// Raw, so the text is the record's bytes; `default` makes a missing action `None`,
+        /// while an explicit `null` is the action text `null`.
+        #[serde(default, deserialize_with = "json_text")]
+        pub action: Option<String>,
+        pub at: u64,
+    }
+
+    /// The input types of `tabula-replay/1`.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Kind {
+        Act,
+        Timer,
+    }
+
+    /// Writes a JSON text held as a `String` as the JSON value it is.
+    pub fn serialize_json_text<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
         match serde_json::from_str::<&RawValue>(text) {
             Ok(raw) => raw.serialize(s),
             // Only a module that accepts non-JSON actions gets here; keep the text as a string.
@@ -56,9 +110,9 @@ mod json_text {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        // Records are read rarely; a `Value` also works inside the tagged enum, a raw value not.
-        Ok(serde_json::Value::deserialize(d)?.to_string())
+    fn json_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Ok(Some(Box::<str>::from(raw).into_string()))
     }
 }
 
@@ -233,5 +287,66 @@ mod tests {
         );
         let back: RecordedInput = serde_json::from_str(&text).expect("deserialize");
         assert_eq!(back, input);
+    }
+
+    #[test]
+    fn a_record_read_back_replays_the_action_text_byte_for_byte() {
+        // A replay sends the module exactly the action text it got in the game: key order and
+        // spacing included.
+        let action = r#"{"b":1,"a":[2, 3]}"#;
+        let input = RecordedInput::Act {
+            seat: 1,
+            action: action.into(),
+            at: 5,
+        };
+        let record = GameRecord {
+            format: FORMAT.into(),
+            module: ModuleRef {
+                name: "turn-room".into(),
+                version: "1.0.0".into(),
+            },
+            seed: 3,
+            seats: 2,
+            options: serde_json::Value::Null,
+            started_at: 0,
+            inputs: vec![input.clone(), RecordedInput::Timer { at: 9 }],
+        };
+        let text = serde_json::to_string_pretty(&record).expect("serialize");
+        assert!(text.contains(action), "{text}");
+        let back: GameRecord = serde_json::from_str(&text).expect("deserialize");
+        assert_eq!(back, record);
+        match &back.inputs[0] {
+            RecordedInput::Act { action: a, .. } => assert_eq!(a.as_bytes(), action.as_bytes()),
+            other => panic!("expected an act, got {other:?}"),
+        }
+        let from_reader: GameRecord = serde_json::from_reader(text.as_bytes()).expect("reader");
+        assert_eq!(from_reader, record);
+    }
+
+    #[test]
+    fn inputs_of_the_wrong_shape_are_refused() {
+        // A hand-edited record with a missing or stray field is an error, not a silent guess.
+        for bad in [
+            r#"{"type":"act","action":{},"at":1}"#,
+            r#"{"type":"act","seat":0,"at":1}"#,
+            r#"{"type":"timer","seat":0,"at":1}"#,
+            r#"{"type":"timer","action":{},"at":1}"#,
+            r#"{"type":"timer","at":1,"extra":true}"#,
+            r#"{"type":"swap","at":1}"#,
+            r#"{"type":"timer"}"#,
+        ] {
+            assert!(serde_json::from_str::<RecordedInput>(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            serde_json::from_str::<RecordedInput>(
+                r#"{"at":4,"action":null,"seat":2,"type":"act"}"#
+            )
+            .expect("fields in any order"),
+            RecordedInput::Act {
+                seat: 2,
+                action: "null".into(),
+                at: 4
+            }
+        );
     }
 }

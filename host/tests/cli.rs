@@ -91,6 +91,29 @@ fn check_fails_with_the_kind_of_violation() {
 }
 
 #[test]
+fn check_fails_a_module_whose_timer_traps_while_a_bot_thinks() {
+    // A timer that would crash a room while a seat is awaited fails the check with a trap.
+    let (out, text) = tabula(&[
+        "rules",
+        "check",
+        "hostile",
+        "--games",
+        "6",
+        "--options",
+        r#"{"fault":"bad-timer"}"#,
+    ]);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("trap") && text.contains("timer fails on purpose"),
+        "{text}"
+    );
+    assert!(text.contains("FAIL"), "{text}");
+
+    let (out, text) = tabula(&["rules", "check", "hostile", "--games", "6"]);
+    assert!(out.status.success(), "a calm module still passes: {text}");
+}
+
+#[test]
 fn unknown_modules_and_bad_options_are_clear_errors() {
     // A typo in a module name lists what exists; bad options say why they are bad.
     let (out, _) = tabula(&["rules", "check", "chess"]);

@@ -39,6 +39,13 @@ pub enum RulesCommand {
         /// Steps after which a game counts as never ending.
         #[arg(long, default_value_t = 100_000)]
         max_steps: usize,
+        /// Bot think times to explore, in ms, comma-separated. As in a room (room.bot_think_ms),
+        /// a bot moves that long after the step that awaits it, and a module timer due by then
+        /// fires first. Each game keeps one of these times for all its moves, chosen by its seed
+        /// (seed mod (n+1)); the remaining class of games draws one per move. `0` alone replays
+        /// only instant bots, which never let a timer fire while a seat is awaited.
+        #[arg(long, value_delimiter = ',', default_values_t = conformance::DEFAULT_BOT_THINK_MS)]
+        bot_think_ms: Vec<u64>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -110,6 +117,7 @@ pub fn run(cmd: RulesCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             options,
             seats,
             max_steps,
+            bot_think_ms,
             json,
             limits,
         } => {
@@ -119,6 +127,7 @@ pub fn run(cmd: RulesCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 options,
                 seats,
                 max_steps,
+                bot_think_ms,
             };
             let mut passed = true;
             for spec in &modules {
@@ -180,8 +189,8 @@ fn check_one(m: &Module, opts: &CheckOptions, json: bool) -> anyhow::Result<bool
         println!("failures    {:?}", report.failures);
         for v in &report.examples {
             println!(
-                "  game {} step {}: {}: {}",
-                v.game, v.step, v.kind, v.detail
+                "  game {} step {} ({}): {}: {}",
+                v.game, v.step, v.bots, v.kind, v.detail
             );
         }
     }

@@ -1,9 +1,12 @@
 //! Precompiled components on disk, keyed by the module's digest and the engine's compatibility
 //! hash, so a restart loads modules in microseconds instead of compiling them again.
 //!
-//! Loading precompiled code trusts its bytes completely, so every artifact is stored with its
-//! SHA-256 beside it and is loaded only when the hash matches; on any mismatch or load error
-//! the module is compiled again and the artifact rewritten.
+//! Loading precompiled code trusts its bytes completely. Each artifact is stored with its SHA-256
+//! beside it and loaded only when the checksum matches; on any mismatch or load error the module
+//! is compiled again and the artifact rewritten. The checksum detects corruption (a torn write,
+//! a truncated or damaged file), not tampering: it is unkeyed and lives in the same directory, so
+//! whoever can change an artifact can change its checksum. The cache directory must be as
+//! trusted as the `tabula` binary itself.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -21,7 +24,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub enum Loaded {
     /// Compiled from wasm (and cached when a cache is configured).
     Compiled,
-    /// Loaded from a verified precompiled artifact.
+    /// Loaded from a precompiled artifact whose checksum matched.
     FromCache,
 }
 
@@ -48,7 +51,7 @@ impl ArtifactCache {
         artifact.with_extension("cwasm.sha256")
     }
 
-    /// The component for `bytes`, from the cache when a verified artifact exists.
+    /// The component for `bytes`, from the cache when an intact artifact exists.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
@@ -56,7 +59,7 @@ impl ArtifactCache {
         digest: &str,
     ) -> wasmtime::Result<(Component, Loaded)> {
         let path = self.artifact_path(engine, digest);
-        if let Some(component) = self.load_verified(engine, &path) {
+        if let Some(component) = self.load_intact(engine, &path) {
             return Ok((component, Loaded::FromCache));
         }
         let artifact = engine.precompile_component(bytes)?;
@@ -70,16 +73,19 @@ impl ArtifactCache {
         Ok((component, Loaded::Compiled))
     }
 
-    fn load_verified(&self, engine: &Engine, path: &Path) -> Option<Component> {
+    /// The cached component at `path`, unless it is missing, fails its checksum or fails to load.
+    fn load_intact(&self, engine: &Engine, path: &Path) -> Option<Component> {
         let artifact = std::fs::read(path).ok()?;
         let expected = std::fs::read_to_string(Self::hash_path(path)).ok()?;
         if sha256_hex(&artifact) != expected.trim() {
-            tracing::warn!(path = %path.display(), "precompiled module fails its hash; recompiling");
+            tracing::warn!(path = %path.display(), "precompiled module fails its checksum (corrupted); recompiling");
             return None;
         }
-        // SAFETY: the bytes hash to the value written beside them when this host produced them
-        // with `precompile_component`, and the file name carries the engine's compatibility
-        // hash, so they are an artifact of a compatible engine, unchanged since.
+        // SAFETY: the file name carries the engine's compatibility hash and the bytes match the
+        // checksum written beside them when a host produced them with `precompile_component`,
+        // so, unless someone with write access to the cache directory replaced both (which the
+        // unkeyed checksum cannot detect; the directory is trusted like the binary), they are an
+        // undamaged artifact of a compatible engine.
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize(engine, &artifact) };
         match loaded {
@@ -94,7 +100,7 @@ impl ArtifactCache {
     fn store(&self, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         // Write to temporary names and rename, so a crash never leaves a half-written artifact
-        // under the real name. The hash goes last: an artifact without it is never loaded.
+        // under the real name. The checksum goes last: an artifact without it is never loaded.
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, artifact)?;
         std::fs::rename(&tmp, path)?;

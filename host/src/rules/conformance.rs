@@ -1,6 +1,13 @@
 //! Conformance runs: bot-only games played through the sandbox on a virtual clock, checking
 //! everything the contract promises after every step, then replayed in a fresh instance to prove
 //! the module is deterministic. Used by `tabula rules check`.
+//!
+//! The clock is driven the way a room drives it: after every step, an awaited bot moves once its
+//! think time has passed, unless the module's timer is due by then, in which case the timer fires
+//! first (at its own time). Games differ in how long their bots think, so one run explores both
+//! a bot answering before a pending timer and a timer firing while a seat is awaited.
+//!
+//! Owns nothing but the run; must not touch rooms, storage or the clock of the host.
 
 use super::{CallContext, Module, RulesError, Setup, Step, Viewer};
 use crate::replay::{self, GameRecord, RecordedInput};
@@ -20,7 +27,17 @@ pub struct CheckOptions {
     pub seats: Option<u32>,
     /// Steps after which a game counts as never ending.
     pub max_steps: usize,
+    /// Bot think times to explore, ms (a room's `bot_think_ms`): a bot moves this long after the
+    /// step that awaits it, unless the module's timer is due by then. With `n` entries, the game
+    /// with seed `s` keeps entry `s % (n + 1)` for every move, and the games of class `n` draw an
+    /// entry per move; with one entry every game uses it. Empty means `[0]`.
+    pub bot_think_ms: Vec<u64>,
 }
+
+/// The think times [`CheckOptions::default`] explores: instant bots (a timer never fires while a
+/// seat is awaited), bots slower than short wake-ups, and a player away for a minute (turn
+/// timeouts fire).
+pub const DEFAULT_BOT_THINK_MS: [u64; 6] = [0, 1, 10, 100, 1_000, 60_000];
 
 impl Default for CheckOptions {
     fn default() -> Self {
@@ -30,6 +47,48 @@ impl Default for CheckOptions {
             options: String::new(),
             seats: None,
             max_steps: 100_000,
+            bot_think_ms: DEFAULT_BOT_THINK_MS.to_vec(),
+        }
+    }
+}
+
+/// How long the bots of one game think before each move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace<'a> {
+    /// The same time for every move, ms.
+    Fixed(u64),
+    /// One of these, drawn per move.
+    Varied(&'a [u64]),
+}
+
+impl<'a> Pace<'a> {
+    /// The pace of the game with `seed` (see [`CheckOptions::bot_think_ms`]).
+    fn of_game(seed: u64, think_ms: &'a [u64]) -> Self {
+        match think_ms {
+            [] => Pace::Fixed(0),
+            [ms] => Pace::Fixed(*ms),
+            _ => {
+                let class = (seed % (think_ms.len() as u64 + 1)) as usize;
+                think_ms
+                    .get(class)
+                    .map_or(Pace::Varied(think_ms), |&ms| Pace::Fixed(ms))
+            }
+        }
+    }
+
+    /// The think time of the next move.
+    fn next(&self, entropy: &mut u64) -> u64 {
+        match self {
+            Pace::Fixed(ms) => *ms,
+            Pace::Varied(set) => set[(crate::ids::splitmix64(entropy) % set.len() as u64) as usize],
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Pace::Fixed(0) => "instant bots".into(),
+            Pace::Fixed(ms) => format!("bots thinking {ms} ms"),
+            Pace::Varied(set) => format!("bots thinking one of {set:?} ms per move"),
         }
     }
 }
@@ -45,6 +104,8 @@ pub struct Violation {
     pub game: u32,
     /// Steps completed in that game before it happened.
     pub step: usize,
+    /// How fast that game's bots moved, e.g. `bots thinking 10 ms`.
+    pub bots: String,
     /// What exactly happened.
     pub detail: String,
 }
@@ -171,6 +232,8 @@ fn play(
         options: opts.options.clone(),
     };
     let mut entropy = seed ^ 0x0005_EED0_FB07;
+    let pace = Pace::of_game(seed, &opts.bot_think_ms);
+    let mut pace_entropy = seed ^ 0x7417_C0DE;
     let mut now = 0u64;
     let mut steps = 0usize;
     let fail = |steps: usize, kind: &str, detail: String| {
@@ -180,6 +243,7 @@ fn play(
                 kind: kind.into(),
                 game,
                 step: steps,
+                bots: pace.describe(),
                 detail,
             },
         )
@@ -206,16 +270,27 @@ fn play(
                 format!("no end after {steps} steps"),
             ));
         }
-        let (next, input) = if !step.awaiting.is_empty() {
+        if let Some(seat) = step.awaiting.iter().find(|&&s| s >= seats) {
+            return Err(fail(
+                steps,
+                "bad_awaiting",
+                format!("awaits seat {seat} of {seats}"),
+            ));
+        }
+        // As in a room: the bot moves when its think time is up, unless the timer is due first.
+        let bot_at =
+            (!step.awaiting.is_empty()).then(|| now.saturating_add(pace.next(&mut pace_entropy)));
+        let timer_at = step.wake_at.filter(|&at| bot_at.is_none_or(|b| at <= b));
+        let (next, input) = if let Some(at) = timer_at {
+            now = now.max(at);
+            let next = run
+                .timed(|m| m.timer(&step.state, &ctx(now)))
+                .map_err(|e| fault(steps, e))?;
+            (next, RecordedInput::Timer { at: now })
+        } else if let Some(at) = bot_at {
+            now = at;
             let pick = crate::ids::splitmix64(&mut entropy) % step.awaiting.len() as u64;
             let seat = step.awaiting[pick as usize];
-            if seat >= seats {
-                return Err(fail(
-                    steps,
-                    "bad_awaiting",
-                    format!("awaits seat {seat} of {seats}"),
-                ));
-            }
             let e = crate::ids::splitmix64(&mut entropy);
             let action = run
                 .timed(|m| m.bot(&step.state, seat, e))
@@ -246,12 +321,6 @@ fn play(
                     at: now,
                 },
             )
-        } else if let Some(at) = step.wake_at {
-            now = now.max(at);
-            let next = run
-                .timed(|m| m.timer(&step.state, &ctx(now)))
-                .map_err(|e| fault(steps, e))?;
-            (next, RecordedInput::Timer { at: now })
         } else {
             return Err(fail(
                 steps,

@@ -10,12 +10,13 @@
 mod cache;
 pub mod conformance;
 mod limits;
+mod module;
 mod sandbox;
 mod types;
 
 pub use cache::{ArtifactCache, Loaded, sha256_hex};
 pub use limits::Limits;
-pub use sandbox::{Module, Usage};
+pub use module::{Module, Usage};
 pub use types::{
     AddressedView, Audience, CallContext, Event, GameInfo, RuleError, RulesError, Seat, Setup,
     Step, Viewer,
@@ -70,9 +71,7 @@ impl Runtime {
                 Loaded::Compiled,
             ),
         };
-        let module = self
-            .sandbox
-            .prepare(component, digest, self.limits.clone())?;
+        let module = Module::prepare(&self.sandbox, component, digest, self.limits.clone())?;
         Ok((module, loaded))
     }
 

@@ -1,35 +1,33 @@
-//! The wasmtime embedding: engine, the single `bindgen!` of the contract, conversion of its types
-//! into the host's, warm instance pools and the mapping of failures to [`RulesError`].
+//! The wasmtime engine shared by every module: its configuration, the epoch ticker that gives
+//! calls a wall-clock deadline, the single `bindgen!` of the contract, the host side of the
+//! contract's imports (`log`), and the conversion of contract types into the host's.
 //!
-//! Invariants:
-//! - Every call runs with a fresh fuel budget, a wall-clock deadline (epoch ticks) and the memory
-//!   cap; a failure discards the instance that failed, so no call sees a poisoned instance.
-//! - A pool's mutex is held only to pop or push an instance, never during a wasm call.
-//! - The caller's state bytes are borrowed, never modified: a failed call leaves them as they were.
+//! Owns: the engine, the linker, the ticker thread, the generated bindings. Must not touch:
+//! instances, pools or limits of a module (those are `module`'s), nor anything outside `rules`.
+//! Generated types stay in `rules`: everything else converts at the functions below.
 
-use super::limits::{Limits, MemoryCapExceeded, MemoryLimiter};
+use super::limits::MemoryLimiter;
 use super::types::{
-    AddressedView, Audience, CallContext, Event, GameInfo, RuleError, RulesError, Seat, Setup,
-    Step, Viewer,
+    AddressedView, Audience, CallContext, Event, GameInfo, RuleError, RulesError, Step, Viewer,
 };
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
 
-mod bindings {
+pub(super) mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "game-rules",
     });
 }
 
-use bindings::tabula::rules::types as wit;
-use bindings::{GameRules, GameRulesPre};
+use bindings::GameRules;
+pub(super) use bindings::tabula::rules::types as wit;
 
 /// How often the epoch ticker advances the engine's epoch.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub(super) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Log lines a module may write per call; the rest are dropped.
 const LOG_LINES_PER_CALL: u32 = 64;
 /// Longest log line kept.
@@ -37,10 +35,10 @@ const LOG_LINE_BYTES: usize = 2048;
 
 /// Per-store data: the memory limiter and what the module logged during the current call.
 pub(crate) struct HostState {
-    limiter: MemoryLimiter,
-    module: Arc<str>,
-    logged: u32,
-    panic_message: Option<String>,
+    pub(super) limiter: MemoryLimiter,
+    pub(super) module: Arc<str>,
+    pub(super) logged: u32,
+    pub(super) panic_message: Option<String>,
 }
 
 impl bindings::GameRulesImports for HostState {
@@ -106,8 +104,8 @@ impl Drop for EpochTicker {
 /// The shared engine, linker and ticker.
 pub(crate) struct Sandbox {
     pub engine: Engine,
-    linker: Linker<HostState>,
-    ticker: Arc<EpochTicker>,
+    pub(super) linker: Linker<HostState>,
+    pub(super) ticker: Arc<EpochTicker>,
 }
 
 impl Sandbox {
@@ -130,481 +128,15 @@ impl Sandbox {
             ticker,
         })
     }
-
-    /// Prepares a compiled component: checks it imports nothing but the contract and exports it.
-    pub fn prepare(
-        &self,
-        component: Component,
-        digest: String,
-        limits: Limits,
-    ) -> Result<Module, RulesError> {
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| RulesError::Invalid {
-                reason: format!("it imports something Tabula does not provide: {e:#}"),
-            })?;
-        let pre = GameRulesPre::new(pre).map_err(|e| RulesError::Invalid {
-            reason: format!("it does not export the tabula:rules game-rules world: {e:#}"),
-        })?;
-        let mut module = ModuleInner {
-            info: GameInfo::default(),
-            label: Arc::from("(loading)"),
-            digest,
-            engine: self.engine.clone(),
-            component,
-            pre,
-            limits,
-            pool: Mutex::new(Vec::new()),
-            usage: UsageCounters::default(),
-            _ticker: self.ticker.clone(),
-        };
-        let info = module.call(|rules, store| {
-            let info = rules.call_info(store)?;
-            Ok(Ok(convert_info(info)))
-        })?;
-        validate_info(&info)?;
-        module.label = Arc::from(format!("{}@{}", info.name, info.version));
-        module.info = info;
-        // Keep the instance that answered `info`, under the module's real name.
-        for warm in module.pool_lock().iter_mut() {
-            warm.store.data_mut().module = module.label.clone();
-        }
-        Ok(Module {
-            inner: Arc::new(module),
-        })
-    }
 }
 
-fn host_error(e: impl std::fmt::Display) -> RulesError {
+pub(super) fn host_error(e: impl std::fmt::Display) -> RulesError {
     RulesError::Host {
         message: e.to_string(),
     }
 }
 
-fn validate_info(info: &GameInfo) -> Result<(), RulesError> {
-    let invalid = |reason: String| Err(RulesError::Invalid { reason });
-    if info.name.is_empty()
-        || !info
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return invalid(format!(
-            "the name {:?} must be non-empty lowercase letters, digits and dashes",
-            info.name
-        ));
-    }
-    let parts: Vec<&str> = info.version.split(['.', '-', '+']).collect();
-    if parts.len() < 3 || parts[..3].iter().any(|p| p.parse::<u64>().is_err()) {
-        return invalid(format!("the version {:?} is not semver", info.version));
-    }
-    if info.min_seats == 0 || info.min_seats > info.max_seats || info.max_seats > 64 {
-        return invalid(format!(
-            "seats {}..={} are not a usable range",
-            info.min_seats, info.max_seats
-        ));
-    }
-    if info.phases.is_empty() {
-        return invalid("it declares no phases".into());
-    }
-    for (from, to) in &info.transitions {
-        if !info.phases.contains(from) || !info.phases.contains(to) {
-            return invalid(format!(
-                "the transition {from} -> {to} names an undeclared phase"
-            ));
-        }
-    }
-    if !info.default_options.is_object() && !info.default_options.is_null() {
-        return invalid("its default options are not a JSON object".into());
-    }
-    Ok(())
-}
-
-/// A warm instance and how much it has served.
-struct Warm {
-    store: Store<HostState>,
-    rules: GameRules,
-    calls: u32,
-}
-
-/// Counters over all calls of a module version.
-#[derive(Default)]
-struct UsageCounters {
-    calls: AtomicU64,
-    failures: AtomicU64,
-    max_fuel: AtomicU64,
-    max_memory: AtomicUsize,
-    instantiations: AtomicU64,
-}
-
-/// What a module version has used so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Calls made.
-    pub calls: u64,
-    /// Calls that failed with a module fault.
-    pub failures: u64,
-    /// Most fuel one call used.
-    pub max_fuel: u64,
-    /// Highest linear memory size seen, in bytes.
-    pub max_memory_bytes: usize,
-    /// Instances created (fresh ones after failures and recycling included).
-    pub instantiations: u64,
-}
-
-struct ModuleInner {
-    info: GameInfo,
-    label: Arc<str>,
-    digest: String,
-    engine: Engine,
-    component: Component,
-    pre: GameRulesPre<HostState>,
-    limits: Limits,
-    pool: Mutex<Vec<Warm>>,
-    usage: UsageCounters,
-    _ticker: Arc<EpochTicker>,
-}
-
-/// A loaded rules module version: cheap to clone, safe to share between threads. Each call takes
-/// a warm instance from a small pool (or makes one), runs under the limits, and returns it.
-#[derive(Clone)]
-pub struct Module {
-    inner: Arc<ModuleInner>,
-}
-
-impl std::fmt::Debug for Module {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Module({})", self.inner.label)
-    }
-}
-
-impl ModuleInner {
-    fn pool_lock(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
-        // A panic while holding the lock cannot leave the Vec inconsistent: take it anyway.
-        self.pool.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn epoch_ticks(&self) -> u64 {
-        self.limits
-            .deadline_ms
-            .div_ceil(EPOCH_TICK.as_millis() as u64)
-            + 1
-    }
-
-    fn instantiate(&self) -> Result<Warm, RulesError> {
-        self.usage.instantiations.fetch_add(1, Ordering::Relaxed);
-        let mut store = Store::new(
-            &self.engine,
-            HostState {
-                limiter: MemoryLimiter {
-                    cap: self.limits.memory_bytes,
-                    peak: 0,
-                },
-                module: self.label.clone(),
-                logged: 0,
-                panic_message: None,
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        if self.limits.fuel_per_call > 0 {
-            store
-                .set_fuel(self.limits.fuel_per_call)
-                .map_err(host_error)?;
-        }
-        store.set_epoch_deadline(self.epoch_ticks());
-        match self.pre.instantiate(&mut store) {
-            Ok(rules) => Ok(Warm {
-                store,
-                rules,
-                calls: 0,
-            }),
-            Err(e) => Err(self.classify(e, store.data())),
-        }
-    }
-
-    fn classify(&self, e: wasmtime::Error, state: &HostState) -> RulesError {
-        if e.downcast_ref::<MemoryCapExceeded>().is_some() {
-            return RulesError::MemoryLimit {
-                cap_bytes: self.limits.memory_bytes,
-            };
-        }
-        match e.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => RulesError::OutOfFuel {
-                budget: self.limits.fuel_per_call,
-            },
-            Some(Trap::Interrupt) => RulesError::Interrupted {
-                deadline_ms: self.limits.deadline_ms,
-            },
-            Some(trap) => RulesError::Trap {
-                message: match &state.panic_message {
-                    Some(panic) => format!("{trap} ({panic})"),
-                    None => trap.to_string(),
-                },
-            },
-            None => RulesError::Trap {
-                message: format!("{e:#}"),
-            },
-        }
-    }
-
-    /// Runs `f` on a warm instance under the limits. `f` returns the call's typed outcome; a
-    /// module fault (trap, limit, oversized output) discards the instance.
-    fn call<R>(
-        &self,
-        f: impl FnOnce(&GameRules, &mut Store<HostState>) -> wasmtime::Result<Result<R, RulesError>>,
-    ) -> Result<R, RulesError> {
-        let popped = self.pool_lock().pop();
-        let mut warm = match popped {
-            Some(w) => w,
-            None => self.instantiate()?,
-        };
-        let budget = self.limits.fuel_per_call;
-        if budget > 0 {
-            warm.store.set_fuel(budget).map_err(host_error)?;
-        }
-        warm.store.set_epoch_deadline(self.epoch_ticks());
-        {
-            let data = warm.store.data_mut();
-            data.logged = 0;
-            data.panic_message = None;
-        }
-        let outcome = f(&warm.rules, &mut warm.store);
-        let used = match budget {
-            0 => 0,
-            _ => budget.saturating_sub(warm.store.get_fuel().unwrap_or(0)),
-        };
-        let peak = warm.store.data().limiter.peak;
-        let usage = &self.usage;
-        usage.calls.fetch_add(1, Ordering::Relaxed);
-        usage.max_fuel.fetch_max(used, Ordering::Relaxed);
-        usage.max_memory.fetch_max(peak, Ordering::Relaxed);
-        let result = match outcome {
-            Ok(r) => r,
-            Err(e) => Err(self.classify(e, warm.store.data())),
-        };
-        match &result {
-            Err(e) if e.is_module_fault() => {
-                usage.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(
-                    module = &*self.label,
-                    kind = e.kind(),
-                    "discarding instance: {e}"
-                );
-            }
-            _ => {
-                warm.calls += 1;
-                let fresh_enough = warm.calls < self.limits.recycle_after_calls
-                    && peak <= self.limits.recycle_above_memory_bytes;
-                let mut pool = self.pool_lock();
-                if fresh_enough && pool.len() < self.limits.pool_size {
-                    pool.push(warm);
-                }
-            }
-        }
-        result
-    }
-
-    fn checked_step(&self, step: wit::Step) -> Result<Step, RulesError> {
-        let step = convert_step(step);
-        let bytes = step.output_bytes();
-        if bytes > self.limits.output_bytes {
-            return Err(RulesError::OutputTooLarge {
-                bytes,
-                cap_bytes: self.limits.output_bytes,
-            });
-        }
-        Ok(step)
-    }
-
-    fn checked_text(&self, text: String) -> Result<String, RulesError> {
-        if text.len() > self.limits.output_bytes {
-            return Err(RulesError::OutputTooLarge {
-                bytes: text.len(),
-                cap_bytes: self.limits.output_bytes,
-            });
-        }
-        Ok(text)
-    }
-}
-
-fn step_outcome(
-    module: &ModuleInner,
-    r: Result<wit::Step, wit::RuleError>,
-) -> Result<Step, RulesError> {
-    r.map_err(|e| RulesError::Rejected(convert_rule_error(e)))
-        .and_then(|s| module.checked_step(s))
-}
-
-impl Module {
-    /// What the module says about itself.
-    pub fn info(&self) -> &GameInfo {
-        &self.inner.info
-    }
-
-    /// `name@version`.
-    pub fn label(&self) -> &str {
-        &self.inner.label
-    }
-
-    /// SHA-256 of the component bytes, hex.
-    pub fn digest(&self) -> &str {
-        &self.inner.digest
-    }
-
-    /// The limits every call runs under.
-    pub fn limits(&self) -> &Limits {
-        &self.inner.limits
-    }
-
-    /// Usage counters so far.
-    pub fn usage(&self) -> Usage {
-        let u = &self.inner.usage;
-        Usage {
-            calls: u.calls.load(Ordering::Relaxed),
-            failures: u.failures.load(Ordering::Relaxed),
-            max_fuel: u.max_fuel.load(Ordering::Relaxed),
-            max_memory_bytes: u.max_memory.load(Ordering::Relaxed),
-            instantiations: u.instantiations.load(Ordering::Relaxed),
-        }
-    }
-
-    /// The same compiled module with its own, empty instance pool: calls on it never reuse an
-    /// instance that served the original (used to replay games in a fresh instance).
-    pub fn isolated(&self) -> Module {
-        let m = &self.inner;
-        Module {
-            inner: Arc::new(ModuleInner {
-                info: m.info.clone(),
-                label: m.label.clone(),
-                digest: m.digest.clone(),
-                engine: m.engine.clone(),
-                component: m.component.clone(),
-                pre: m.pre.clone(),
-                limits: m.limits.clone(),
-                pool: Mutex::new(Vec::new()),
-                usage: UsageCounters::default(),
-                _ticker: m._ticker.clone(),
-            }),
-        }
-    }
-
-    /// The component's imports and exports, as `name: kind` lines.
-    pub fn describe(&self) -> (Vec<String>, Vec<String>) {
-        use wasmtime::component::types::ComponentItem;
-        let kind = |item: &ComponentItem| match item {
-            ComponentItem::ComponentFunc(_) => "func",
-            ComponentItem::CoreFunc(_) => "core func",
-            ComponentItem::Module(_) => "module",
-            ComponentItem::Component(_) => "component",
-            ComponentItem::ComponentInstance(_) => "instance",
-            ComponentItem::Type(_) => "type",
-            ComponentItem::Resource(_) => "resource",
-        };
-        let ty = self.inner.component.component_type();
-        let engine = &self.inner.engine;
-        let imports = ty
-            .imports(engine)
-            .map(|(name, item)| format!("{name}: {}", kind(&item.ty)))
-            .collect();
-        let exports = ty
-            .exports(engine)
-            .map(|(name, item)| format!("{name}: {}", kind(&item.ty)))
-            .collect();
-        (imports, exports)
-    }
-
-    /// `start`: the first step of a new game.
-    pub fn start(&self, setup: &Setup, ctx: &CallContext) -> Result<Step, RulesError> {
-        let (setup, ctx) = (
-            wit::Setup {
-                seats: setup.seats,
-                seed: setup.seed,
-                options: setup.options.clone(),
-            },
-            convert_ctx(ctx),
-        );
-        let m = &*self.inner;
-        m.call(|rules, store| Ok(step_outcome(m, rules.call_start(store, &setup, &ctx)?)))
-    }
-
-    /// `act`: `seat` plays `action` (JSON).
-    pub fn act(
-        &self,
-        state: &[u8],
-        seat: Seat,
-        action: &str,
-        ctx: &CallContext,
-    ) -> Result<Step, RulesError> {
-        let ctx = convert_ctx(ctx);
-        let m = &*self.inner;
-        m.call(|rules, store| {
-            Ok(step_outcome(
-                m,
-                rules.call_act(store, state, seat, action, &ctx)?,
-            ))
-        })
-    }
-
-    /// `timer`: the wake-up the module asked for has come.
-    pub fn timer(&self, state: &[u8], ctx: &CallContext) -> Result<Step, RulesError> {
-        let ctx = convert_ctx(ctx);
-        let m = &*self.inner;
-        m.call(|rules, store| Ok(step_outcome(m, rules.call_timer(store, state, &ctx)?)))
-    }
-
-    /// `view`: what one seat (or a spectator, for `None`) sees, as JSON.
-    pub fn view(&self, state: &[u8], seat: Option<Seat>) -> Result<String, RulesError> {
-        let m = &*self.inner;
-        m.call(|rules, store| {
-            Ok(match rules.call_view(store, state, seat)? {
-                Ok(text) => m.checked_text(text),
-                Err(e) => Err(RulesError::Rejected(convert_rule_error(e))),
-            })
-        })
-    }
-
-    /// `bot`: an action (JSON) for a computer-played seat.
-    pub fn bot(&self, state: &[u8], seat: Seat, entropy: u64) -> Result<String, RulesError> {
-        let m = &*self.inner;
-        m.call(|rules, store| {
-            Ok(match rules.call_bot(store, state, seat, entropy)? {
-                Ok(text) => m.checked_text(text),
-                Err(e) => Err(RulesError::Rejected(convert_rule_error(e))),
-            })
-        })
-    }
-
-    /// `migrate`: a state of `from_state_version` rewritten for this version.
-    pub fn migrate(&self, state: &[u8], from_state_version: u32) -> Result<Vec<u8>, RulesError> {
-        let m = &*self.inner;
-        m.call(|rules, store| {
-            Ok(
-                match rules.call_migrate(store, state, from_state_version)? {
-                    Ok(bytes) if bytes.len() > m.limits.output_bytes => {
-                        Err(RulesError::OutputTooLarge {
-                            bytes: bytes.len(),
-                            cap_bytes: m.limits.output_bytes,
-                        })
-                    }
-                    Ok(bytes) => Ok(bytes),
-                    Err(e) => Err(RulesError::Rejected(convert_rule_error(e))),
-                },
-            )
-        })
-    }
-
-    /// `check`: the state's invariants hold, or [`RulesError::CheckFailed`].
-    pub fn check(&self, state: &[u8]) -> Result<(), RulesError> {
-        self.inner.call(|rules, store| {
-            Ok(rules
-                .call_check(store, state)?
-                .map_err(|reason| RulesError::CheckFailed { reason }))
-        })
-    }
-}
-
-fn convert_info(i: wit::GameInfo) -> GameInfo {
+pub(super) fn convert_info(i: wit::GameInfo) -> GameInfo {
     GameInfo {
         name: i.name,
         version: i.version,
@@ -618,7 +150,7 @@ fn convert_info(i: wit::GameInfo) -> GameInfo {
     }
 }
 
-fn convert_ctx(c: &CallContext) -> wit::Context {
+pub(super) fn convert_ctx(c: &CallContext) -> wit::Context {
     wit::Context {
         now: c.now,
         viewers: c
@@ -641,7 +173,7 @@ fn convert_audience(a: wit::Audience) -> Audience {
     }
 }
 
-fn convert_step(s: wit::Step) -> Step {
+pub(super) fn convert_step(s: wit::Step) -> Step {
     Step {
         state: s.state,
         phase: s.phase,
@@ -670,7 +202,7 @@ fn convert_step(s: wit::Step) -> Step {
     }
 }
 
-fn convert_rule_error(e: wit::RuleError) -> RuleError {
+pub(super) fn convert_rule_error(e: wit::RuleError) -> RuleError {
     match e {
         wit::RuleError::NotYourTurn => RuleError::NotYourTurn,
         wit::RuleError::GameOver => RuleError::GameOver,

@@ -193,6 +193,37 @@ fn hidden_global_state_is_caught_as_nondeterminism() {
 }
 
 #[test]
+fn a_timer_that_traps_while_a_seat_is_awaited_fails_conformance() {
+    // As in a room, a timer due before a thinking bot moves fires first, so its trap is found.
+    let rt = runtime(test_limits());
+    let m = hostile(&rt);
+    let check = |bot_think_ms: Vec<u64>| {
+        conformance::run(
+            &m,
+            &CheckOptions {
+                games: 6,
+                options: r#"{"fault":"bad-timer"}"#.into(),
+                bot_think_ms,
+                ..CheckOptions::default()
+            },
+            |_| {},
+        )
+    };
+    let report = check(conformance::DEFAULT_BOT_THINK_MS.to_vec());
+    assert!(!report.passed());
+    let traps = report.failures.get("trap").copied().unwrap_or(0);
+    assert!(traps >= 4, "{report:?}");
+    let example = &report.examples[0];
+    assert!(
+        example.detail.contains("timer fails on purpose") && example.bots.contains("thinking"),
+        "{example:?}"
+    );
+    // Instant bots end the game before the timer's time comes, so they alone miss it.
+    let instant = check(vec![0]);
+    assert!(instant.passed(), "{instant:?}");
+}
+
+#[test]
 fn a_failing_migrate_is_a_typed_trap() {
     // A migrate that panics fails with its message; the module keeps serving.
     let rt = runtime(test_limits());
@@ -301,8 +332,9 @@ fn bytes_that_are_not_a_rules_component_are_refused() {
 }
 
 #[test]
-fn precompiled_modules_are_cached_verified_and_rebuilt_when_tampered_with() {
-    // A restart loads the precompiled artifact; a corrupted artifact is detected and recompiled.
+fn precompiled_modules_are_cached_and_rebuilt_when_corrupted() {
+    // A restart loads the precompiled artifact; a corrupted artifact is detected by its checksum
+    // and recompiled.
     let dir = tempfile::tempdir().expect("tempdir");
     let cached = || {
         Runtime::new(RuntimeConfig {
@@ -334,7 +366,7 @@ fn precompiled_modules_are_cached_verified_and_rebuilt_when_tampered_with() {
     let (m, how) = cached()
         .load_traced(tabula_bundle::TURN_ROOM)
         .expect("load");
-    assert_eq!(how, Loaded::Compiled, "a tampered artifact is not trusted");
+    assert_eq!(how, Loaded::Compiled, "a corrupted artifact is not loaded");
     start(&m, "", 4);
     let (_, how) = cached()
         .load_traced(tabula_bundle::TURN_ROOM)
