@@ -1,31 +1,37 @@
 //! Tabula: a multiplayer game host whose game rules are sandboxed WebAssembly components.
 //!
 //! ```text
-//!   clients ──WebSocket──► api (axum: /ws reader+writer per connection, protocol, health, metrics)
-//!                            │  RoomHandle (bounded inbox; replies and updates via Outbox queues)
-//!                            ▼
-//!                          room (one actor task per room: state bytes, seats, bots, timers, seq)
-//!                            │  Module calls (host types only)
-//!                            ▼
-//!                          rules (sandbox: wasmtime, bindgen! of wit/, limits, pools, cache)
-//!                            │
-//!                            ▼
-//!                          rules modules (components built from rules/* by rules/bundle)
+//!   clients ──WebSocket──► api      axum edge: a reader and a writer task per connection; the
+//!                           │       wire types, error codes and close codes live here only
+//!                           │  RoomHandle (bounded inbox)        ▲ typed Outgoing messages
+//!                           ▼                                    │ (held until durable)
+//!                          room     one actor task per room, on the rooms' own runtime:
+//!                           │         Game (pure core) · Seats · Deadlines · RequestWindow
+//!                           │         Release (append the entry, hold the outputs)
+//!              ┌────────────┼──────────────────┐
+//!              ▼            ▼                  ▼
+//!           rules        store (ports)     modules (port)
+//!         the sandbox    EventLog, Session-  ModuleCatalog: versions by
+//!         (wasmtime)     Store; in memory    name + version + digest, an
+//!                        today               active version per game
 //! ```
 //!
+//! - Dependencies point one way: [`api`] → [`room`] → [`rules`], and [`room`] / [`session`] →
+//!   the ports ([`store`], [`modules`]). `room` and `session` know nothing of the wire: they
+//!   return their own errors ([`room::RoomError`], [`session::SessionError`]) and push typed
+//!   [`room::Outgoing`] messages; [`api::errors`] maps errors and close reasons to codes once.
 //! - [`rules`] is the only place that knows wasmtime: it turns component bytes into a
 //!   [`rules::Module`] whose calls take and return the host's own types, under a CPU budget, a
 //!   wall-clock deadline, a memory cap and an output cap.
-//! - [`room`] owns games: every input is a [`room::RoomCmd`], applied one at a time; the room
-//!   never waits for a connection.
-//! - [`api`] speaks the protocol of `docs/protocol.md` and reaches rooms only through handles;
-//!   [`session`] maps tokens to players.
-//! - [`modules`] finds modules (bundled or files) and keeps the catalog of installed games;
-//!   [`replay`] holds game records and replays them; [`config`], [`metrics`], [`server`] wire it
+//! - A room is the single owner of its game. Every input is a [`room::RoomCmd`] or a deadline
+//!   it set itself; its game core applies the input and returns the log entry and the updates
+//!   without doing I/O; the entry is appended to the event log (which returns at once) and
+//!   nothing the input produced — updates, acks, refusals, replies — leaves before the log says
+//!   the entry is durable.
+//! - Rooms run on their own runtime ([`room::RoomSpawner`]), so a module call that runs long
+//!   holds a room worker, never the connections' I/O.
+//! - [`replay`] holds game records and replays them; [`config`], [`metrics`], [`server`] wire it
 //!   together; [`cli`] is the `tabula` command line.
-//!
-//! Storage (the event log), hot swap and clustering come next and will reach games only through
-//! room commands.
 
 pub mod api;
 pub mod cli;

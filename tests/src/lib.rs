@@ -288,17 +288,19 @@ impl Client {
         }
     }
 
-    /// Whether a frame (not counting the backlog) is already waiting, without waiting for one.
-    pub async fn frame_waiting(&mut self) -> bool {
-        tokio::time::timeout(Duration::from_millis(1), self.ws.next())
-            .await
-            .map(|frame| {
-                if let Some(Ok(Message::Text(t))) = frame {
-                    self.backlog
-                        .push_back(serde_json::from_str(&t).expect("server sends JSON"));
-                }
-            })
-            .is_ok()
+    /// Whether the reply to request `id` has already arrived, without waiting for it (frames that
+    /// are already there are kept for later).
+    pub async fn has_reply(&mut self, id: &str) -> bool {
+        while let Ok(frame) = tokio::time::timeout(Duration::from_millis(5), self.ws.next()).await {
+            match frame {
+                Some(Ok(Message::Text(t))) => self
+                    .backlog
+                    .push_back(serde_json::from_str(&t).expect("server sends JSON")),
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        self.backlog.iter().any(|v| v["request_id"] == id)
     }
 
     /// Sends a WebSocket ping and waits for its pong (frames meanwhile are kept).
