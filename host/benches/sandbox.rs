@@ -97,7 +97,7 @@ fn loading(c: &mut Criterion) {
     g.bench_function("compile", |b| {
         b.iter(|| black_box(uncached.load(tabula_bundle::TURN_ROOM).expect("load")))
     });
-    g.bench_function("precompiled (verified)", |b| {
+    g.bench_function("precompiled (checksummed)", |b| {
         b.iter(|| black_box(cached.load(tabula_bundle::TURN_ROOM).expect("load")))
     });
     g.finish();

@@ -1,4 +1,5 @@
-//! Identifier newtypes and their random generation. Ids are never bare strings in signatures.
+//! Identifier newtypes and their random generation. Ids are kept and passed as these types;
+//! lookups take the text a client sent (`&str`), which maps keyed by an id accept as they are.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -212,3 +212,17 @@ async fn a_second_hello_on_a_connection_is_refused_unless_it_is_the_same_session
         .await;
     assert_eq!(ack["type"], "ack");
 }
+
+#[tokio::test]
+async fn a_frame_above_the_transport_limit_closes_the_connection_with_1009() {
+    // A frame too big for the transport cannot be answered in band: the connection is closed
+    // with 1009 and says why.
+    let s = TestServer::start_with(|c| c.connection.transport_max_bytes = 64 << 10).await;
+    let mut c = s.player("big").await;
+    c.send_text(&format!(
+        r#"{{"type":"list_games","pad":"{}"}}"#,
+        "x".repeat(100 << 10)
+    ))
+    .await;
+    assert_eq!(c.closed().await, (1009, "message too big".to_string()));
+}
