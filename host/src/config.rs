@@ -98,10 +98,10 @@ pub struct RoomConfig {
     pub missed_steps_buffer: usize,
     /// Request ids remembered per player for idempotent retries.
     pub request_window: usize,
-    /// Worker threads of the rooms' own runtime, where module calls run (0: rooms share the
-    /// connections' runtime). Connections never wait for a module; rooms wait only when this
-    /// many module calls run long at once.
-    pub threads: usize,
+    /// Fuel a module call may use on the room's task before it is made again, with the full
+    /// budget, on the blocking pool (0: every call runs inline). Every ordinary call fits in it;
+    /// it bounds how long a module holds a worker that connections also use.
+    pub inline_fuel: u64,
 }
 
 impl Default for RoomConfig {
@@ -117,7 +117,7 @@ impl Default for RoomConfig {
             retry_base_ms: 100,
             missed_steps_buffer: 64,
             request_window: 256,
-            threads: 8,
+            inline_fuel: 2_000_000,
         }
     }
 }

@@ -5,8 +5,8 @@
 //!                           │       wire types, error codes and close codes live here only
 //!                           │  RoomHandle (bounded inbox)        ▲ typed Outgoing messages
 //!                           ▼                                    │ (held until durable)
-//!                          room     one actor task per room, on the rooms' own runtime:
-//!                           │         Game (pure core) · Seats · Deadlines · RequestWindow
+//!                          room     one actor task per room:
+//!                           │         Game (pure core) · Sandboxed calls · Seats · Deadlines
 //!                           │         Release (append the entry, hold the outputs)
 //!              ┌────────────┼──────────────────┐
 //!              ▼            ▼                  ▼
@@ -28,8 +28,8 @@
 //!   without doing I/O; the entry is appended to the event log (which returns at once) and
 //!   nothing the input produced — updates, acks, refusals, replies — leaves before the log says
 //!   the entry is durable.
-//! - Rooms run on their own runtime ([`room::RoomSpawner`]), so a module call that runs long
-//!   holds a room worker, never the connections' I/O.
+//! - A module call runs inline within a small fuel slice; one that needs more is made again on
+//!   the blocking pool, so a module that runs long never holds up the connections' I/O.
 //! - [`replay`] holds game records and replays them; [`config`], [`metrics`], [`server`] wire it
 //!   together; [`cli`] is the `tabula` command line.
 

@@ -1,5 +1,5 @@
-//! Wiring: builds the sandbox, the catalog, the storage ports, the registry (with the rooms' own
-//! runtime) and the router from a [`Config`], and runs the server until shutdown. Shutdown is one
+//! Wiring: builds the sandbox, the catalog, the storage ports, the registry and the router from
+//! a [`Config`], and runs the server until shutdown. Shutdown is one
 //! cancellation token: connections send close frames, rooms stop, and the task tracker waits for
 //! them.
 
@@ -74,39 +74,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     start_with(config, Ports::memory(catalog)).await
 }
 
-/// The runtime rooms run on, when they have their own.
-struct RoomsRuntime(Option<tokio::runtime::Runtime>);
-
-impl Drop for RoomsRuntime {
-    fn drop(&mut self) {
-        // Dropping a runtime blocks until its workers stop, which is not allowed inside another
-        // runtime; by now every room has ended, so nothing is left to wait for.
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 /// Like [`start`], with the given ports.
 pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let metrics = Arc::new(Metrics::new());
-    let rooms_runtime = RoomsRuntime(match config.room.threads {
-        0 => None,
-        n => Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(n)
-                .thread_name("tabula-rooms")
-                .enable_all()
-                .build()
-                .context("starting the rooms' runtime")?,
-        ),
-    });
-    let spawner = match &rooms_runtime.0 {
-        Some(rt) => RoomSpawner::new(rt.handle().clone(), tracker.clone()),
-        None => RoomSpawner::current(tracker.clone()),
-    };
+    let spawner = RoomSpawner::current(tracker.clone());
     let registry = Registry::new(RegistryParams {
         catalog: ports.catalog,
         log: ports.log,
@@ -169,7 +142,6 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
             .context("serving")?;
         tracker.close();
         tracker.wait().await;
-        drop(rooms_runtime);
         Ok(())
     });
     tracing::info!(%addr, "tabula is listening");

@@ -3,11 +3,12 @@
 //! wake-up applies one input (a command, or what is due), records it, and hands its outputs to
 //! [`Release`]. Nothing here polls, and nothing waits for a connection.
 //!
-//! Module calls run inline on the room's task: rooms run on their own runtime
-//! ([`super::RoomSpawner`]), so a slow module holds a room worker, never the connections' I/O.
+//! Module calls go through [`Sandboxed`]: inline within a fuel slice, on the blocking pool
+//! beyond it, so a slow module never holds a connection worker for long.
 
 mod commands;
 
+use super::calls::Sandboxed;
 use super::deadlines::{Deadlines, Work};
 use super::game::{Game, GameParams, Produced};
 use super::release::{Out, Release};
@@ -47,6 +48,7 @@ pub(crate) struct RoomParams {
 pub(crate) struct RoomActor {
     id: RoomId,
     game: Game,
+    calls: Sandboxed,
     seats: Seats,
     spectators: HashMap<PlayerId, Outbox>,
     requests: HashMap<PlayerId, RequestWindow, foldhash::fast::RandomState>,
@@ -73,12 +75,11 @@ impl RoomActor {
         let stats = RoomStats::new(p.metrics, &info.name, &info.version);
         let game = Game::new(GameParams {
             room: p.id.clone(),
-            module: p.module,
             seed: p.seed,
             options: p.options.to_string(),
             history_cap: p.cfg.missed_steps_buffer,
-            timers: stats.call_timers(),
         });
+        let calls = Sandboxed::new(p.module, p.cfg.inline_fuel, stats.call_timers());
         let (info_tx, info_rx) = watch::channel(RoomInfo {
             id: p.id.clone(),
             game: stats.game().into(),
@@ -98,6 +99,7 @@ impl RoomActor {
         let mut actor = RoomActor {
             id: p.id,
             game,
+            calls,
             seats: Seats::new(p.seats, p.bots),
             spectators: HashMap::new(),
             requests: HashMap::default(),
@@ -138,10 +140,10 @@ impl RoomActor {
                 _ = &mut stopping => break,
                 _ = self.release.durable_changed(), if holding => {}
                 cmd = inbox.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd),
+                    Some(cmd) => self.handle(cmd).await,
                     None => break,
                 },
-                _ = sleep_until(deadline) => closing = self.on_deadline(),
+                _ = sleep_until(deadline) => closing = self.on_deadline().await,
             }
             self.release.release();
             if closing {
@@ -190,13 +192,17 @@ impl RoomActor {
         }
     }
 
-    fn start_if_full(&mut self) {
+    async fn start_if_full(&mut self) {
         if self.game.status() != RoomStatus::Waiting || !self.seats.is_full() {
             return;
         }
         let ctx = self.call_ctx();
-        match self.game.start(self.seats.len(), &ctx) {
-            Ok(produced) => self.publish(produced),
+        let setup = self.game.setup(self.seats.len());
+        match self.calls.start(&setup, &ctx).await {
+            Ok(step) => {
+                let produced = self.game.started(step, &ctx);
+                self.publish(produced);
+            }
             Err(e) => {
                 self.stats.count_failure(&e);
                 self.pause(format!("the game could not start: {e}"));
@@ -285,7 +291,7 @@ impl RoomActor {
     }
 
     /// Does what is due. Returns true when the room should close.
-    fn on_deadline(&mut self) -> bool {
+    async fn on_deadline(&mut self) -> bool {
         let now = Instant::now();
         let due = self.deadlines.take_due(now);
         if due.close {
@@ -308,13 +314,16 @@ impl RoomActor {
         match due.work {
             Some(Work::Timer) => {
                 let ctx = self.call_ctx();
-                match self.game.timer(&ctx) {
-                    Ok(produced) => self.publish(produced),
+                match self.calls.timer(self.game.state(), &ctx).await {
+                    Ok(step) => {
+                        let produced = self.game.timer_fired(step, &ctx);
+                        self.publish(produced);
+                    }
                     Err(e) => self.module_trouble(Work::Timer, e),
                 }
             }
-            Some(work @ Work::Bot) => self.bot_move(work, true),
-            Some(work @ Work::Turn) => self.bot_move(work, false),
+            Some(work @ Work::Bot) => self.bot_move(work, true).await,
+            Some(work @ Work::Turn) => self.bot_move(work, false).await,
             None => {}
         }
         false
@@ -322,7 +331,7 @@ impl RoomActor {
 
     /// Lets the bot move for the first awaited seat it controls (`for_bots`) or, when a human's
     /// turn deadline passed, for the first awaited human.
-    fn bot_move(&mut self, work: Work, for_bots: bool) {
+    async fn bot_move(&mut self, work: Work, for_bots: bool) {
         let seat = self.game.awaiting().iter().copied().find(|&s| {
             self.seats
                 .get(s)
@@ -333,9 +342,16 @@ impl RoomActor {
             return;
         };
         let entropy = crate::ids::splitmix64(&mut self.entropy);
+        let action = match self.calls.bot(self.game.state(), seat, entropy).await {
+            Ok(action) => action,
+            Err(e) => return self.module_trouble(work, e),
+        };
         let ctx = self.call_ctx();
-        match self.game.bot_move(seat, entropy, &ctx) {
-            Ok(produced) => self.publish(produced),
+        match self.calls.act(self.game.state(), seat, &action, &ctx).await {
+            Ok(step) => {
+                let produced = self.game.acted(step, seat, &action, None, &ctx);
+                self.publish(produced);
+            }
             Err(e) => self.module_trouble(work, e),
         }
     }

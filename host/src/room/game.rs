@@ -1,25 +1,16 @@
-//! The game core of a room: the module handle, the state bytes, the sequence number and the
-//! status. Applying an input returns what it produced — the log entry, one update per viewer,
-//! the reply — and does no I/O; the actor decides when those leave (after the entry is durable).
+//! The game core of a room: the state bytes, the sequence number and the status. Applying a
+//! step the module made for an input returns what it produced — the log entry and one update per
+//! viewer — and does no I/O and no module call; the actor makes the calls and decides when the
+//! outputs leave (after the entry is durable).
 //!
 //! Owns: [`Game`], [`Produced`], the recent steps kept for reconnecting clients. Must not touch:
-//! seats' connections, deadlines, the log, metrics registries (it is handed its call timers).
+//! the module, seats' connections, deadlines, the log, metrics.
 
 use super::{RoomError, RoomId, RoomStatus, Shared, Update};
-use crate::rules::{Audience, CallContext, Module, RulesError, Setup, Step, Viewer};
+use crate::rules::{Audience, CallContext, Setup, Step, Viewer};
 use crate::store::{Entry, Input};
-use prometheus_client::metrics::histogram::Histogram;
 use std::collections::VecDeque;
 use std::sync::Arc;
-
-/// Latency histograms of the module calls a game makes.
-#[derive(Clone, Debug)]
-pub(crate) struct CallTimers {
-    pub start: Histogram,
-    pub act: Histogram,
-    pub timer: Histogram,
-    pub bot: Histogram,
-}
 
 /// What applying one input produced.
 #[derive(Debug)]
@@ -44,23 +35,9 @@ struct StepLog {
     events: Arc<[(Audience, Arc<str>)]>,
 }
 
-/// A refused input: why, and the module fault behind it if there was one.
-#[derive(Debug)]
-pub(crate) struct Refused {
-    pub error: RoomError,
-    pub fault: Option<RulesError>,
-}
-
-impl From<RoomError> for Refused {
-    fn from(error: RoomError) -> Self {
-        Refused { error, fault: None }
-    }
-}
-
 /// One room's game.
 pub(crate) struct Game {
     room: RoomId,
-    module: Module,
     seed: u64,
     options: String,
     status: RoomStatus,
@@ -73,24 +50,14 @@ pub(crate) struct Game {
     result: Option<Arc<str>>,
     history: VecDeque<StepLog>,
     history_cap: usize,
-    timers: CallTimers,
 }
 
 /// Parameters of a new game.
 pub(crate) struct GameParams {
     pub room: RoomId,
-    pub module: Module,
     pub seed: u64,
     pub options: String,
     pub history_cap: usize,
-    pub timers: CallTimers,
-}
-
-fn timed<R>(h: &Histogram, f: impl FnOnce() -> R) -> R {
-    let started = std::time::Instant::now();
-    let r = f();
-    h.observe(started.elapsed().as_secs_f64());
-    r
 }
 
 impl Game {
@@ -98,7 +65,6 @@ impl Game {
     pub fn new(p: GameParams) -> Game {
         Game {
             room: p.room,
-            module: p.module,
             seed: p.seed,
             options: p.options,
             status: RoomStatus::Waiting,
@@ -111,7 +77,6 @@ impl Game {
             result: None,
             history: VecDeque::new(),
             history_cap: p.history_cap,
-            timers: p.timers,
         }
     }
 
@@ -137,91 +102,69 @@ impl Game {
         self.paused_reason.as_deref()
     }
 
-    /// Starts the game with `seats` seats.
-    pub fn start(&mut self, seats: u32, ctx: &CallContext) -> Result<Produced, RulesError> {
-        let setup = Setup {
+    /// The state bytes (lent to module calls).
+    pub fn state(&self) -> &[u8] {
+        &self.state
+    }
+
+    /// How the game starts with `seats` seats.
+    pub fn setup(&self, seats: u32) -> Setup {
+        Setup {
             seats,
             seed: self.seed,
             options: self.options.clone(),
-        };
-        let step = timed(&self.timers.start, || self.module.start(&setup, ctx))?;
-        self.status = RoomStatus::Running;
-        Ok(self.apply(step, Input::Start, ctx))
+        }
     }
 
-    /// A player's action for `seat`, refused unless the game runs and (if given) is at
-    /// `expected_seq`.
-    pub fn act(
-        &mut self,
-        seat: u32,
-        action: &str,
-        request_id: &str,
-        expected_seq: Option<u64>,
-        ctx: &CallContext,
-    ) -> Result<Produced, Refused> {
+    /// Makes the module's first step the game's state.
+    pub fn started(&mut self, step: Step, ctx: &CallContext) -> Produced {
+        self.status = RoomStatus::Running;
+        self.apply(step, Input::Start, ctx)
+    }
+
+    /// Whether a player's action may be tried now (the game runs and, if the player said so,
+    /// is at `expected_seq`).
+    pub fn may_act(&self, expected_seq: Option<u64>) -> Result<(), RoomError> {
         match self.status {
-            RoomStatus::Waiting => return Err(RoomError::NotStarted.into()),
+            RoomStatus::Waiting => return Err(RoomError::NotStarted),
             RoomStatus::Paused => {
                 return Err(RoomError::Paused {
                     reason: self.paused_reason.clone().unwrap_or_default(),
-                }
-                .into());
+                });
             }
-            RoomStatus::Finished => return Err(RoomError::GameOver.into()),
+            RoomStatus::Finished => return Err(RoomError::GameOver),
             RoomStatus::Running => {}
         }
-        if let Some(expected) = expected_seq
-            && expected != self.seq
-        {
-            return Err(RoomError::Stale {
+        match expected_seq {
+            Some(expected) if expected != self.seq => Err(RoomError::Stale {
                 seq: self.seq,
                 expected,
-            }
-            .into());
-        }
-        match timed(&self.timers.act, || {
-            self.module.act(&self.state, seat, action, ctx)
-        }) {
-            Ok(step) => {
-                let input = Input::Act {
-                    seat,
-                    action: action.into(),
-                    request_id: Some(request_id.into()),
-                };
-                Ok(self.apply(step, input, ctx))
-            }
-            Err(e) => Err(Refused {
-                error: RoomError::from_rules(&e, "on this action"),
-                fault: e.is_module_fault().then_some(e),
             }),
+            _ => Ok(()),
         }
     }
 
-    /// Fires the module's timer.
-    pub fn timer(&mut self, ctx: &CallContext) -> Result<Produced, RulesError> {
-        let step = timed(&self.timers.timer, || self.module.timer(&self.state, ctx))?;
-        Ok(self.apply(step, Input::Timer, ctx))
-    }
-
-    /// Lets the bot choose and play `seat`'s move; recorded as the seat's action.
-    pub fn bot_move(
+    /// Makes the step of `seat`'s action the game's state; `request_id` is `None` when the bot
+    /// moved for the seat.
+    pub fn acted(
         &mut self,
+        step: Step,
         seat: u32,
-        entropy: u64,
+        action: &str,
+        request_id: Option<&str>,
         ctx: &CallContext,
-    ) -> Result<Produced, RulesError> {
-        let action = timed(&self.timers.bot, || {
-            self.module.bot(&self.state, seat, entropy)
-        })?;
-        let step = timed(&self.timers.act, || {
-            self.module.act(&self.state, seat, &action, ctx)
-        })?;
+    ) -> Produced {
         let input = Input::Act {
             seat,
             action: action.into(),
-            request_id: None,
+            request_id: request_id.map(Into::into),
         };
-        Ok(self.apply(step, input, ctx))
+        self.apply(step, input, ctx)
+    }
+
+    /// Makes the step of the module's timer the game's state.
+    pub fn timer_fired(&mut self, step: Step, ctx: &CallContext) -> Produced {
+        self.apply(step, Input::Timer, ctx)
     }
 
     /// Stops the game after repeated module failures.
@@ -321,34 +264,27 @@ impl Game {
         }
     }
 
-    fn render(&self, viewer: Viewer) -> Result<Arc<str>, RulesError> {
-        let seat = match viewer {
-            Viewer::Seat(s) => Some(s),
-            Viewer::Spectator => None,
-        };
-        self.module.view(&self.state, seat).map(Arc::from)
+    /// Whether the game has a state to show (it has started).
+    pub fn has_state(&self) -> bool {
+        self.seq > 0
     }
 
-    /// The current state for one recipient (everything it knew is replaced when `resync`).
-    /// Nothing before the start.
-    pub fn current(&self, viewer: Viewer, resync: bool) -> Result<Option<Update>, RulesError> {
-        if self.status == RoomStatus::Waiting && self.seq == 0 {
-            return Ok(None);
-        }
-        let view = self.render(viewer)?;
-        Ok(Some(self.update(Some(view), Vec::new(), resync)))
+    /// The current state for one recipient, whose `view` the module rendered (everything the
+    /// recipient knew is replaced when `resync`).
+    pub fn current(&self, view: Arc<str>, resync: bool) -> Update {
+        self.update(Some(view), Vec::new(), resync)
     }
 
     /// What a client that last saw `last_seq` missed: the steps since (their events for
-    /// `viewer`) ending with the current view, or a resync when the gap is older than the
+    /// `viewer`) ending with the current `view`, or a resync when the gap is older than the
     /// steps kept.
-    pub fn missed(&self, viewer: Viewer, last_seq: u64) -> Result<Vec<Update>, RulesError> {
+    pub fn missed(&self, viewer: Viewer, last_seq: u64, view: Arc<str>) -> Vec<Update> {
         let oldest = self.history.front().map_or(self.seq + 1, |s| s.seq);
         if last_seq >= self.seq {
-            return Ok(self.current(viewer, false)?.into_iter().collect());
+            return vec![self.current(view, false)];
         }
         if last_seq + 1 < oldest {
-            return Ok(self.current(viewer, true)?.into_iter().collect());
+            return vec![self.current(view, true)];
         }
         let events_for = |log: &StepLog| -> Vec<Arc<str>> {
             log.events
@@ -374,9 +310,8 @@ impl Game {
             })
             .collect();
         // The last step: its events plus the current view.
-        let view = self.render(viewer)?;
         let last = self.history.back().map(events_for).unwrap_or_default();
         out.push(self.update(Some(view), last, false));
-        Ok(out)
+        out
     }
 }

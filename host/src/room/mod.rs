@@ -16,6 +16,7 @@
 //! never wait for a connection), storage beyond the [`crate::store`] ports.
 
 mod actor;
+mod calls;
 mod clock;
 mod deadlines;
 mod error;

@@ -1,9 +1,8 @@
 //! The registry of open rooms (room id -> handle), and room creation. It is touched on create,
 //! lookup, listing and close only; its lock is never held across an `.await`.
 //!
-//! Rooms are spawned through a [`RoomSpawner`]: in the server, onto the rooms' own runtime, so
-//! that a module call that runs long never holds up connections; in tests, onto the test's
-//! runtime, so that a paused clock governs them.
+//! Rooms are spawned through a [`RoomSpawner`] (a runtime handle and the task tracker that waits
+//! for them at shutdown), so that tests can run them on a paused clock.
 
 use super::actor::{RoomActor, RoomParams};
 use super::{Clock, JoinCmd, Joined, Outbox, RoomCmd, RoomError, RoomHandle, RoomInfo};

@@ -3,7 +3,7 @@
 //!
 //! Must not touch: the game or I/O.
 
-use super::game::CallTimers;
+use super::calls::CallTimers;
 use crate::metrics::{ActionLabels, CallLabels, Metrics, RoomLabels};
 use crate::rules::RulesError;
 use prometheus_client::metrics::counter::Counter;

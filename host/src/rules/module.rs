@@ -111,7 +111,7 @@ impl Module {
             usage: UsageCounters::default(),
             _ticker: sandbox.ticker.clone(),
         };
-        let info = module.call(|rules, store| {
+        let info = module.call(None, |rules, store| {
             let info = rules.call_info(store)?;
             Ok(Ok(convert_info(info)))
         })?;
@@ -207,20 +207,18 @@ impl ModuleInner {
                 rules,
                 calls: 0,
             }),
-            Err(e) => Err(self.classify(e, store.data())),
+            Err(e) => Err(self.classify(e, store.data(), self.limits.fuel_per_call)),
         }
     }
 
-    fn classify(&self, e: wasmtime::Error, state: &HostState) -> RulesError {
+    fn classify(&self, e: wasmtime::Error, state: &HostState, budget: u64) -> RulesError {
         if e.downcast_ref::<MemoryCapExceeded>().is_some() {
             return RulesError::MemoryLimit {
                 cap_bytes: self.limits.memory_bytes,
             };
         }
         match e.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => RulesError::OutOfFuel {
-                budget: self.limits.fuel_per_call,
-            },
+            Some(Trap::OutOfFuel) => RulesError::OutOfFuel { budget },
             Some(Trap::Interrupt) => RulesError::Interrupted {
                 deadline_ms: self.limits.deadline_ms,
             },
@@ -236,10 +234,13 @@ impl ModuleInner {
         }
     }
 
-    /// Runs `f` on a warm instance under the limits. `f` returns the call's typed outcome; a
-    /// module fault (trap, limit, oversized output) discards the instance.
+    /// Runs `f` on a warm instance under the limits, with at most `cap` fuel when that is less
+    /// than the module's budget. `f` returns the call's typed outcome; a module fault (trap,
+    /// limit, oversized output) discards the instance. Running out of a `cap` is reported as
+    /// [`RulesError::OutOfFuel`] with that cap, and is not counted as a failure of the module.
     fn call<R>(
         &self,
+        cap: Option<u64>,
         f: impl FnOnce(&GameRules, &mut Store<HostState>) -> wasmtime::Result<Result<R, RulesError>>,
     ) -> Result<R, RulesError> {
         let popped = self.pool_lock().pop();
@@ -247,7 +248,12 @@ impl ModuleInner {
             Some(w) => w,
             None => self.instantiate()?,
         };
-        let budget = self.limits.fuel_per_call;
+        let budget = match (self.limits.fuel_per_call, cap) {
+            (0, _) => 0,
+            (full, Some(cap)) if cap > 0 && cap < full => cap,
+            (full, _) => full,
+        };
+        let capped = budget < self.limits.fuel_per_call;
         if budget > 0 {
             warm.store.set_fuel(budget).map_err(host_error)?;
         }
@@ -269,11 +275,13 @@ impl ModuleInner {
         usage.max_memory.fetch_max(peak, Ordering::Relaxed);
         let result = match outcome {
             Ok(r) => r,
-            Err(e) => Err(self.classify(e, warm.store.data())),
+            Err(e) => Err(self.classify(e, warm.store.data(), budget)),
         };
         match &result {
             Err(e) if e.is_module_fault() => {
-                usage.failures.fetch_add(1, Ordering::Relaxed);
+                if !(capped && matches!(e, RulesError::OutOfFuel { .. })) {
+                    usage.failures.fetch_add(1, Ordering::Relaxed);
+                }
                 tracing::debug!(
                     module = &*self.label,
                     kind = e.kind(),
@@ -404,6 +412,16 @@ impl Module {
 
     /// `start`: the first step of a new game.
     pub fn start(&self, setup: &Setup, ctx: &CallContext) -> Result<Step, RulesError> {
+        self.start_capped(None, setup, ctx)
+    }
+
+    /// [`Module::start`] with at most `cap` fuel (see [`Module::act_capped`]).
+    pub fn start_capped(
+        &self,
+        cap: Option<u64>,
+        setup: &Setup,
+        ctx: &CallContext,
+    ) -> Result<Step, RulesError> {
         let (setup, ctx) = (
             wit::Setup {
                 seats: setup.seats,
@@ -413,7 +431,9 @@ impl Module {
             convert_ctx(ctx),
         );
         let m = &*self.inner;
-        m.call(|rules, store| Ok(step_outcome(m, rules.call_start(store, &setup, &ctx)?)))
+        m.call(cap, |rules, store| {
+            Ok(step_outcome(m, rules.call_start(store, &setup, &ctx)?))
+        })
     }
 
     /// `act`: `seat` plays `action` (JSON).
@@ -424,9 +444,23 @@ impl Module {
         action: &str,
         ctx: &CallContext,
     ) -> Result<Step, RulesError> {
+        self.act_capped(None, state, seat, action, ctx)
+    }
+
+    /// [`Module::act`] with at most `cap` fuel when that is less than the module's budget: a
+    /// call that needs more fails with [`RulesError::OutOfFuel`] carrying `cap`, and, calls being
+    /// pure, can be made again with the full budget (on a thread that may wait).
+    pub fn act_capped(
+        &self,
+        cap: Option<u64>,
+        state: &[u8],
+        seat: Seat,
+        action: &str,
+        ctx: &CallContext,
+    ) -> Result<Step, RulesError> {
         let ctx = convert_ctx(ctx);
         let m = &*self.inner;
-        m.call(|rules, store| {
+        m.call(cap, |rules, store| {
             Ok(step_outcome(
                 m,
                 rules.call_act(store, state, seat, action, &ctx)?,
@@ -436,15 +470,37 @@ impl Module {
 
     /// `timer`: the wake-up the module asked for has come.
     pub fn timer(&self, state: &[u8], ctx: &CallContext) -> Result<Step, RulesError> {
+        self.timer_capped(None, state, ctx)
+    }
+
+    /// [`Module::timer`] with at most `cap` fuel (see [`Module::act_capped`]).
+    pub fn timer_capped(
+        &self,
+        cap: Option<u64>,
+        state: &[u8],
+        ctx: &CallContext,
+    ) -> Result<Step, RulesError> {
         let ctx = convert_ctx(ctx);
         let m = &*self.inner;
-        m.call(|rules, store| Ok(step_outcome(m, rules.call_timer(store, state, &ctx)?)))
+        m.call(cap, |rules, store| {
+            Ok(step_outcome(m, rules.call_timer(store, state, &ctx)?))
+        })
     }
 
     /// `view`: what one seat (or a spectator, for `None`) sees, as JSON.
     pub fn view(&self, state: &[u8], seat: Option<Seat>) -> Result<String, RulesError> {
+        self.view_capped(None, state, seat)
+    }
+
+    /// [`Module::view`] with at most `cap` fuel (see [`Module::act_capped`]).
+    pub fn view_capped(
+        &self,
+        cap: Option<u64>,
+        state: &[u8],
+        seat: Option<Seat>,
+    ) -> Result<String, RulesError> {
         let m = &*self.inner;
-        m.call(|rules, store| {
+        m.call(cap, |rules, store| {
             Ok(match rules.call_view(store, state, seat)? {
                 Ok(text) => m.checked_text(text),
                 Err(e) => Err(RulesError::Rejected(convert_rule_error(e))),
@@ -454,8 +510,19 @@ impl Module {
 
     /// `bot`: an action (JSON) for a computer-played seat.
     pub fn bot(&self, state: &[u8], seat: Seat, entropy: u64) -> Result<String, RulesError> {
+        self.bot_capped(None, state, seat, entropy)
+    }
+
+    /// [`Module::bot`] with at most `cap` fuel (see [`Module::act_capped`]).
+    pub fn bot_capped(
+        &self,
+        cap: Option<u64>,
+        state: &[u8],
+        seat: Seat,
+        entropy: u64,
+    ) -> Result<String, RulesError> {
         let m = &*self.inner;
-        m.call(|rules, store| {
+        m.call(cap, |rules, store| {
             Ok(match rules.call_bot(store, state, seat, entropy)? {
                 Ok(text) => m.checked_text(text),
                 Err(e) => Err(RulesError::Rejected(convert_rule_error(e))),
@@ -466,7 +533,7 @@ impl Module {
     /// `migrate`: a state of `from_state_version` rewritten for this version.
     pub fn migrate(&self, state: &[u8], from_state_version: u32) -> Result<Vec<u8>, RulesError> {
         let m = &*self.inner;
-        m.call(|rules, store| {
+        m.call(None, |rules, store| {
             Ok(
                 match rules.call_migrate(store, state, from_state_version)? {
                     Ok(bytes) if bytes.len() > m.limits.output_bytes => {
@@ -484,7 +551,7 @@ impl Module {
 
     /// `check`: the state's invariants hold, or [`RulesError::CheckFailed`].
     pub fn check(&self, state: &[u8]) -> Result<(), RulesError> {
-        self.inner.call(|rules, store| {
+        self.inner.call(None, |rules, store| {
             Ok(rules
                 .call_check(store, state)?
                 .map_err(|reason| RulesError::CheckFailed { reason }))

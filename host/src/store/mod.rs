@@ -131,7 +131,7 @@ pub trait EventLog: Send + Sync + 'static {
 }
 
 /// The writing end of one game's log, owned by its room.
-pub trait GameWriter: Send + 'static {
+pub trait GameWriter: Send + Sync + 'static {
     /// Queues an entry and returns its position (1 for the first). Never waits.
     fn append(&mut self, entry: Entry) -> u64;
     /// The position up to which entries are durable; it only grows.

@@ -11,17 +11,18 @@ use crate::ids::PlayerId;
 use crate::room::RoomStatus;
 use crate::rules::Viewer;
 use crate::store::SeatChange;
+use std::sync::Arc;
 
 impl RoomActor {
-    pub(super) fn handle(&mut self, cmd: RoomCmd) {
+    pub(super) async fn handle(&mut self, cmd: RoomCmd) {
         match cmd {
-            RoomCmd::Join(join) => self.join(*join),
+            RoomCmd::Join(join) => self.join(*join).await,
             RoomCmd::Watch {
                 player,
                 outbox,
                 reply,
             } => {
-                let r = self.watch(player, outbox);
+                let r = self.watch(player, outbox).await;
                 self.release.send(Out::Joined(reply, r));
             }
             RoomCmd::Leave { player, reply } => {
@@ -36,19 +37,19 @@ impl RoomActor {
             } => {
                 let r = self.change_bot(&player, seat, add);
                 if r.is_ok() {
-                    self.start_if_full();
+                    self.start_if_full().await;
                 }
                 let r = r.map(|()| self.info());
                 self.release.send(Out::Info(reply, r));
             }
-            RoomCmd::Act(act) => self.act(*act),
+            RoomCmd::Act(act) => self.act(*act).await,
             RoomCmd::Resume {
                 player,
                 last_seq,
                 outbox,
                 reply,
             } => {
-                let r = self.resume(&player, last_seq, &outbox);
+                let r = self.resume(&player, last_seq, &outbox).await;
                 self.release.send(Out::Joined(reply, r));
             }
             RoomCmd::Disconnected { player, conn } => self.disconnected(&player, conn),
@@ -62,18 +63,34 @@ impl RoomActor {
         }
     }
 
-    /// Sends one recipient the current state (the whole of it: a resync when `resync`).
-    fn send_current(&mut self, outbox: &Outbox, viewer: Viewer, resync: bool) {
-        match self.game.current(viewer, resync) {
-            Ok(Some(update)) => self.release.send(Out::Push(
-                outbox.clone(),
-                Outgoing::Update(super::Shared::new(update)),
-            )),
-            Ok(None) => {}
+    /// The module's view of the current state for `viewer`, if the game has started and the
+    /// module renders it.
+    async fn render(&self, viewer: Viewer) -> Option<Arc<str>> {
+        if !self.game.has_state() {
+            return None;
+        }
+        let seat = match viewer {
+            Viewer::Seat(s) => Some(s),
+            Viewer::Spectator => None,
+        };
+        match self.calls.view(self.game.state(), seat).await {
+            Ok(view) => Some(Arc::from(view)),
             Err(e) => {
                 self.stats.count_failure(&e);
                 tracing::warn!(room_id = %self.id, "view failed: {e}");
+                None
             }
+        }
+    }
+
+    /// Sends one recipient the current state (the whole of it: a resync when `resync`).
+    async fn send_current(&mut self, outbox: &Outbox, viewer: Viewer, resync: bool) {
+        if let Some(view) = self.render(viewer).await {
+            let update = self.game.current(view, resync);
+            self.release.send(Out::Push(
+                outbox.clone(),
+                Outgoing::Update(super::Shared::new(update)),
+            ));
         }
     }
 
@@ -83,7 +100,7 @@ impl RoomActor {
         self.joined(Some(seat))
     }
 
-    fn join(&mut self, cmd: JoinCmd) {
+    async fn join(&mut self, cmd: JoinCmd) {
         let JoinCmd {
             player,
             name,
@@ -95,11 +112,11 @@ impl RoomActor {
             // Coming back to one's own seat (a second join, or a join after a reconnect).
             let joined = self.come_back(mine, &outbox);
             self.release.send(Out::Joined(reply, Ok(joined)));
-            self.send_current(&outbox, Viewer::Seat(mine), true);
+            self.send_current(&outbox, Viewer::Seat(mine), true).await;
             return;
         }
         let r = self.take_seat(player, name, seat, outbox);
-        self.start_if_full();
+        self.start_if_full().await;
         let r = r.map(|seat| self.joined(Some(seat)));
         self.release.send(Out::Joined(reply, r));
     }
@@ -151,17 +168,17 @@ impl RoomActor {
         Ok(index)
     }
 
-    fn watch(&mut self, player: PlayerId, outbox: Outbox) -> Result<Joined, RoomError> {
+    async fn watch(&mut self, player: PlayerId, outbox: Outbox) -> Result<Joined, RoomError> {
         if let Some(mine) = self.seats.seat_of(&player) {
             // A seated player's watch comes back to the seat: one stream of updates, not two.
             let joined = self.come_back(mine, &outbox);
-            self.send_current(&outbox, Viewer::Seat(mine), true);
+            self.send_current(&outbox, Viewer::Seat(mine), true).await;
             return Ok(joined);
         }
         self.spectators.insert(player, outbox.clone());
         self.lobby_dirty = true;
         let joined = self.joined(None);
-        self.send_current(&outbox, Viewer::Spectator, true);
+        self.send_current(&outbox, Viewer::Spectator, true).await;
         Ok(joined)
     }
 
@@ -229,7 +246,7 @@ impl RoomActor {
         Ok(())
     }
 
-    fn act(&mut self, cmd: ActCmd) {
+    async fn act(&mut self, cmd: ActCmd) {
         let ActCmd {
             player,
             request_id,
@@ -237,7 +254,9 @@ impl RoomActor {
             expected_seq,
             outbox,
         } = cmd;
-        let result = self.try_act(&player, &request_id, &action, expected_seq);
+        let result = self
+            .try_act(&player, &request_id, &action, expected_seq)
+            .await;
         let code = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind(),
@@ -268,7 +287,7 @@ impl RoomActor {
     }
 
     /// Applies an action once per request id: a retried id gets its first reply again.
-    fn try_act(
+    async fn try_act(
         &mut self,
         player: &PlayerId,
         request_id: &str,
@@ -281,20 +300,9 @@ impl RoomActor {
         if let Some(previous) = self.requests.get(player).and_then(|w| w.get(request_id)) {
             return previous;
         }
-        let ctx = self.call_ctx();
-        let result = match self.game.act(seat, action, request_id, expected_seq, &ctx) {
-            Ok(produced) => {
-                self.publish(produced);
-                Ok(self.game.seq())
-            }
-            Err(refused) => {
-                if let Some(fault) = &refused.fault {
-                    self.stats.count_failure(fault);
-                    tracing::warn!(room_id = %self.id, game = %self.stats.game(),
-                        version = %self.stats.version(), "module failed on an action: {fault}");
-                }
-                Err(refused.error)
-            }
+        let result = match self.game.may_act(expected_seq) {
+            Ok(()) => self.apply_act(seat, action, request_id).await,
+            Err(e) => Err(e),
         };
         let capacity = self.cfg.request_window;
         match self.requests.get_mut(player) {
@@ -309,7 +317,32 @@ impl RoomActor {
         result
     }
 
-    fn resume(
+    /// Plays `seat`'s action through the module.
+    async fn apply_act(
+        &mut self,
+        seat: u32,
+        action: &str,
+        request_id: &str,
+    ) -> Result<u64, RoomError> {
+        let ctx = self.call_ctx();
+        match self.calls.act(self.game.state(), seat, action, &ctx).await {
+            Ok(step) => {
+                let produced = self.game.acted(step, seat, action, Some(request_id), &ctx);
+                self.publish(produced);
+                Ok(self.game.seq())
+            }
+            Err(e) => {
+                if e.is_module_fault() {
+                    self.stats.count_failure(&e);
+                    tracing::warn!(room_id = %self.id, game = %self.stats.game(),
+                        version = %self.stats.version(), "module failed on an action: {e}");
+                }
+                Err(RoomError::from_rules(&e, "on this action"))
+            }
+        }
+    }
+
+    async fn resume(
         &mut self,
         player: &PlayerId,
         last_seq: u64,
@@ -323,18 +356,12 @@ impl RoomActor {
         } else {
             return Err(RoomError::NotInRoom { seated_only: false });
         };
-        match self.game.missed(viewer, last_seq) {
-            Ok(updates) => {
-                for update in updates {
-                    self.release.send(Out::Push(
-                        outbox.clone(),
-                        Outgoing::Update(super::Shared::new(update)),
-                    ));
-                }
-            }
-            Err(e) => {
-                self.stats.count_failure(&e);
-                tracing::warn!(room_id = %self.id, "view failed: {e}");
+        if let Some(view) = self.render(viewer).await {
+            for update in self.game.missed(viewer, last_seq, view) {
+                self.release.send(Out::Push(
+                    outbox.clone(),
+                    Outgoing::Update(super::Shared::new(update)),
+                ));
             }
         }
         Ok(joined)

@@ -1,0 +1,259 @@
+//! How a room calls its module without ever stalling the connections: each call first runs
+//! inline, on the room's task, within a small fuel slice (`room.inline_fuel`) that every ordinary
+//! call fits in; a call that needs more is made again — calls are pure, so the second run is the
+//! call — with the module's full budget on the runtime's bounded blocking pool, while the room's
+//! task waits without holding a worker. Ordinary moves thus cost no thread hop, and a module
+//! that spins holds a connection worker for one slice at most.
+//!
+//! With fuel metering off there is no slice to enforce, and calls run inline up to the deadline.
+//!
+//! Owns: the module handle and the call latency histograms. Must not touch: the game's state
+//! (it is lent for each call), seats, I/O.
+
+use crate::rules::{CallContext, Module, RulesError, Setup, Step};
+use prometheus_client::metrics::histogram::Histogram;
+
+/// Latency histograms of the module calls a room makes.
+#[derive(Clone, Debug)]
+pub(crate) struct CallTimers {
+    pub start: Histogram,
+    pub act: Histogram,
+    pub timer: Histogram,
+    pub bot: Histogram,
+}
+
+/// A call and its borrowed inputs.
+#[derive(Clone, Copy)]
+enum Call<'a> {
+    Start(&'a Setup),
+    Act {
+        state: &'a [u8],
+        seat: u32,
+        action: &'a str,
+    },
+    Timer(&'a [u8]),
+    Bot {
+        state: &'a [u8],
+        seat: u32,
+        entropy: u64,
+    },
+    View {
+        state: &'a [u8],
+        seat: Option<u32>,
+    },
+}
+
+/// The same call with owned inputs, to move to another thread.
+enum Owned {
+    Start(Setup),
+    Act {
+        state: Vec<u8>,
+        seat: u32,
+        action: String,
+    },
+    Timer(Vec<u8>),
+    Bot {
+        state: Vec<u8>,
+        seat: u32,
+        entropy: u64,
+    },
+    View {
+        state: Vec<u8>,
+        seat: Option<u32>,
+    },
+}
+
+enum Output {
+    Step(Step),
+    Text(String),
+}
+
+impl Call<'_> {
+    fn to_owned(self) -> Owned {
+        match self {
+            Call::Start(setup) => Owned::Start(setup.clone()),
+            Call::Act {
+                state,
+                seat,
+                action,
+            } => Owned::Act {
+                state: state.to_vec(),
+                seat,
+                action: action.to_owned(),
+            },
+            Call::Timer(state) => Owned::Timer(state.to_vec()),
+            Call::Bot {
+                state,
+                seat,
+                entropy,
+            } => Owned::Bot {
+                state: state.to_vec(),
+                seat,
+                entropy,
+            },
+            Call::View { state, seat } => Owned::View {
+                state: state.to_vec(),
+                seat,
+            },
+        }
+    }
+
+    fn invoke(self, m: &Module, ctx: &CallContext, cap: Option<u64>) -> Result<Output, RulesError> {
+        match self {
+            Call::Start(setup) => m.start_capped(cap, setup, ctx).map(Output::Step),
+            Call::Act {
+                state,
+                seat,
+                action,
+            } => m
+                .act_capped(cap, state, seat, action, ctx)
+                .map(Output::Step),
+            Call::Timer(state) => m.timer_capped(cap, state, ctx).map(Output::Step),
+            Call::Bot {
+                state,
+                seat,
+                entropy,
+            } => m.bot_capped(cap, state, seat, entropy).map(Output::Text),
+            Call::View { state, seat } => m.view_capped(cap, state, seat).map(Output::Text),
+        }
+    }
+}
+
+impl Owned {
+    fn call(&self) -> Call<'_> {
+        match self {
+            Owned::Start(setup) => Call::Start(setup),
+            Owned::Act {
+                state,
+                seat,
+                action,
+            } => Call::Act {
+                state,
+                seat: *seat,
+                action,
+            },
+            Owned::Timer(state) => Call::Timer(state),
+            Owned::Bot {
+                state,
+                seat,
+                entropy,
+            } => Call::Bot {
+                state,
+                seat: *seat,
+                entropy: *entropy,
+            },
+            Owned::View { state, seat } => Call::View { state, seat: *seat },
+        }
+    }
+}
+
+/// A room's way to its module.
+pub(crate) struct Sandboxed {
+    module: Module,
+    slice: Option<u64>,
+    timers: CallTimers,
+}
+
+fn timed<R>(h: &Histogram, started: std::time::Instant, r: R) -> R {
+    h.observe(started.elapsed().as_secs_f64());
+    r
+}
+
+fn step(out: Result<Output, RulesError>) -> Result<Step, RulesError> {
+    match out? {
+        Output::Step(s) => Ok(s),
+        Output::Text(_) => Err(RulesError::Host {
+            message: "a call that makes a step returned text".into(),
+        }),
+    }
+}
+
+fn text(out: Result<Output, RulesError>) -> Result<String, RulesError> {
+    match out? {
+        Output::Text(t) => Ok(t),
+        Output::Step(_) => Err(RulesError::Host {
+            message: "a call that returns text made a step".into(),
+        }),
+    }
+}
+
+impl Sandboxed {
+    /// Calls into `module`, inline within `inline_fuel` (0: always inline).
+    pub fn new(module: Module, inline_fuel: u64, timers: CallTimers) -> Sandboxed {
+        let full = module.limits().fuel_per_call;
+        let slice = (inline_fuel > 0 && full > inline_fuel).then_some(inline_fuel);
+        Sandboxed {
+            module,
+            slice,
+            timers,
+        }
+    }
+
+    async fn run(&self, call: Call<'_>, ctx: &CallContext) -> Result<Output, RulesError> {
+        let first = call.invoke(&self.module, ctx, self.slice);
+        match (&first, self.slice) {
+            (Err(RulesError::OutOfFuel { budget }), Some(slice)) if *budget == slice => {}
+            _ => return first,
+        }
+        let (module, owned, ctx) = (self.module.clone(), call.to_owned(), ctx.clone());
+        tokio::task::spawn_blocking(move || owned.call().invoke(&module, &ctx, None))
+            .await
+            .unwrap_or_else(|e| {
+                Err(RulesError::Host {
+                    message: format!("the call on the blocking pool failed: {e}"),
+                })
+            })
+    }
+
+    pub async fn start(&self, setup: &Setup, ctx: &CallContext) -> Result<Step, RulesError> {
+        let t = std::time::Instant::now();
+        timed(
+            &self.timers.start,
+            t,
+            step(self.run(Call::Start(setup), ctx).await),
+        )
+    }
+
+    pub async fn act(
+        &self,
+        state: &[u8],
+        seat: u32,
+        action: &str,
+        ctx: &CallContext,
+    ) -> Result<Step, RulesError> {
+        let t = std::time::Instant::now();
+        let call = Call::Act {
+            state,
+            seat,
+            action,
+        };
+        timed(&self.timers.act, t, step(self.run(call, ctx).await))
+    }
+
+    pub async fn timer(&self, state: &[u8], ctx: &CallContext) -> Result<Step, RulesError> {
+        let t = std::time::Instant::now();
+        timed(
+            &self.timers.timer,
+            t,
+            step(self.run(Call::Timer(state), ctx).await),
+        )
+    }
+
+    pub async fn bot(&self, state: &[u8], seat: u32, entropy: u64) -> Result<String, RulesError> {
+        let t = std::time::Instant::now();
+        let call = Call::Bot {
+            state,
+            seat,
+            entropy,
+        };
+        let ctx = CallContext::default();
+        timed(&self.timers.bot, t, text(self.run(call, &ctx).await))
+    }
+
+    pub async fn view(&self, state: &[u8], seat: Option<u32>) -> Result<String, RulesError> {
+        text(
+            self.run(Call::View { state, seat }, &CallContext::default())
+                .await,
+        )
+    }
+}
