@@ -237,13 +237,13 @@ impl Conn {
             } => {
                 let (player, name) = (session.player.clone(), session.name.clone());
                 self.enter(&session, request_id, &room, |outbox, reply| {
-                    RoomCmd::Join(Box::new(JoinCmd {
+                    RoomCmd::Join(JoinCmd {
                         player,
                         name,
                         seat,
                         outbox,
                         reply,
-                    }))
+                    })
                 })
                 .await
             }
@@ -346,13 +346,13 @@ impl Conn {
         let session = self.signed_in()?;
         let handle = self.app.registry.get(room)?;
         handle
-            .send(RoomCmd::Act(Box::new(ActCmd {
+            .send(RoomCmd::Act(ActCmd {
                 player: session.player.clone(),
                 request_id: request_id.into(),
                 action: action.into(),
                 expected_seq,
                 outbox: self.outbox.clone(),
-            })))
+            }))
             .map_err(ApiError::from)
     }
 

@@ -23,7 +23,7 @@ use crate::rules::{CallContext, Module, RulesError, Viewer};
 use crate::store::{Entry, GameWriter, Input, SeatChange};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -62,7 +62,7 @@ pub(crate) struct RoomActor {
     turn_deadline_ms: Option<u64>,
     entropy: u64,
     failures: u32,
-    info_tx: watch::Sender<RoomInfo>,
+    published: super::Published,
     lobby_dirty: bool,
     stats: RoomStats,
     shutdown: CancellationToken,
@@ -70,7 +70,7 @@ pub(crate) struct RoomActor {
 
 impl RoomActor {
     /// A room with `bots` bots in its last seats; returns it with its info channel.
-    pub fn new(p: RoomParams) -> (Self, watch::Receiver<RoomInfo>) {
+    pub fn new(p: RoomParams) -> (Self, super::Published) {
         let info = p.module.info();
         let stats = RoomStats::new(p.metrics, &info.name, &info.version);
         let game = Game::new(GameParams {
@@ -80,7 +80,7 @@ impl RoomActor {
             history_cap: p.cfg.missed_steps_buffer,
         });
         let calls = Sandboxed::new(p.module, p.cfg.inline_fuel, stats.call_timers());
-        let (info_tx, info_rx) = watch::channel(RoomInfo {
+        let published = Arc::new(std::sync::RwLock::new(RoomInfo {
             id: p.id.clone(),
             game: stats.game().into(),
             version: stats.version().into(),
@@ -95,7 +95,7 @@ impl RoomActor {
             paused_reason: None,
             turn_deadline_ms: p.turn_deadline_ms,
             seed: None,
-        });
+        }));
         let mut actor = RoomActor {
             id: p.id,
             game,
@@ -113,7 +113,7 @@ impl RoomActor {
             creator: p.creator,
             turn_deadline_ms: p.turn_deadline_ms,
             failures: 0,
-            info_tx,
+            published: published.clone(),
             lobby_dirty: true,
             stats,
             shutdown: p.shutdown,
@@ -123,11 +123,11 @@ impl RoomActor {
             actor.record_seat(seat, SeatChange::Bot);
         }
         actor.publish_info();
-        (actor, info_rx)
+        (actor, published)
     }
 
     /// The actor loop. Returns when the room closes or the server shuts down.
-    pub async fn run(mut self, mut inbox: mpsc::Receiver<RoomCmd>) {
+    pub async fn run(mut self: Box<Self>, mut inbox: mpsc::Receiver<Box<RoomCmd>>) {
         let shutdown = self.shutdown.clone();
         let stopping = shutdown.cancelled();
         tokio::pin!(stopping);
@@ -140,10 +140,12 @@ impl RoomActor {
                 _ = &mut stopping => break,
                 _ = self.release.durable_changed(), if holding => {}
                 cmd = inbox.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd).await,
+                    // Boxed: the handlers' state is large and needed only while one runs, not
+                    // for the whole life of an idle room.
+                    Some(cmd) => Box::pin(self.handle(*cmd)).await,
                     None => break,
                 },
-                _ = sleep_until(deadline) => closing = self.on_deadline().await,
+                _ = sleep_until(deadline) => closing = Box::pin(self.on_deadline()).await,
             }
             self.release.release();
             if closing {
@@ -159,7 +161,7 @@ impl RoomActor {
         // others when their reply channel drops (`Closed`).
         inbox.close();
         while let Ok(cmd) = inbox.try_recv() {
-            if let RoomCmd::Act(act) = cmd {
+            if let RoomCmd::Act(act) = *cmd {
                 self.refuse(&act.outbox, act.request_id, super::RoomError::Closed);
             }
         }
@@ -439,7 +441,8 @@ impl RoomActor {
     }
 
     fn publish_info(&self) {
-        let _ = self.info_tx.send(self.info());
+        let info = self.info();
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = info;
     }
 
     fn member_outboxes(&self) -> impl Iterator<Item = &Outbox> {
@@ -465,4 +468,13 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
+}
+
+/// The size of a room's task future (what an idle room keeps besides its actor).
+#[cfg(test)]
+pub(crate) fn run_future_size() -> usize {
+    fn of<A, F: std::future::Future>(_: fn(A, mpsc::Receiver<Box<RoomCmd>>) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+    of(RoomActor::run)
 }

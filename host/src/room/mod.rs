@@ -36,7 +36,7 @@ pub use registry::{CreateRoom, Registry, RoomSpawner};
 use crate::ids::{PlayerId, RoomId};
 use serde::Serialize;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 /// What kind of occupant a seat has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -175,12 +175,13 @@ pub struct Joined {
 /// A reply channel.
 pub type Reply<T> = oneshot::Sender<Result<T, RoomError>>;
 
-/// Everything a room can be asked. Each is one input applied in arrival order. Large variants
-/// are boxed so that the inbox's slots stay small (an idle room's inbox is part of its cost).
+/// Everything a room can be asked. Each is one input applied in arrival order. Commands travel
+/// boxed, so that an inbox's slots are one pointer each (an idle room's inbox is part of what it
+/// costs).
 #[derive(Debug)]
 pub enum RoomCmd {
     /// Take a seat (`seat: None` = first free) or come back to one's seat.
-    Join(Box<JoinCmd>),
+    Join(JoinCmd),
     /// Watch as a spectator (a seated player's watch comes back to their seat).
     Watch {
         /// Who.
@@ -209,7 +210,7 @@ pub enum RoomCmd {
         reply: Reply<RoomInfo>,
     },
     /// Play an action; the reply (`ack` or refusal) goes to the requesting connection.
-    Act(Box<ActCmd>),
+    Act(ActCmd),
     /// Re-attach after a reconnect and receive what was missed.
     Resume {
         /// Who.
@@ -264,9 +265,13 @@ pub struct ActCmd {
 #[derive(Clone, Debug)]
 pub struct RoomHandle {
     id: RoomId,
-    tx: mpsc::Sender<RoomCmd>,
-    info: watch::Receiver<RoomInfo>,
+    tx: mpsc::Sender<Box<RoomCmd>>,
+    info: Published,
 }
+
+/// A room's latest info, written by its actor and read by anyone with its handle. (A watch
+/// channel would do, at several times the memory per room; nobody waits for changes.)
+pub(crate) type Published = Arc<std::sync::RwLock<RoomInfo>>;
 
 impl RoomHandle {
     /// The room's id.
@@ -276,13 +281,13 @@ impl RoomHandle {
 
     /// The room's latest published info.
     pub fn info(&self) -> RoomInfo {
-        self.info.borrow().clone()
+        self.info.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Sends a command without waiting: a full inbox is [`RoomError::Busy`], a closed room
     /// [`RoomError::Closed`].
     pub fn send(&self, cmd: RoomCmd) -> Result<(), RoomError> {
-        self.tx.try_send(cmd).map_err(|e| match e {
+        self.tx.try_send(Box::new(cmd)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => RoomError::Busy,
             mpsc::error::TrySendError::Closed(_) => RoomError::Closed,
         })
@@ -290,7 +295,7 @@ impl RoomHandle {
 
     /// Sends a command that must not be lost (a disconnect), waiting for inbox space.
     pub async fn send_reliably(&self, cmd: RoomCmd) {
-        let _ = self.tx.send(cmd).await;
+        let _ = self.tx.send(Box::new(cmd)).await;
     }
 
     /// Sends `make(reply)` and waits for the answer.

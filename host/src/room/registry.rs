@@ -258,7 +258,7 @@ impl Registry {
         let registry = Arc::downgrade(self);
         let room_id = id.clone();
         self.spawner.spawn(async move {
-            actor.run(rx).await;
+            Box::new(actor).run(rx).await;
             if let Some(r) = registry.upgrade() {
                 r.write().remove(&room_id);
             }
@@ -266,13 +266,13 @@ impl Registry {
         tracing::info!(room_id = %id, game = %req.game, seats, bots = req.bots, "room created");
         handle
             .ask(|reply| {
-                RoomCmd::Join(Box::new(JoinCmd {
+                RoomCmd::Join(JoinCmd {
                     player: creator,
                     name,
                     seat: Some(0),
                     outbox,
                     reply,
-                }))
+                })
             })
             .await
     }

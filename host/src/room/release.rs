@@ -7,9 +7,9 @@
 //! Owns: the room's log writer and the held outputs. Must not touch: the game or seats.
 
 use super::{Joined, Outbox, Outgoing, Reply, RoomError, RoomInfo};
-use crate::store::{Entry, GameWriter};
+use crate::store::{Durable, Entry, GameWriter};
 use std::collections::VecDeque;
-use tokio::sync::watch;
+use std::sync::Arc;
 
 /// One output of an input.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ impl Out {
 /// A room's log writer and the outputs waiting for it.
 pub(crate) struct Release {
     log: Box<dyn GameWriter>,
-    durable: watch::Receiver<u64>,
+    durable: Arc<Durable>,
     appended: u64,
     held: VecDeque<(u64, Out)>,
 }
@@ -70,7 +70,7 @@ impl Release {
     /// Delivers `out` once every entry appended so far is durable (at once if they are and
     /// nothing older is held).
     pub fn send(&mut self, out: Out) {
-        if self.held.is_empty() && *self.durable.borrow() >= self.appended {
+        if self.held.is_empty() && self.durable.get() >= self.appended {
             out.deliver();
         } else {
             self.held.push_back((self.appended, out));
@@ -82,7 +82,7 @@ impl Release {
         if self.held.is_empty() {
             return;
         }
-        let durable = *self.durable.borrow_and_update();
+        let durable = self.durable.get();
         while self
             .held
             .front()
@@ -99,11 +99,9 @@ impl Release {
         !self.held.is_empty()
     }
 
-    /// Resolves when the log reports more entries durable (never, if its writer is gone).
-    pub async fn durable_changed(&mut self) {
-        if self.durable.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+    /// Resolves when the log reports more entries durable.
+    pub async fn durable_changed(&self) {
+        self.durable.moved().await;
     }
 
     /// The room closed for good: the log will get no more entries.

@@ -7,7 +7,8 @@ use crate::metrics::Metrics;
 use crate::modules::{MemoryCatalog, ModuleCatalog};
 use crate::rules::{Limits, Runtime, RuntimeConfig};
 use crate::store::{
-    Entry, EventLog, GameHeader, GameLog, GameWriter, Input, MemoryLog, SeatChange, StoreError,
+    Durable, Entry, EventLog, GameHeader, GameLog, GameWriter, Input, MemoryLog, SeatChange,
+    StoreError,
 };
 use registry::RegistryParams;
 use std::sync::Mutex;
@@ -82,26 +83,26 @@ fn hostile(fault: &str) -> CreateRoom {
 async fn join(handle: &RoomHandle, who: &PlayerId, outbox: Outbox) -> Joined {
     handle
         .ask(|reply| {
-            RoomCmd::Join(Box::new(JoinCmd {
+            RoomCmd::Join(JoinCmd {
                 player: who.clone(),
                 name: who.to_string(),
                 seat: None,
                 outbox,
                 reply,
-            }))
+            })
         })
         .await
         .expect("joins")
 }
 
 fn act(who: &PlayerId, request_id: &str, outbox: &Outbox) -> RoomCmd {
-    RoomCmd::Act(Box::new(ActCmd {
+    RoomCmd::Act(ActCmd {
         player: who.clone(),
         request_id: request_id.into(),
         action: "{}".into(),
         expected_seq: None,
         outbox: outbox.clone(),
-    }))
+    })
 }
 
 /// Lets every task run until all are idle (the paused clock moves on only then).
@@ -230,22 +231,19 @@ fn a_failing_timer_is_retried_with_backoff_then_pauses_the_room_without_spinning
 #[derive(Clone, Default)]
 struct ManualLog {
     entries: Arc<Mutex<Vec<Entry>>>,
-    durable: Arc<Mutex<Option<tokio::sync::watch::Sender<u64>>>>,
+    durable: Arc<Durable>,
 }
 
 struct ManualWriter {
     log: ManualLog,
     appended: u64,
-    durable: tokio::sync::watch::Receiver<u64>,
 }
 
 impl ManualLog {
     /// Makes everything appended so far durable.
     fn flush(&self) {
         let n = self.entries.lock().expect("lock").len() as u64;
-        if let Some(tx) = &*self.durable.lock().expect("lock") {
-            tx.send_replace(n);
-        }
+        self.durable.advance(n);
     }
 
     fn inputs(&self) -> Vec<Input> {
@@ -256,12 +254,9 @@ impl ManualLog {
 
 impl EventLog for ManualLog {
     fn create(&self, _: GameHeader) -> Result<Box<dyn GameWriter>, StoreError> {
-        let (tx, rx) = tokio::sync::watch::channel(0);
-        *self.durable.lock().expect("lock") = Some(tx);
         Ok(Box::new(ManualWriter {
             log: self.clone(),
             appended: 0,
-            durable: rx,
         }))
     }
 
@@ -277,8 +272,8 @@ impl GameWriter for ManualWriter {
         self.appended
     }
 
-    fn durable(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.durable.clone()
+    fn durable(&self) -> Arc<Durable> {
+        self.log.durable.clone()
     }
 
     fn close(&mut self) {}
@@ -419,11 +414,10 @@ async fn an_abandoned_room_closes_after_its_grace_period_and_forgets_its_log() {
 }
 
 #[test]
-fn room_commands_stay_small_so_an_idle_inbox_costs_little() {
-    // An inbox allocates slots for its commands up front: large requests are boxed.
-    assert!(
-        std::mem::size_of::<RoomCmd>() <= 48,
-        "{}",
-        std::mem::size_of::<RoomCmd>()
-    );
+fn an_idle_room_costs_little_memory() {
+    // What an idle room holds for its whole life stays small: its task's future (the handlers'
+    // larger state is boxed while they run) and one pointer per inbox slot.
+    let future = actor::run_future_size();
+    assert!(future <= 1024, "the room's task future is {future} bytes");
+    assert_eq!(std::mem::size_of::<Box<RoomCmd>>(), 8);
 }

@@ -3,12 +3,12 @@
 //! game when its room closes.
 
 use super::{
-    Entry, EventLog, GameHeader, GameLog, GameWriter, SessionStore, StoreError, StoredSession,
+    Durable, Entry, EventLog, GameHeader, GameLog, GameWriter, SessionStore, StoreError,
+    StoredSession,
 };
 use crate::ids::{RoomId, Token};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::watch;
 
 type Games = Arc<Mutex<HashMap<RoomId, GameLog>>>;
 
@@ -36,12 +36,11 @@ impl EventLog for MemoryLog {
                 entries: Vec::new(),
             },
         );
-        let (durable, _) = watch::channel(0);
         Ok(Box::new(MemoryWriter {
             games: self.games.clone(),
             room,
             appended: 0,
-            durable,
+            durable: Arc::default(),
         }))
     }
 
@@ -54,7 +53,7 @@ struct MemoryWriter {
     games: Games,
     room: RoomId,
     appended: u64,
-    durable: watch::Sender<u64>,
+    durable: Arc<Durable>,
 }
 
 impl GameWriter for MemoryWriter {
@@ -63,12 +62,12 @@ impl GameWriter for MemoryWriter {
             game.entries.push(entry);
         }
         self.appended += 1;
-        self.durable.send_replace(self.appended);
+        self.durable.advance(self.appended);
         self.appended
     }
 
-    fn durable(&self) -> watch::Receiver<u64> {
-        self.durable.subscribe()
+    fn durable(&self) -> Arc<Durable> {
+        self.durable.clone()
     }
 
     fn close(&mut self) {

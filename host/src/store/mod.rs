@@ -9,7 +9,9 @@ mod memory;
 pub use memory::{MemoryLog, MemorySessions};
 
 use crate::ids::{PlayerId, RoomId, Token};
-use tokio::sync::watch;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::Notify;
 
 /// Which module a game runs: name, version and the digest of the component's bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -130,12 +132,40 @@ pub trait EventLog: Send + Sync + 'static {
     fn read(&self, room: &RoomId) -> Option<GameLog>;
 }
 
+/// How far a game's log is durable: the writer advances it, the room reads it and waits for it
+/// to move. (A watch channel would do, at several times the memory per room.)
+#[derive(Debug, Default)]
+pub struct Durable {
+    upto: AtomicU64,
+    moved: Notify,
+}
+
+impl Durable {
+    /// The position up to which entries are durable.
+    pub fn get(&self) -> u64 {
+        self.upto.load(Ordering::Acquire)
+    }
+
+    /// Entries up to `position` are durable (it never goes back).
+    pub fn advance(&self, position: u64) {
+        if self.upto.fetch_max(position, Ordering::AcqRel) < position {
+            // One waiter at most (the room): a permit is kept if it is not waiting yet.
+            self.moved.notify_one();
+        }
+    }
+
+    /// Resolves after the position has moved (possibly before this was called).
+    pub async fn moved(&self) {
+        self.moved.notified().await;
+    }
+}
+
 /// The writing end of one game's log, owned by its room.
 pub trait GameWriter: Send + Sync + 'static {
     /// Queues an entry and returns its position (1 for the first). Never waits.
     fn append(&mut self, entry: Entry) -> u64;
-    /// The position up to which entries are durable; it only grows.
-    fn durable(&self) -> watch::Receiver<u64>;
+    /// How far the entries are durable.
+    fn durable(&self) -> Arc<Durable>;
     /// The room has closed; nothing more will be appended.
     fn close(&mut self);
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 impl RoomActor {
     pub(super) async fn handle(&mut self, cmd: RoomCmd) {
         match cmd {
-            RoomCmd::Join(join) => self.join(*join).await,
+            RoomCmd::Join(join) => self.join(join).await,
             RoomCmd::Watch {
                 player,
                 outbox,
@@ -42,7 +42,7 @@ impl RoomActor {
                 let r = r.map(|()| self.info());
                 self.release.send(Out::Info(reply, r));
             }
-            RoomCmd::Act(act) => self.act(*act).await,
+            RoomCmd::Act(act) => self.act(act).await,
             RoomCmd::Resume {
                 player,
                 last_seq,
