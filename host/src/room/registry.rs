@@ -82,9 +82,12 @@ pub struct RegistryParams {
     pub spawner: RoomSpawner,
 }
 
+type Rooms = HashMap<RoomId, RoomHandle, foldhash::fast::RandomState>;
+
 /// Open rooms and what is needed to make new ones.
 pub struct Registry {
-    rooms: RwLock<HashMap<RoomId, RoomHandle>>,
+    /// Looked up on every action: a fast keyed hash rather than SipHash.
+    rooms: RwLock<Rooms>,
     catalog: Arc<dyn ModuleCatalog>,
     log: Arc<dyn EventLog>,
     cfg: Arc<RoomConfig>,
@@ -98,7 +101,7 @@ impl Registry {
     /// An empty registry.
     pub fn new(p: RegistryParams) -> Arc<Self> {
         Arc::new(Registry {
-            rooms: RwLock::new(HashMap::new()),
+            rooms: RwLock::new(HashMap::default()),
             catalog: p.catalog,
             log: p.log,
             cfg: Arc::new(p.cfg),
@@ -119,11 +122,11 @@ impl Registry {
         &*self.log
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<RoomId, RoomHandle>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Rooms> {
         self.rooms.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<RoomId, RoomHandle>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Rooms> {
         self.rooms.write().unwrap_or_else(|p| p.into_inner())
     }
 

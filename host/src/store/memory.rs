@@ -10,7 +10,9 @@ use crate::ids::{RoomId, Token};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-type Games = Arc<Mutex<HashMap<RoomId, GameLog>>>;
+/// One game's log; its writer appends without going through the map of games.
+type Shared = Arc<Mutex<GameLog>>;
+type Games = Arc<Mutex<HashMap<RoomId, Shared>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -29,15 +31,14 @@ impl EventLog for MemoryLog {
         if games.contains_key(&room) {
             return Err(StoreError::Duplicate { room });
         }
-        games.insert(
-            room.clone(),
-            GameLog {
-                header,
-                entries: Vec::new(),
-            },
-        );
+        let game = Arc::new(Mutex::new(GameLog {
+            header,
+            entries: Vec::new(),
+        }));
+        games.insert(room.clone(), game.clone());
         Ok(Box::new(MemoryWriter {
             games: self.games.clone(),
+            game,
             room,
             appended: 0,
             durable: Arc::default(),
@@ -45,12 +46,15 @@ impl EventLog for MemoryLog {
     }
 
     fn read(&self, room: &RoomId) -> Option<GameLog> {
-        lock(&self.games).get(room).cloned()
+        let game = lock(&self.games).get(room).cloned()?;
+        let log = lock(&game).clone();
+        Some(log)
     }
 }
 
 struct MemoryWriter {
     games: Games,
+    game: Shared,
     room: RoomId,
     appended: u64,
     durable: Arc<Durable>,
@@ -58,9 +62,7 @@ struct MemoryWriter {
 
 impl GameWriter for MemoryWriter {
     fn append(&mut self, entry: Entry) -> u64 {
-        if let Some(game) = lock(&self.games).get_mut(&self.room) {
-            game.entries.push(entry);
-        }
+        lock(&self.game).entries.push(entry);
         self.appended += 1;
         self.durable.advance(self.appended);
         self.appended
