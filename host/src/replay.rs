@@ -2,8 +2,8 @@
 //!
 //! A record holds everything that determined a game: the module (name and version), the seed,
 //! options and seats, and every input that changed the state, in order. Bot moves are recorded
-//! as their seat's actions, so a replay needs no bot and no entropy. The server's event log will
-//! export exactly this format. See `docs/replay.md`.
+//! as their seat's actions, so a replay needs no bot and no entropy. A game read back from the
+//! server's event log becomes a record with [`GameRecord::from_log`]. See `docs/replay.md`.
 
 use crate::rules::{CallContext, Module, RulesError, Setup, Step, Viewer};
 use serde::{Deserialize, Serialize};
@@ -153,6 +153,37 @@ impl GameRecord {
             started_at,
             inputs: Vec::new(),
         }
+    }
+
+    /// The record of a game read back from the event log: its start and every action and timer
+    /// since (seat changes do not change the state). `None` before the game started.
+    pub fn from_log(log: &crate::store::GameLog) -> Option<Self> {
+        use crate::store::Input;
+        let start = log.entries.iter().position(|e| e.input == Input::Start)?;
+        let h = &log.header;
+        Some(GameRecord {
+            format: FORMAT.into(),
+            module: ModuleRef {
+                name: h.module.name.clone(),
+                version: h.module.version.clone(),
+            },
+            seed: h.seed,
+            seats: h.seats,
+            options: serde_json::from_str(&h.options).unwrap_or(serde_json::Value::Null),
+            started_at: log.entries[start].at,
+            inputs: log.entries[start + 1..]
+                .iter()
+                .filter_map(|e| match &e.input {
+                    Input::Act { seat, action, .. } => Some(RecordedInput::Act {
+                        seat: *seat,
+                        action: action.to_string(),
+                        at: e.at,
+                    }),
+                    Input::Timer => Some(RecordedInput::Timer { at: e.at }),
+                    Input::Start | Input::Seat { .. } => None,
+                })
+                .collect(),
+        })
     }
 
     /// The setup the game started with.

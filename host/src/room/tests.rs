@@ -421,3 +421,61 @@ fn an_idle_room_costs_little_memory() {
     assert!(future <= 1024, "the room's task future is {future} bytes");
     assert_eq!(std::mem::size_of::<Box<RoomCmd>>(), 8);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_game_read_back_from_the_log_replays_to_the_same_state() {
+    // The event log holds everything that determined a game — humans' actions, the bots' moves
+    // as their seats' actions, timers — so a game read back from it replays exactly.
+    let cfg = RoomConfig {
+        bot_think_ms: 10,
+        ..RoomConfig::default()
+    };
+    let log = Arc::new(MemoryLog::default());
+    let mut rooms = Rooms::new(cfg, log.clone());
+    let ann = player("p-ann");
+    let (a, mut a_rx) = rooms.conn();
+    let req = CreateRoom {
+        game: "liap-tui".into(),
+        bots: 3,
+        seed: Some(11),
+        options: Some(serde_json::json!({"pace": "instant", "win_score": 10})),
+        ..CreateRoom::default()
+    };
+    let joined = rooms
+        .registry
+        .create(req, ann.clone(), "ann".into(), a.clone())
+        .await
+        .expect("created");
+    let handle = rooms.registry.get(joined.info.id.as_str()).expect("open");
+    // Ann leaves at once: the bot plays her seat too, to the end.
+    handle
+        .ask(|reply| RoomCmd::Leave {
+            player: ann.clone(),
+            reply,
+        })
+        .await
+        .expect("left");
+    let mut finished = false;
+    for _ in 0..10_000 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if handle.info().status == RoomStatus::Finished {
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished, "the bots finish the game");
+    while a_rx.try_recv().is_ok() {}
+    let seq = handle.info().seq;
+    let game = log.read(&joined.info.id).expect("the log holds the game");
+    let record = crate::replay::GameRecord::from_log(&game).expect("the game started");
+    assert_eq!(
+        record.inputs.len() as u64 + 1,
+        seq,
+        "one input per step after the start"
+    );
+    let module = catalog().active("liap-tui").expect("bundled");
+    let mut steps = 0;
+    let last = crate::replay::run(&module, &record, |_| steps += 1).expect("replays");
+    assert_eq!(steps as u64, seq);
+    assert!(last.result.is_some(), "the replay ends the game too");
+}
