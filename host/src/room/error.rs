@@ -110,8 +110,8 @@ pub enum RoomError {
 }
 
 impl RoomError {
-    /// A stable name for the kind of refusal, as the room's action metrics count it (and, by
-    /// design, as the edge names it on the wire).
+    /// A stable name for the kind of refusal: the room's action metrics count refusals by it,
+    /// and the edge sends the wire error code of the same name.
     pub fn kind(&self) -> &'static str {
         match self {
             RoomError::UnknownRoom { .. } | RoomError::Closed => "unknown_room",
