@@ -161,7 +161,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     })
     .await;
 
-    let span = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
+    let span = |a: Option<procfs::CpuTime>, b: Option<procfs::CpuTime>| Some(b?.since(a?));
     Ok(Report::build(
         outcomes,
         RunFacts {

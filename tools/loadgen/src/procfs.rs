@@ -16,25 +16,51 @@ pub fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
-/// User plus system CPU time consumed so far by `pid` (`"self"` for this process).
-pub fn cpu_time(pid: &str, ticks_per_sec: u64) -> anyhow::Result<Duration> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    let ticks = parse_cpu_ticks(&stat).ok_or_else(|| anyhow!("cannot parse {path}"))?;
-    Ok(Duration::from_micros(
-        ticks.saturating_mul(1_000_000) / ticks_per_sec.max(1),
-    ))
+/// CPU time a process has consumed so far, split as the kernel accounts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    /// Time in user mode (`utime`): the process's own code.
+    pub user: Duration,
+    /// Time in kernel mode (`stime`): system calls on its behalf (sockets, epoll, memory).
+    pub system: Duration,
 }
 
-/// utime + stime (fields 14 and 15). The command name (field 2) may hold spaces and parentheses,
-/// so the fields are counted from the last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+impl CpuTime {
+    /// User plus system time.
+    pub fn total(self) -> Duration {
+        self.user + self.system
+    }
+
+    /// What was consumed between `earlier` and `self` (zero where a clock seems to go back).
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// CPU time consumed so far by `pid` (`"self"` for this process).
+pub fn cpu_time(pid: &str, ticks_per_sec: u64) -> anyhow::Result<CpuTime> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let (utime, stime) = parse_cpu_ticks(&stat).ok_or_else(|| anyhow!("cannot parse {path}"))?;
+    let ticks = |t: u64| Duration::from_micros(t.saturating_mul(1_000_000) / ticks_per_sec.max(1));
+    Ok(CpuTime {
+        user: ticks(utime),
+        system: ticks(stime),
+    })
+}
+
+/// utime and stime (fields 14 and 15). The command name (field 2) may hold spaces and
+/// parentheses, so the fields are counted from the last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     let (_, rest) = stat.rsplit_once(')')?;
     // `rest` starts at field 3 (state), so field n is at index n - 3.
     let mut fields = rest.split_whitespace().skip(14 - 3);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// Peak resident set size (VmHWM) of `pid`, in KiB.
@@ -56,7 +82,7 @@ mod tests {
     fn cpu_ticks_are_read_past_an_awkward_command_name() {
         // A command name with spaces and parentheses does not shift the fields.
         let stat = "42 (we) ird (name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0";
-        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert_eq!(parse_cpu_ticks(stat), Some((250, 50)));
         assert_eq!(parse_cpu_ticks("garbage"), None);
     }
 

@@ -1,6 +1,7 @@
 //! The run's final figures: built from the rooms' outcomes and the CPU/memory samples, printed as
 //! text for people or as one JSON object for scripts.
 
+use crate::procfs::CpuTime;
 use crate::room::RoomOutcome;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -74,6 +75,10 @@ pub struct Report {
     pub latency_us: Latency,
     /// Server CPU (user + system) per move during the play phase, µs; with `--server-pid`.
     pub server_cpu_us_per_move: Option<f64>,
+    /// The user-mode part of `server_cpu_us_per_move`: the server's own code.
+    pub server_user_us_per_move: Option<f64>,
+    /// The kernel-mode part of `server_cpu_us_per_move`: system calls made for the server.
+    pub server_kernel_us_per_move: Option<f64>,
     /// Server CPU during the play phase in cores (1.0 = one core busy); with `--server-pid`.
     pub server_cpu_cores: Option<f64>,
     /// Server peak RSS (VmHWM), KiB; with `--server-pid`.
@@ -95,11 +100,11 @@ pub struct RunFacts {
     /// Play-phase duration.
     pub play: Duration,
     /// Server CPU over the play phase.
-    pub server_cpu: Option<Duration>,
+    pub server_cpu: Option<CpuTime>,
     /// Server VmHWM, KiB.
     pub server_peak_rss_kib: Option<u64>,
     /// Generator CPU over the play phase.
-    pub loadgen_cpu: Option<Duration>,
+    pub loadgen_cpu: Option<CpuTime>,
     /// Whether the deadline cut the run short.
     pub timed_out: bool,
 }
@@ -147,13 +152,15 @@ impl Report {
                 0.0
             },
             latency_us: Latency::of(&mut samples),
-            server_cpu_us_per_move: per_move(facts.server_cpu),
+            server_cpu_us_per_move: per_move(facts.server_cpu.map(CpuTime::total)),
+            server_user_us_per_move: per_move(facts.server_cpu.map(|c| c.user)),
+            server_kernel_us_per_move: per_move(facts.server_cpu.map(|c| c.system)),
             server_cpu_cores: facts
                 .server_cpu
                 .filter(|_| wall > 0.0)
-                .map(|u| u.as_secs_f64() / wall),
+                .map(|u| u.total().as_secs_f64() / wall),
             server_peak_rss_kib: facts.server_peak_rss_kib,
-            loadgen_cpu_us_per_move: per_move(facts.loadgen_cpu),
+            loadgen_cpu_us_per_move: per_move(facts.loadgen_cpu.map(CpuTime::total)),
             timed_out: facts.timed_out,
         }
     }
@@ -166,7 +173,8 @@ impl Report {
             "rooms {} ({} clients, {} moves each): {} finished, {} failed{}\n\
              setup {:.2} s; play {:.3} s: {} moves, {:.0} moves/s\n\
              latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}\n\
-             server: {} µs CPU/move, {} cores, peak RSS {} KiB; loadgen: {} µs CPU/move\n\
+             server: {} µs CPU/move (user {} + kernel {}), {} cores, peak RSS {} KiB; \
+             loadgen: {} µs CPU/move\n\
              errors {} {:?}\n",
             self.rooms,
             self.clients,
@@ -184,6 +192,8 @@ impl Report {
             l.p999,
             l.max,
             opt(self.server_cpu_us_per_move),
+            opt(self.server_user_us_per_move),
+            opt(self.server_kernel_us_per_move),
             self.server_cpu_cores
                 .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
             self.server_peak_rss_kib

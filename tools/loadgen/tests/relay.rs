@@ -70,6 +70,13 @@ fn the_load_generator_plays_every_room_to_the_end_against_the_relay() {
         report["latency_us"]["p50"].as_u64().is_some_and(|p| p > 0),
         "{report}"
     );
+    // The server's CPU per move is split into user and kernel time, which add up to it.
+    let per_move = |key: &str| report[key].as_f64().unwrap_or(f64::NAN);
+    let split = per_move("server_user_us_per_move") + per_move("server_kernel_us_per_move");
+    assert!(
+        (split - per_move("server_cpu_us_per_move")).abs() < 1e-6,
+        "{report}"
+    );
     assert!(
         report["server_peak_rss_kib"]
             .as_u64()
