@@ -5,13 +5,12 @@
 //! game has made its M moves. Only the play phase is measured: throughput, the mover's latency
 //! (act sent -> its next update), and with `--server-pid` the server's CPU per move and peak RSS.
 //!
-//! Layout: `proto` (frames), `client` (one socket), `room` (four clients and their supervisor),
-//! `procfs` (CPU and memory of a process), `report` (figures). This binary must stay free of the
-//! server's crates (no wasmtime): it is a client like any other.
+//! Layout: `client` (one socket), `room` (four clients and their supervisor), `report` (figures);
+//! from the library, shared with `tabula-idle`: `proto` (frames) and `procfs` (CPU and memory of
+//! a process). This binary must stay free of the server's crates (no wasmtime): it is a client
+//! like any other.
 
 mod client;
-mod procfs;
-mod proto;
 mod report;
 mod room;
 
@@ -22,6 +21,7 @@ use room::{RoomEvent, RoomOutcome, RoomParams};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tabula_loadgen::{procfs, proto};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
