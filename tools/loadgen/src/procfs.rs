@@ -1,5 +1,6 @@
-//! CPU time and peak memory of a process, read from Linux's /proc. Used for the server under test
-//! (`--server-pid`) and for the generator itself, so a report shows who burnt the cores.
+//! CPU time, memory and file limits of a process, read from Linux's /proc. Used for the server
+//! under test (`--server-pid`) and for the tools themselves, so a report shows who burnt the cores
+//! and who holds the memory.
 
 use anyhow::{Context, anyhow};
 use std::time::Duration;
@@ -65,13 +66,57 @@ fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
 
 /// Peak resident set size (VmHWM) of `pid`, in KiB.
 pub fn peak_rss_kib(pid: &str) -> anyhow::Result<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+/// Resident memory of a process now, in KiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Rss {
+    /// Everything resident (VmRSS): heap, stacks, and the pages of the binary and files in use.
+    pub kib: u64,
+    /// The anonymous part (RssAnon): heap, stacks, anonymous mappings; what a data structure's
+    /// growth shows up in.
+    pub anon_kib: u64,
+}
+
+/// The resident memory of `pid` now.
+pub fn rss(pid: &str) -> anyhow::Result<Rss> {
+    Ok(Rss {
+        kib: status_kib(pid, "VmRSS")?,
+        anon_kib: status_kib(pid, "RssAnon")?,
+    })
+}
+
+/// A `kB` figure of /proc/PID/status.
+fn status_kib(pid: &str, key: &str) -> anyhow::Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_status_kib(&status, key).ok_or_else(|| anyhow!("no {key} in {path}"))
+}
+
+fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow!("no VmHWM in {path}"))
+}
+
+/// The soft limit on open files (`ulimit -n`) of `pid`; `None` when unlimited.
+pub fn open_files_limit(pid: &str) -> anyhow::Result<Option<u64>> {
+    let path = format!("/proc/{pid}/limits");
+    let limits = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_open_files_limit(&limits).ok_or_else(|| anyhow!("no open files limit in {path}"))
+}
+
+/// The soft column of the `Max open files` row: a number or `unlimited`.
+fn parse_open_files_limit(limits: &str) -> Option<Option<u64>> {
+    let row = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?;
+    match row.split_whitespace().next()? {
+        "unlimited" => Some(None),
+        soft => soft.parse().ok().map(Some),
+    }
 }
 
 #[cfg(test)]
@@ -87,9 +132,35 @@ mod tests {
     }
 
     #[test]
+    fn memory_figures_are_read_by_their_exact_key() {
+        // VmRSS is not mistaken for VmRSSx or RssAnon, and a missing key is no figure.
+        let status = "VmHWM:\t  9000 kB\nVmRSS:\t  8000 kB\nRssAnon:\t  5000 kB\n";
+        assert_eq!(parse_status_kib(status, "VmRSS"), Some(8000));
+        assert_eq!(parse_status_kib(status, "RssAnon"), Some(5000));
+        assert_eq!(parse_status_kib(status, "Rss"), None);
+    }
+
+    #[test]
+    fn the_soft_open_files_limit_is_read() {
+        // The soft column counts, and `unlimited` is understood.
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max open files            1024                 524288               files\n";
+        assert_eq!(parse_open_files_limit(limits), Some(Some(1024)));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_open_files_limit(unlimited), Some(None));
+        assert_eq!(
+            parse_open_files_limit("Max processes 1 1 processes\n"),
+            None
+        );
+    }
+
+    #[test]
     fn this_process_can_be_measured() {
-        // The generator can always sample itself.
+        // The tools can always sample themselves.
         assert!(cpu_time("self", clock_ticks()).is_ok());
         assert!(peak_rss_kib("self").expect("VmHWM") > 0);
+        assert!(rss("self").expect("VmRSS").kib > 0);
+        assert!(open_files_limit("self").is_ok());
     }
 }
