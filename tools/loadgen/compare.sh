@@ -3,7 +3,9 @@
 # turn-room workload once against `tabula serve`, once against `tabula-relay` and, when it is
 # built, once against bench-limit's `limit` (driven by its own `limit-load`, same rooms and
 # moves). Prints per round the CPU per move of each, split into user and kernel time, and the
-# ratios server/relay and server/limit; then the median of every column.
+# ratios server/relay and server/limit; then the median of every column. The last column is the
+# most CPU other processes took during one of the round's runs, in cores: on a shared machine,
+# a round where it is not near zero was measured against competition.
 #
 # usage: tools/loadgen/compare.sh [ROOMS] [MOVES] [ROUNDS]     (defaults: 100 1000 5)
 #
@@ -61,13 +63,14 @@ ticks() {
   sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'
 }
 
-# Prints "total user kernel" µs per move of one tabula-load run against the process in $pid/$port.
+# Prints "total user kernel" µs per move of one tabula-load run against the process in $pid/$port,
+# then the cores other processes used meanwhile.
 tabula_load() {
   local json
   json=$($load_cpu "$bin/tabula-load" --url "ws://127.0.0.1:$port/ws" --rooms "$rooms" \
     --moves "$moves" --server-pid "$pid" --json)
   echo "$(num server_cpu_us_per_move <<<"$json") $(num server_user_us_per_move <<<"$json")" \
-    "$(num server_kernel_us_per_move <<<"$json")"
+    "$(num server_kernel_us_per_move <<<"$json") $(num other_cpu_cores <<<"$json")"
 }
 
 # The same for limit under limit-load (see the header for how its split is made).
@@ -85,10 +88,10 @@ limit_load() {
     return 1
   fi
   awk -v cpu="$(num serverCpuS <<<"$json")" -v n=$((rooms * moves)) \
-    -v u=$((u1 - u0)) -v s=$((s1 - s0)) 'BEGIN {
+    -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v other="$(num otherCpuPerS <<<"$json")" 'BEGIN {
       total = cpu * 1e6 / n
       user = (u + s > 0) ? total * u / (u + s) : 0
-      print total, user, total - user
+      print total, user, total - user, other
     }'
 }
 
@@ -105,14 +108,18 @@ ratio() {
   awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
+most() {
+  printf '%s\n' "$@" | sort -g | tail -1 | awk '{ printf "%.2f", $1 }'
+}
+
 row() {
-  printf '%-8s %-22s %-22s %-22s %-13s %s\n' "$@"
+  printf '%-8s %-22s %-22s %-22s %-13s %-13s %s\n' "$@"
 }
 
 echo "CPU per move of the process under test, µs: total (user+kernel); $rooms rooms x $moves moves"
 echo "server: $server_bin"
 if $with_limit; then echo "limit: $limit_dir"; fi
-row round server tabula-relay limit server/relay server/limit
+row round server tabula-relay limit server/relay server/limit "other cores"
 # Per column: s(erver), r(elay), l(imit) x t(otal), u(ser), k(ernel); ratios rr and rl.
 st=() su=() sk=() rt=() ru=() rk=() lt=() lu=() lk=() rr=() rl=()
 for round in $(seq "$rounds"); do
@@ -122,30 +129,31 @@ for round in $(seq "$rounds"); do
     start_server $server_cpu "$server_bin" serve --listen 127.0.0.1:0 --data-dir "$data"
   out=$(tabula_load)
   stop
-  read -r s u k <<<"$out"
+  read -r s u k o_server <<<"$out"
   st+=("$s") su+=("$u") sk+=("$k")
   server_cell=$(cell "$s" "$u" "$k")
 
   start_server $server_cpu "$bin/tabula-relay" --listen 127.0.0.1:0
   out=$(tabula_load)
   stop
-  read -r r u k <<<"$out"
+  read -r r u k o_relay <<<"$out"
   rt+=("$r") ru+=("$u") rk+=("$k")
   relay_cell=$(cell "$r" "$u" "$k")
   rr+=("$(ratio "$s" "$r")")
 
-  limit_cell=- limit_ratio=-
+  limit_cell=- limit_ratio=- o_limit=0
   if $with_limit; then
     start_server $server_cpu "$limit_dir/limit" --listen 127.0.0.1:0
     out=$(limit_load)
     stop
-    read -r l u k <<<"$out"
+    read -r l u k o_limit <<<"$out"
     lt+=("$l") lu+=("$u") lk+=("$k")
     limit_cell=$(cell "$l" "$u" "$k")
     limit_ratio=$(ratio "$s" "$l")
     rl+=("$limit_ratio")
   fi
-  row "$round" "$server_cell" "$relay_cell" "$limit_cell" "${rr[-1]}" "$limit_ratio"
+  row "$round" "$server_cell" "$relay_cell" "$limit_cell" "${rr[-1]}" "$limit_ratio" \
+    "$(most "$o_server" "$o_relay" "$o_limit")"
 done
 m() { median "$@"; }
 limit_cell=- limit_ratio=-

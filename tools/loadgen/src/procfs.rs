@@ -64,6 +64,35 @@ fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     Some((utime, stime))
 }
 
+/// CPU time the whole machine has spent busy so far, all processes and cores together: the
+/// `cpu` line of /proc/stat less its idle and iowait columns.
+pub fn machine_busy(ticks_per_sec: u64) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let ticks = parse_machine_busy(&stat).ok_or_else(|| anyhow!("cannot parse /proc/stat"))?;
+    Ok(Duration::from_micros(
+        ticks.saturating_mul(1_000_000) / ticks_per_sec.max(1),
+    ))
+}
+
+/// user nice system idle iowait irq softirq steal ...: all but idle (4th) and iowait (5th).
+/// Guest time is already counted in user and nice, so the columns after steal are left out.
+fn parse_machine_busy(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let columns: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|c| c.parse().ok())
+        .collect::<Option<_>>()?;
+    let busy = columns
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 3 && i != 4)
+        .map(|(_, &t)| t)
+        .sum();
+    (columns.len() >= 5).then_some(busy)
+}
+
 /// Peak resident set size (VmHWM) of `pid`, in KiB.
 pub fn peak_rss_kib(pid: &str) -> anyhow::Result<u64> {
     status_kib(pid, "VmHWM")
@@ -132,6 +161,14 @@ mod tests {
     }
 
     #[test]
+    fn machine_busy_time_leaves_out_idle_and_iowait() {
+        // user + nice + system + irq + softirq + steal; guest columns are not counted twice.
+        let stat = "cpu  100 2 30 5000 40 1 3 7 50 0\ncpu0 50 1 15 2500 20 0 1 3 25 0\n";
+        assert_eq!(parse_machine_busy(stat), Some(100 + 2 + 30 + 1 + 3 + 7));
+        assert_eq!(parse_machine_busy("intr 1 2 3\n"), None);
+    }
+
+    #[test]
     fn memory_figures_are_read_by_their_exact_key() {
         // VmRSS is not mistaken for VmRSSx or RssAnon, and a missing key is no figure.
         let status = "VmHWM:\t  9000 kB\nVmRSS:\t  8000 kB\nRssAnon:\t  5000 kB\n";
@@ -159,6 +196,7 @@ mod tests {
     fn this_process_can_be_measured() {
         // The tools can always sample themselves.
         assert!(cpu_time("self", clock_ticks()).is_ok());
+        assert!(machine_busy(clock_ticks()).is_ok());
         assert!(peak_rss_kib("self").expect("VmHWM") > 0);
         assert!(rss("self").expect("VmRSS").kib > 0);
         assert!(open_files_limit("self").is_ok());

@@ -85,6 +85,9 @@ pub struct Report {
     pub server_peak_rss_kib: Option<u64>,
     /// This generator's CPU per move, µs: on a small machine it competes with the server.
     pub loadgen_cpu_us_per_move: Option<f64>,
+    /// CPU used by every other process during the play phase, in cores (with `--server-pid`):
+    /// more than a few hundredths means someone else competed for the machine meanwhile.
+    pub other_cpu_cores: Option<f64>,
     /// Whether `--timeout-secs` cut the run short.
     pub timed_out: bool,
 }
@@ -105,6 +108,10 @@ pub struct RunFacts {
     pub server_peak_rss_kib: Option<u64>,
     /// Generator CPU over the play phase.
     pub loadgen_cpu: Option<CpuTime>,
+    /// The whole machine's busy CPU over the same interval as `server_cpu` and `loadgen_cpu`.
+    pub machine_cpu: Option<Duration>,
+    /// That interval: from the go signal until the end of the play phase was seen.
+    pub sampled: Duration,
     /// Whether the deadline cut the run short.
     pub timed_out: bool,
 }
@@ -161,11 +168,12 @@ impl Report {
                 .map(|u| u.total().as_secs_f64() / wall),
             server_peak_rss_kib: facts.server_peak_rss_kib,
             loadgen_cpu_us_per_move: per_move(facts.loadgen_cpu.map(CpuTime::total)),
+            other_cpu_cores: other_cores(&facts),
             timed_out: facts.timed_out,
         }
     }
 
-    /// A few aligned lines for a terminal.
+    /// A few lines for a terminal.
     pub fn text(&self) -> String {
         let opt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1}"));
         let l = &self.latency_us;
@@ -174,7 +182,7 @@ impl Report {
              setup {:.2} s; play {:.3} s: {} moves, {:.0} moves/s\n\
              latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}\n\
              server: {} µs CPU/move (user {} + kernel {}), {} cores, peak RSS {} KiB; \
-             loadgen: {} µs CPU/move\n\
+             loadgen: {} µs CPU/move; other processes: {} cores\n\
              errors {} {:?}\n",
             self.rooms,
             self.clients,
@@ -199,6 +207,8 @@ impl Report {
             self.server_peak_rss_kib
                 .map_or_else(|| "-".into(), |k| k.to_string()),
             opt(self.loadgen_cpu_us_per_move),
+            self.other_cpu_cores
+                .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
             self.errors,
             self.error_codes,
         );
@@ -207,6 +217,14 @@ impl Report {
         }
         out
     }
+}
+
+/// The machine's busy time less the server's and the generator's, in cores over the interval.
+fn other_cores(facts: &RunFacts) -> Option<f64> {
+    let secs = facts.sampled.as_secs_f64();
+    let ours = facts.server_cpu?.total() + facts.loadgen_cpu?.total();
+    let other = facts.machine_cpu?.saturating_sub(ours);
+    (secs > 0.0).then(|| other.as_secs_f64() / secs)
 }
 
 #[cfg(test)]
