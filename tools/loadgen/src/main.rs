@@ -3,15 +3,16 @@
 //! R rooms × 4 WebSocket clients. Every room is created and filled first; then one signal starts
 //! the play phase, in which each client moves as soon as an update awaits its seat, until every
 //! game has made its M moves. Only the play phase is measured: throughput, the mover's latency
-//! (act sent -> its next update), and with `--server-pid` the server's CPU per move and peak RSS.
+//! (act sent -> its next update), and with `--server-pid` the server's CPU per move and peak RSS;
+//! also the CPU that other processes took meanwhile, which on a shared machine says whether the
+//! figures can be trusted.
 //!
-//! Layout: `proto` (frames), `client` (one socket), `room` (four clients and their supervisor),
-//! `procfs` (CPU and memory of a process), `report` (figures). This binary must stay free of the
-//! server's crates (no wasmtime): it is a client like any other.
+//! Layout: `client` (one socket), `room` (four clients and their supervisor), `report` (figures);
+//! from the library, shared with `tabula-idle`: `proto` (frames) and `procfs` (CPU and memory of
+//! a process). This binary must stay free of the server's crates (no wasmtime): it is a client
+//! like any other.
 
 mod client;
-mod procfs;
-mod proto;
 mod report;
 mod room;
 
@@ -22,6 +23,7 @@ use room::{RoomEvent, RoomOutcome, RoomParams};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tabula_loadgen::{procfs, proto};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
@@ -127,6 +129,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     // Play: from the go signal until the last room has ended.
     let server_cpu0 = server.as_deref().and_then(cpu);
     let loadgen_cpu0 = cpu("self");
+    let machine_cpu0 = procfs::machine_busy(ticks).ok();
     let start = Instant::now();
     phase_tx.send_replace(if timed_out { Phase::Stop } else { Phase::Play });
     while !timed_out && ended < rooms {
@@ -143,6 +146,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let now = Instant::now();
     let server_cpu1 = server.as_deref().and_then(cpu);
     let loadgen_cpu1 = cpu("self");
+    let machine_cpu1 = procfs::machine_busy(ticks).ok();
     // The play phase ends with the last game's final update, not with the sockets' closing.
     let end = match last_finish {
         Some(t) if !timed_out => Instant::from_std(t).max(start),
@@ -161,7 +165,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     })
     .await;
 
-    let span = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
+    let span = |a: Option<procfs::CpuTime>, b: Option<procfs::CpuTime>| Some(b?.since(a?));
     Ok(Report::build(
         outcomes,
         RunFacts {
@@ -172,6 +176,10 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             server_cpu: span(server_cpu0, server_cpu1),
             server_peak_rss_kib: server.as_deref().and_then(|p| procfs::peak_rss_kib(p).ok()),
             loadgen_cpu: span(loadgen_cpu0, loadgen_cpu1),
+            machine_cpu: machine_cpu0
+                .zip(machine_cpu1)
+                .map(|(a, b)| b.saturating_sub(a)),
+            sampled: now.saturating_duration_since(start),
             timed_out,
         },
     ))

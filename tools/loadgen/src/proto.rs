@@ -90,6 +90,11 @@ pub fn create_room(moves: u32) -> String {
     )
 }
 
+/// `create_room` for a turn-room game with the game's defaults (all seats, no bots, public).
+pub fn create_default_room() -> String {
+    r#"{"type":"create_room","request_id":"c","game":"turn-room"}"#.to_owned()
+}
+
 /// `join` for a given seat; `room` is already quoted.
 pub fn join(room: &str, seat: u32) -> String {
     format!(r#"{{"type":"join","request_id":"j","room":{room},"seat":{seat}}}"#)
@@ -148,6 +153,7 @@ mod tests {
         for frame in [
             hello("load-\"0"),
             create_room(5),
+            create_default_room(),
             join(&room, 2),
             act(&room, 7, 3),
         ] {

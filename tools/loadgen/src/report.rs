@@ -1,6 +1,7 @@
 //! The run's final figures: built from the rooms' outcomes and the CPU/memory samples, printed as
 //! text for people or as one JSON object for scripts.
 
+use crate::procfs::CpuTime;
 use crate::room::RoomOutcome;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -74,12 +75,19 @@ pub struct Report {
     pub latency_us: Latency,
     /// Server CPU (user + system) per move during the play phase, µs; with `--server-pid`.
     pub server_cpu_us_per_move: Option<f64>,
+    /// The user-mode part of `server_cpu_us_per_move`: the server's own code.
+    pub server_user_us_per_move: Option<f64>,
+    /// The kernel-mode part of `server_cpu_us_per_move`: system calls made for the server.
+    pub server_kernel_us_per_move: Option<f64>,
     /// Server CPU during the play phase in cores (1.0 = one core busy); with `--server-pid`.
     pub server_cpu_cores: Option<f64>,
     /// Server peak RSS (VmHWM), KiB; with `--server-pid`.
     pub server_peak_rss_kib: Option<u64>,
     /// This generator's CPU per move, µs: on a small machine it competes with the server.
     pub loadgen_cpu_us_per_move: Option<f64>,
+    /// CPU used by every other process during the play phase, in cores (with `--server-pid`):
+    /// more than a few hundredths means someone else competed for the machine meanwhile.
+    pub other_cpu_cores: Option<f64>,
     /// Whether `--timeout-secs` cut the run short.
     pub timed_out: bool,
 }
@@ -95,11 +103,15 @@ pub struct RunFacts {
     /// Play-phase duration.
     pub play: Duration,
     /// Server CPU over the play phase.
-    pub server_cpu: Option<Duration>,
+    pub server_cpu: Option<CpuTime>,
     /// Server VmHWM, KiB.
     pub server_peak_rss_kib: Option<u64>,
     /// Generator CPU over the play phase.
-    pub loadgen_cpu: Option<Duration>,
+    pub loadgen_cpu: Option<CpuTime>,
+    /// The whole machine's busy CPU over the same interval as `server_cpu` and `loadgen_cpu`.
+    pub machine_cpu: Option<Duration>,
+    /// That interval: from the go signal until the end of the play phase was seen.
+    pub sampled: Duration,
     /// Whether the deadline cut the run short.
     pub timed_out: bool,
 }
@@ -147,18 +159,21 @@ impl Report {
                 0.0
             },
             latency_us: Latency::of(&mut samples),
-            server_cpu_us_per_move: per_move(facts.server_cpu),
+            server_cpu_us_per_move: per_move(facts.server_cpu.map(CpuTime::total)),
+            server_user_us_per_move: per_move(facts.server_cpu.map(|c| c.user)),
+            server_kernel_us_per_move: per_move(facts.server_cpu.map(|c| c.system)),
             server_cpu_cores: facts
                 .server_cpu
                 .filter(|_| wall > 0.0)
-                .map(|u| u.as_secs_f64() / wall),
+                .map(|u| u.total().as_secs_f64() / wall),
             server_peak_rss_kib: facts.server_peak_rss_kib,
-            loadgen_cpu_us_per_move: per_move(facts.loadgen_cpu),
+            loadgen_cpu_us_per_move: per_move(facts.loadgen_cpu.map(CpuTime::total)),
+            other_cpu_cores: other_cores(&facts),
             timed_out: facts.timed_out,
         }
     }
 
-    /// A few aligned lines for a terminal.
+    /// A few lines for a terminal.
     pub fn text(&self) -> String {
         let opt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1}"));
         let l = &self.latency_us;
@@ -166,7 +181,8 @@ impl Report {
             "rooms {} ({} clients, {} moves each): {} finished, {} failed{}\n\
              setup {:.2} s; play {:.3} s: {} moves, {:.0} moves/s\n\
              latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}\n\
-             server: {} µs CPU/move, {} cores, peak RSS {} KiB; loadgen: {} µs CPU/move\n\
+             server: {} µs CPU/move (user {} + kernel {}), {} cores, peak RSS {} KiB; \
+             loadgen: {} µs CPU/move; other processes: {} cores\n\
              errors {} {:?}\n",
             self.rooms,
             self.clients,
@@ -184,11 +200,15 @@ impl Report {
             l.p999,
             l.max,
             opt(self.server_cpu_us_per_move),
+            opt(self.server_user_us_per_move),
+            opt(self.server_kernel_us_per_move),
             self.server_cpu_cores
                 .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
             self.server_peak_rss_kib
                 .map_or_else(|| "-".into(), |k| k.to_string()),
             opt(self.loadgen_cpu_us_per_move),
+            self.other_cpu_cores
+                .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
             self.errors,
             self.error_codes,
         );
@@ -197,6 +217,14 @@ impl Report {
         }
         out
     }
+}
+
+/// The machine's busy time less the server's and the generator's, in cores over the interval.
+fn other_cores(facts: &RunFacts) -> Option<f64> {
+    let secs = facts.sampled.as_secs_f64();
+    let ours = facts.server_cpu?.total() + facts.loadgen_cpu?.total();
+    let other = facts.machine_cpu?.saturating_sub(ours);
+    (secs > 0.0).then(|| other.as_secs_f64() / secs)
 }
 
 #[cfg(test)]

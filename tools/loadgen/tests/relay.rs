@@ -70,6 +70,13 @@ fn the_load_generator_plays_every_room_to_the_end_against_the_relay() {
         report["latency_us"]["p50"].as_u64().is_some_and(|p| p > 0),
         "{report}"
     );
+    // The server's CPU per move is split into user and kernel time, which add up to it.
+    let per_move = |key: &str| report[key].as_f64().unwrap_or(f64::NAN);
+    let split = per_move("server_user_us_per_move") + per_move("server_kernel_us_per_move");
+    assert!(
+        (split - per_move("server_cpu_us_per_move")).abs() < 1e-6,
+        "{report}"
+    );
     assert!(
         report["server_peak_rss_kib"]
             .as_u64()
@@ -111,4 +118,37 @@ async fn the_relay_answers_bad_requests_with_protocol_errors() {
     assert_eq!(r["code"], "not_started");
     let r = ask(json!({"type": "join", "request_id": "j", "room": room, "seat": 0})).await;
     assert_eq!(r["code"], "seat_taken");
+}
+
+#[test]
+fn the_idle_probe_measures_rooms_and_connections_against_the_relay() {
+    // tabula-idle creates its rooms, holds its connections and reports a figure for each.
+    let relay = relay();
+    let out = Command::new(env!("CARGO_BIN_EXE_tabula-idle"))
+        .args(["--url", &relay.url, "--server-pid"])
+        .arg(relay.child.id().to_string())
+        .args(["--rooms", "40", "--connections", "40", "--warmup", "8"])
+        .args(["--settle-ms", "0", "--max-seconds", "60", "--json"])
+        .output()
+        .expect("idle probe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON report");
+    assert_eq!(
+        (report["rooms"].as_u64(), report["connections"].as_u64()),
+        (Some(40), Some(40)),
+        "{report}"
+    );
+    for key in ["bytes_per_idle_room", "bytes_per_idle_connection"] {
+        assert!(report[key].as_f64().is_some_and(f64::is_finite), "{report}");
+    }
+    assert!(
+        report["rss_kib"]["after_rooms"]["kib"]
+            .as_u64()
+            .is_some_and(|k| k > 0),
+        "{report}"
+    );
 }
