@@ -8,7 +8,7 @@
 use crate::ids::{PlayerId, RoomId, Token};
 use crate::room::{CloseReason, Outbox};
 use crate::store::{SessionStore, StoredSession};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Why a session could not be used.
@@ -24,7 +24,8 @@ struct Live {
     conn: Option<Outbox>,
     /// When the last connection went away (`None` while connected).
     detached_at: Option<tokio::time::Instant>,
-    rooms: BTreeSet<RoomId>,
+    /// A player is in few rooms: a vector costs less than a set.
+    rooms: Vec<RoomId>,
 }
 
 /// A player as a connection knows it after `hello`.
@@ -80,7 +81,7 @@ impl Sessions {
             Live {
                 conn: Some(conn),
                 detached_at: None,
-                rooms: BTreeSet::new(),
+                rooms: Vec::new(),
             },
         );
         stored.into()
@@ -93,7 +94,7 @@ impl Sessions {
         let entry = live.entry(stored.token.clone()).or_insert_with(|| Live {
             conn: None,
             detached_at: None,
-            rooms: BTreeSet::new(),
+            rooms: Vec::new(),
         });
         entry.detached_at = None;
         let new_conn = conn.conn();
@@ -114,7 +115,7 @@ impl Sessions {
                     e.conn = None;
                     e.detached_at = Some(tokio::time::Instant::now());
                 }
-                e.rooms.iter().cloned().collect()
+                e.rooms.clone()
             }
             None => Vec::new(),
         }
@@ -122,15 +123,17 @@ impl Sessions {
 
     /// Remembers that the player is in `room`.
     pub fn enter(&self, token: &Token, room: &RoomId) {
-        if let Some(e) = self.lock().get_mut(token) {
-            e.rooms.insert(room.clone());
+        if let Some(e) = self.lock().get_mut(token)
+            && !e.rooms.contains(room)
+        {
+            e.rooms.push(room.clone());
         }
     }
 
     /// Forgets that the player is in `room`.
     pub fn exit(&self, token: &Token, room: &RoomId) {
         if let Some(e) = self.lock().get_mut(token) {
-            e.rooms.remove(room);
+            e.rooms.retain(|r| r != room);
         }
     }
 

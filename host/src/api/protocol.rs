@@ -283,6 +283,11 @@ pub const SERVER_TYPES: &[&str] = &[
 impl ServerMsg<'_> {
     /// The message as a text frame.
     pub fn encode(&self) -> Bytes {
+        self.encode_boxed().into()
+    }
+
+    /// The message as a text frame, in a box.
+    pub fn encode_boxed(&self) -> Box<[u8]> {
         // Serialising these types cannot fail: no maps with non-string keys, no failing impls.
         serde_json::to_vec(self).unwrap_or_default().into()
     }
@@ -340,18 +345,14 @@ fn update_frame(u: &Update) -> Bytes {
 
 /// The frame for a message from a room. A payload shared by several recipients is encoded by
 /// the first of them and its bytes reused by the others.
-pub fn encode(msg: &Outgoing) -> Bytes {
+pub fn encode(msg: Outgoing) -> Bytes {
     match msg {
-        Outgoing::Frame(bytes) => bytes.clone(),
+        Outgoing::Frame(bytes) => Bytes::from(bytes),
         Outgoing::Update(shared) => shared.encoded(update_frame),
-        Outgoing::Ack {
-            request_id,
-            room,
-            seq,
-        } => ServerMsg::Ack {
-            request_id,
-            room: room.as_str(),
-            seq: *seq,
+        Outgoing::Ack(ack) => ServerMsg::Ack {
+            request_id: &ack.request_id,
+            room: ack.room.as_str(),
+            seq: ack.seq,
         }
         .encode(),
         Outgoing::Refused(refusal) => {
@@ -365,7 +366,7 @@ pub fn encode(msg: &Outgoing) -> Bytes {
             }
             .encode()
         }),
-        Outgoing::RoomClosed(room) => ServerMsg::RoomClosed { room }.encode(),
+        Outgoing::RoomClosed(room) => ServerMsg::RoomClosed { room: &room }.encode(),
     }
 }
 

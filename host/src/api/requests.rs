@@ -47,12 +47,13 @@ impl Conn {
     }
 
     fn send(&self, msg: ServerMsg<'_>) {
-        self.outbox.push(Outgoing::Frame(msg.encode()));
+        self.outbox.push(Outgoing::Frame(msg.encode_boxed()));
     }
 
     pub fn reply_error(&self, request_id: Option<&str>, e: ApiError) {
-        self.outbox
-            .push(Outgoing::Frame(error_frame(&e, request_id)));
+        self.outbox.push(Outgoing::Frame(
+            Vec::from(error_frame(&e, request_id)).into(),
+        ));
     }
 
     pub async fn on_text(&mut self, text: &str) {

@@ -28,7 +28,7 @@ pub(super) fn elapsed_ms(since: tokio::time::Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
-fn text(msg: &Outgoing) -> Message {
+fn text(msg: Outgoing) -> Message {
     // Frames are built from Rust strings, so they are UTF-8; the check is cheap insurance.
     let bytes: Bytes = encode(msg);
     Message::Text(
@@ -56,13 +56,13 @@ pub(super) async fn writer(
                 Some(msg) => {
                     // Whatever else is already queued goes out in the same write (an update and
                     // its ack, say): one system call instead of several.
-                    if sink.feed(text(&msg)).await.is_err() {
+                    if sink.feed(text(msg)).await.is_err() {
                         return;
                     }
                     for _ in 0..64 {
                         match rx.try_recv() {
                             Ok(msg) => {
-                                if sink.feed(text(&msg)).await.is_err() {
+                                if sink.feed(text(msg)).await.is_err() {
                                     return;
                                 }
                             }
@@ -91,7 +91,7 @@ pub(super) async fn writer(
     // Replies already queued still go out, except to a client that is too slow to read them.
     if reason != Some(CloseReason::TooSlow) {
         while let Ok(msg) = rx.try_recv() {
-            if sink.send(text(&msg)).await.is_err() {
+            if sink.send(text(msg)).await.is_err() {
                 return;
             }
         }

@@ -30,7 +30,7 @@ mod stats;
 
 pub use clock::Clock;
 pub use error::RoomError;
-pub use outbox::{CloseReason, Outbox, Outgoing, Refusal, Shared};
+pub use outbox::{Ack, CloseReason, Outbox, Outgoing, Refusal, Shared};
 pub use registry::{CreateRoom, Registry, RoomSpawner};
 
 use crate::ids::{PlayerId, RoomId};

@@ -333,9 +333,7 @@ async fn nothing_leaves_a_room_before_its_input_is_durable() {
     let mut got = Vec::new();
     while let Ok(msg) = ann_rx.try_recv() {
         got.push(match msg {
-            Outgoing::Ack {
-                request_id, seq, ..
-            } => format!("ack {request_id} {seq}"),
+            Outgoing::Ack(ack) => format!("ack {} {}", ack.request_id, ack.seq),
             Outgoing::Refused(r) => format!("refused {} {}", r.request_id, r.error.kind()),
             other => format!("{other:?}"),
         });
@@ -420,6 +418,10 @@ fn an_idle_room_costs_little_memory() {
     let future = actor::run_future_size();
     assert!(future <= 1024, "the room's task future is {future} bytes");
     assert_eq!(std::mem::size_of::<Box<RoomCmd>>(), 8);
+    assert!(
+        std::mem::size_of::<Outgoing>() <= 24,
+        "a connection's queue slot"
+    );
 }
 
 #[tokio::test(start_paused = true)]

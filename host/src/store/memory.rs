@@ -62,7 +62,12 @@ struct MemoryWriter {
 
 impl GameWriter for MemoryWriter {
     fn append(&mut self, entry: Entry) -> u64 {
-        lock(&self.game).entries.push(entry);
+        let mut game = lock(&self.game);
+        if game.entries.capacity() == 0 {
+            // Most rooms never start: one seat entry is all many of them log.
+            game.entries.reserve_exact(1);
+        }
+        game.entries.push(entry);
         self.appended += 1;
         self.durable.advance(self.appended);
         self.appended

@@ -5,7 +5,7 @@
 use super::super::release::Out;
 use super::super::requests::RequestWindow;
 use super::super::seats::{Human, Occupant, Presence};
-use super::super::{ActCmd, JoinCmd, Joined, Outbox, Outgoing, Refusal, RoomCmd, RoomError};
+use super::super::{Ack, ActCmd, JoinCmd, Joined, Outbox, Outgoing, Refusal, RoomCmd, RoomError};
 use super::RoomActor;
 use crate::ids::PlayerId;
 use crate::room::RoomStatus;
@@ -268,11 +268,11 @@ impl RoomActor {
         match result {
             Ok(seq) => self.release.send(Out::Push(
                 outbox,
-                Outgoing::Ack {
+                Outgoing::Ack(Box::new(Ack {
                     request_id,
                     room: self.id.clone(),
                     seq,
-                },
+                })),
             )),
             Err(error) => self.refuse(&outbox, request_id, error),
         }
