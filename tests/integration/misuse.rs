@@ -226,3 +226,12 @@ async fn a_frame_above_the_transport_limit_closes_the_connection_with_1009() {
     .await;
     assert_eq!(c.closed().await, (1009, "message too big".to_string()));
 }
+
+#[tokio::test]
+async fn a_client_that_closes_gets_the_closing_handshake_answered() {
+    // A client that says goodbye with a close frame receives the server's close frame back, as
+    // the WebSocket protocol asks, instead of a dropped connection.
+    let s = TestServer::start().await;
+    let mut c = s.player("bye").await;
+    assert_eq!(c.close_and_wait().await, Some(1000));
+}

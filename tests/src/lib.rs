@@ -336,6 +336,28 @@ impl Client {
         }
     }
 
+    /// Sends a normal close frame and returns the code of the server's answering close frame
+    /// (`None` if the connection ended without one).
+    pub async fn close_and_wait(&mut self) -> Option<u16> {
+        self.ws
+            .send(Message::Close(Some(
+                tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "bye".into(),
+                },
+            )))
+            .await
+            .expect("send close");
+        loop {
+            match tokio::time::timeout(PATIENCE, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(f)))) => return f.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_)) | None) => return None,
+                Err(_) => panic!("no answer to the close frame in time"),
+            }
+        }
+    }
+
     /// Closes the socket without ceremony (a dropped connection).
     pub async fn drop_connection(mut self) {
         let _ = self

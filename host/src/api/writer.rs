@@ -97,10 +97,15 @@ pub(super) async fn writer(
         }
     }
     let (code, reason) = close_frame(reason);
-    let _ = sink
+    let closing = sink
         .send(Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
         })))
         .await;
+    if closing.is_err() {
+        // The client closed first: the transport has queued its answer to the client's close
+        // frame, which goes out when the sink is flushed.
+        let _ = sink.flush().await;
+    }
 }
