@@ -260,8 +260,11 @@ impl Registry {
         self.write().insert(id.clone(), handle.clone());
         let registry = Arc::downgrade(self);
         let room_id = id.clone();
+        // Boxed before the task captures it: a task keeps its captures for its whole life, beside
+        // the state of the loop.
+        let actor = Box::new(actor);
         self.spawner.spawn(async move {
-            Box::new(actor).run(rx).await;
+            actor.run(rx).await;
             if let Some(r) = registry.upgrade() {
                 r.write().remove(&room_id);
             }
