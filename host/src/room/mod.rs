@@ -222,6 +222,8 @@ pub enum RoomCmd {
         /// Answer.
         reply: Reply<Joined>,
     },
+    /// The server is shutting down: the room releases what is durable and stops.
+    Shutdown,
     /// A player's connection went away.
     Disconnected {
         /// Who.

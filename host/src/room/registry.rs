@@ -98,9 +98,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// An empty registry.
+    /// An empty registry. When `p.shutdown` is cancelled, every room is told to stop.
     pub fn new(p: RegistryParams) -> Arc<Self> {
-        Arc::new(Registry {
+        let registry = Arc::new(Registry {
             rooms: RwLock::new(HashMap::default()),
             catalog: p.catalog,
             log: p.log,
@@ -109,7 +109,22 @@ impl Registry {
             metrics: p.metrics,
             shutdown: p.shutdown,
             spawner: p.spawner,
-        })
+        });
+        let weak = Arc::downgrade(&registry);
+        let shutdown = registry.shutdown.clone();
+        registry.spawner.spawn(async move {
+            shutdown.cancelled().await;
+            let Some(registry) = weak.upgrade() else {
+                return;
+            };
+            let rooms: Vec<RoomHandle> = registry.read().values().cloned().collect();
+            drop(registry);
+            // A full inbox makes this wait, never drops the command.
+            for room in rooms {
+                room.send_reliably(RoomCmd::Shutdown).await;
+            }
+        });
+        registry
     }
 
     /// The installed games.
@@ -160,6 +175,9 @@ impl Registry {
         name: String,
         outbox: Outbox,
     ) -> Result<Joined, RoomError> {
+        if self.shutdown.is_cancelled() {
+            return Err(RoomError::Closed);
+        }
         let module = match &req.version {
             Some(v) => self.catalog.version(&req.game, v),
             None => self.catalog.active(&req.game),
@@ -248,7 +266,6 @@ impl Registry {
             creator: creator.clone(),
             turn_deadline_ms,
             metrics: self.metrics.clone(),
-            shutdown: self.shutdown.clone(),
             clock,
             log,
         });
@@ -269,6 +286,11 @@ impl Registry {
                 r.write().remove(&room_id);
             }
         });
+        if self.shutdown.is_cancelled() {
+            // Shutdown began while this room was made: the rooms it told to stop may not
+            // include this one. Its inbox is empty, so the command fits.
+            let _ = handle.send(RoomCmd::Shutdown);
+        }
         tracing::info!(room_id = %id, game = %req.game, seats, bots = req.bots, "room created");
         handle
             .ask(|reply| {

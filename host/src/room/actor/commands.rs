@@ -53,6 +53,8 @@ impl RoomActor {
                 self.release.send(Out::Joined(reply, r));
             }
             RoomCmd::Disconnected { player, conn } => self.disconnected(&player, conn),
+            // The loop stops before handing it over.
+            RoomCmd::Shutdown => {}
         }
     }
 
