@@ -126,6 +126,8 @@ impl Sessions {
         if let Some(e) = self.lock().get_mut(token)
             && !e.rooms.contains(room)
         {
+            // Grow one at a time: most players are in one room or two.
+            e.rooms.reserve_exact(1);
             e.rooms.push(room.clone());
         }
     }

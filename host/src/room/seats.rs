@@ -38,12 +38,12 @@ pub(crate) struct Human {
     pub presence: Presence,
 }
 
-/// Who sits in a seat.
+/// Who sits in a seat. A person is boxed: most seats of most rooms are open or bots.
 #[derive(Debug)]
 pub(crate) enum Occupant {
     Open,
     Bot,
-    Human(Human),
+    Human(Box<Human>),
 }
 
 impl Occupant {
@@ -59,10 +59,10 @@ impl Occupant {
     /// The connected outbox, if any.
     pub fn outbox(&self) -> Option<&Outbox> {
         match self {
-            Occupant::Human(Human {
-                presence: Presence::Connected(o),
-                ..
-            }) => Some(o),
+            Occupant::Human(h) => match &h.presence {
+                Presence::Connected(o) => Some(o),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -189,10 +189,10 @@ impl Seats {
     pub fn next_grace_end(&self, grace: Duration) -> Option<Instant> {
         self.iter()
             .filter_map(|(_, o)| match o {
-                Occupant::Human(Human {
-                    presence: Presence::Away { since },
-                    ..
-                }) => Some(*since + grace),
+                Occupant::Human(h) => match h.presence {
+                    Presence::Away { since } => Some(since + grace),
+                    _ => None,
+                },
                 _ => None,
             })
             .min()
@@ -253,11 +253,11 @@ mod tests {
         let mut seats = Seats::new(2, 1);
         seats.set(
             0,
-            Occupant::Human(Human {
+            Occupant::Human(Box::new(Human {
                 player: ann.clone(),
                 name: "ann".into(),
                 presence: Presence::Connected(outbox(1)),
-            }),
+            })),
         );
         assert!(
             !seats.disconnect(&ann, 2, Instant::now()),

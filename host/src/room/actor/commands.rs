@@ -161,11 +161,11 @@ impl RoomActor {
         );
         self.seats.set(
             index,
-            Occupant::Human(Human {
+            Occupant::Human(Box::new(Human {
                 player,
                 name,
                 presence: Presence::Connected(outbox),
-            }),
+            })),
         );
         Ok(index)
     }
