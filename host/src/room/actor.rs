@@ -23,6 +23,7 @@ use crate::rules::{CallContext, Module, RulesError, Viewer};
 use crate::store::{Entry, GameWriter, Input, SeatChange};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 
 /// What a room needs to start.
@@ -124,7 +125,7 @@ impl RoomActor {
     /// The actor loop. Returns when the room closes or the server shuts down (a
     /// [`RoomCmd::Shutdown`] in the inbox: cheaper than polling a shared cancellation token on
     /// every wake-up of every room).
-    pub async fn run(mut self: Box<Self>, inbox: flume::Receiver<Box<RoomCmd>>) {
+    pub async fn run(mut self: Box<Self>, mut inbox: mpsc::Receiver<Box<RoomCmd>>) {
         let mut closing = false;
         loop {
             let deadline = self.deadlines.next_due();
@@ -132,7 +133,7 @@ impl RoomActor {
             tokio::select! {
                 biased;
                 _ = self.release.durable_changed(), if holding => {}
-                cmd = inbox.recv_async() => match cmd.ok().map(|c| *c) {
+                cmd = inbox.recv() => match cmd.map(|c| *c) {
                     Some(RoomCmd::Shutdown) | None => break,
                     // Boxed: the handlers' state is large and needed only while one runs, not
                     // for the whole life of an idle room.
@@ -151,13 +152,13 @@ impl RoomActor {
             }
         }
         // Commands still queued get their one reply: actions through their connection, the
-        // others when their reply channel drops (`Closed`). Dropping the inbox refuses the rest.
-        for cmd in inbox.drain() {
+        // others when their reply channel drops (`Closed`).
+        inbox.close();
+        while let Ok(cmd) = inbox.try_recv() {
             if let RoomCmd::Act(act) = *cmd {
                 self.refuse(&act.outbox, act.request_id, super::RoomError::Closed);
             }
         }
-        drop(inbox);
         self.release.release();
         for outbox in self.member_outboxes() {
             outbox.push(Outgoing::RoomClosed(self.id.clone()));
@@ -466,7 +467,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// The size of a room's task future (what an idle room keeps besides its actor).
 #[cfg(test)]
 pub(crate) fn run_future_size() -> usize {
-    fn of<A, F: std::future::Future>(_: fn(A, flume::Receiver<Box<RoomCmd>>) -> F) -> usize {
+    fn of<A, F: std::future::Future>(_: fn(A, mpsc::Receiver<Box<RoomCmd>>) -> F) -> usize {
         std::mem::size_of::<F>()
     }
     of(RoomActor::run)

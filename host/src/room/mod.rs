@@ -36,7 +36,7 @@ pub use registry::{CreateRoom, Registry, RoomSpawner};
 use crate::ids::{PlayerId, RoomId};
 use serde::Serialize;
 use std::sync::Arc;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// What kind of occupant a seat has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -267,7 +267,7 @@ pub struct ActCmd {
 #[derive(Clone, Debug)]
 pub struct RoomHandle {
     id: RoomId,
-    tx: flume::Sender<Box<RoomCmd>>,
+    tx: mpsc::Sender<Box<RoomCmd>>,
     info: Published,
 }
 
@@ -290,14 +290,14 @@ impl RoomHandle {
     /// [`RoomError::Closed`].
     pub fn send(&self, cmd: RoomCmd) -> Result<(), RoomError> {
         self.tx.try_send(Box::new(cmd)).map_err(|e| match e {
-            flume::TrySendError::Full(_) => RoomError::Busy,
-            flume::TrySendError::Disconnected(_) => RoomError::Closed,
+            mpsc::error::TrySendError::Full(_) => RoomError::Busy,
+            mpsc::error::TrySendError::Closed(_) => RoomError::Closed,
         })
     }
 
     /// Sends a command that must not be lost (a disconnect), waiting for inbox space.
     pub async fn send_reliably(&self, cmd: RoomCmd) {
-        let _ = self.tx.send_async(Box::new(cmd)).await;
+        let _ = self.tx.send(Box::new(cmd)).await;
     }
 
     /// Sends `make(reply)` and waits for the answer.

@@ -16,6 +16,7 @@ use crate::store::{EventLog, GameHeader};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -252,7 +253,7 @@ impl Registry {
                 tracing::error!(room_id = %id, "cannot log the new room: {e}");
                 RoomError::Closed
             })?;
-        let (tx, rx) = flume::bounded(self.cfg.inbox_capacity);
+        let (tx, rx) = mpsc::channel(self.cfg.inbox_capacity);
         let (actor, info_rx) = RoomActor::new(RoomParams {
             id: id.clone(),
             module,

@@ -13,7 +13,6 @@ use crate::store::{
 use registry::RegistryParams;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
