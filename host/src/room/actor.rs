@@ -79,8 +79,8 @@ impl RoomActor {
         let calls = Sandboxed::new(p.module, p.cfg.inline_fuel, stats.call_timers());
         let published = Arc::new(std::sync::RwLock::new(RoomInfo {
             id: p.id.clone(),
-            game: stats.game().into(),
-            version: stats.version().into(),
+            game: stats.game().clone(),
+            version: stats.version().clone(),
             status: RoomStatus::Waiting,
             phase: "waiting".into(),
             seats: Vec::new(),
@@ -418,10 +418,10 @@ impl RoomActor {
         let status = self.game.status();
         RoomInfo {
             id: self.id.clone(),
-            game: self.stats.game().into(),
-            version: self.stats.version().into(),
+            game: self.stats.game().clone(),
+            version: self.stats.version().clone(),
             status,
-            phase: self.game.phase().into(),
+            phase: self.game.phase_shared(),
             seats: self.seats.infos(),
             spectators: self.spectators.len(),
             private: self.private,

@@ -89,6 +89,9 @@ impl Game {
     pub fn phase(&self) -> &str {
         &self.phase
     }
+    pub fn phase_shared(&self) -> Arc<str> {
+        self.phase.clone()
+    }
     pub fn awaiting(&self) -> &[u32] {
         &self.awaiting
     }

@@ -62,7 +62,7 @@ pub struct SeatInfo {
     pub player: Option<PlayerId>,
     /// The human's name.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     /// Whether the human is connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connected: Option<bool>,
@@ -111,13 +111,13 @@ pub struct RoomInfo {
     /// Id.
     pub id: RoomId,
     /// Game name.
-    pub game: String,
+    pub game: Arc<str>,
     /// Rules version.
-    pub version: String,
+    pub version: Arc<str>,
     /// Lifecycle.
     pub status: RoomStatus,
     /// The game's phase (`waiting` before the start).
-    pub phase: String,
+    pub phase: Arc<str>,
     /// Seats.
     pub seats: Vec<SeatInfo>,
     /// Number of spectators.

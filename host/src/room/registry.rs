@@ -160,7 +160,7 @@ impl Registry {
             .iter()
             .map(RoomHandle::info)
             .filter(|r| !r.private)
-            .filter(|r| game.is_none_or(|g| r.game == g))
+            .filter(|r| game.is_none_or(|g| *r.game == *g))
             .filter(|r| status.is_none_or(|s| r.status.as_str() == s))
             .collect();
         rooms.sort_by(|a, b| a.id.cmp(&b.id));

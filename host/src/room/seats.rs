@@ -12,6 +12,7 @@
 
 use super::{Outbox, SeatInfo, SeatKind};
 use crate::ids::PlayerId;
+use std::sync::Arc;
 use tokio::time::{Duration, Instant};
 
 /// Whether a seated person is here.
@@ -34,7 +35,7 @@ pub(crate) enum Presence {
 #[derive(Debug)]
 pub(crate) struct Human {
     pub player: PlayerId,
-    pub name: String,
+    pub name: Arc<str>,
     pub presence: Presence,
 }
 

@@ -12,6 +12,8 @@ use std::sync::Arc;
 pub(crate) struct RoomStats {
     metrics: Arc<Metrics>,
     gauge: RoomLabels,
+    /// The game's name and version, shared with every published room info.
+    names: (Arc<str>, Arc<str>),
     actions: Vec<(&'static str, Counter)>,
 }
 
@@ -26,17 +28,18 @@ impl RoomStats {
         metrics.rooms.get_or_create(&gauge).inc();
         RoomStats {
             metrics,
+            names: (Arc::from(game), Arc::from(version)),
             gauge,
             actions: Vec::new(),
         }
     }
 
-    pub fn game(&self) -> &str {
-        &self.gauge.game
+    pub fn game(&self) -> &Arc<str> {
+        &self.names.0
     }
 
-    pub fn version(&self) -> &str {
-        &self.gauge.version
+    pub fn version(&self) -> &Arc<str> {
+        &self.names.1
     }
 
     fn call(&self, call: &str) -> CallLabels {

@@ -163,7 +163,7 @@ impl RoomActor {
             index,
             Occupant::Human(Box::new(Human {
                 player,
-                name,
+                name: name.into(),
                 presence: Presence::Connected(outbox),
             })),
         );
