@@ -12,6 +12,7 @@
 
 use crate::rules::{CallContext, Module, RulesError, Setup, Step};
 use prometheus_client::metrics::histogram::Histogram;
+use std::borrow::Cow;
 
 /// Latency histograms of the module calls a room makes.
 #[derive(Clone, Debug)]
@@ -22,43 +23,23 @@ pub(crate) struct CallTimers {
     pub bot: Histogram,
 }
 
-/// A call and its borrowed inputs.
-#[derive(Clone, Copy)]
+/// A call and its inputs: borrowed for the inline attempt, owned (copied only then) to move
+/// to the blocking pool.
 enum Call<'a> {
-    Start(&'a Setup),
+    Start(Cow<'a, Setup>),
     Act {
-        state: &'a [u8],
+        state: Cow<'a, [u8]>,
         seat: u32,
-        action: &'a str,
+        action: Cow<'a, str>,
     },
-    Timer(&'a [u8]),
+    Timer(Cow<'a, [u8]>),
     Bot {
-        state: &'a [u8],
+        state: Cow<'a, [u8]>,
         seat: u32,
         entropy: u64,
     },
     View {
-        state: &'a [u8],
-        seat: Option<u32>,
-    },
-}
-
-/// The same call with owned inputs, to move to another thread.
-enum Owned {
-    Start(Setup),
-    Act {
-        state: Vec<u8>,
-        seat: u32,
-        action: String,
-    },
-    Timer(Vec<u8>),
-    Bot {
-        state: Vec<u8>,
-        seat: u32,
-        entropy: u64,
-    },
-    View {
-        state: Vec<u8>,
+        state: Cow<'a, [u8]>,
         seat: Option<u32>,
     },
 }
@@ -69,36 +50,42 @@ enum Output {
 }
 
 impl Call<'_> {
-    fn to_owned(self) -> Owned {
+    fn into_owned(self) -> Call<'static> {
+        let own = |s: Cow<'_, [u8]>| Cow::Owned(s.into_owned());
         match self {
-            Call::Start(setup) => Owned::Start(setup.clone()),
+            Call::Start(setup) => Call::Start(Cow::Owned(setup.into_owned())),
             Call::Act {
                 state,
                 seat,
                 action,
-            } => Owned::Act {
-                state: state.to_vec(),
+            } => Call::Act {
+                state: own(state),
                 seat,
-                action: action.to_owned(),
+                action: Cow::Owned(action.into_owned()),
             },
-            Call::Timer(state) => Owned::Timer(state.to_vec()),
+            Call::Timer(state) => Call::Timer(own(state)),
             Call::Bot {
                 state,
                 seat,
                 entropy,
-            } => Owned::Bot {
-                state: state.to_vec(),
+            } => Call::Bot {
+                state: own(state),
                 seat,
                 entropy,
             },
-            Call::View { state, seat } => Owned::View {
-                state: state.to_vec(),
+            Call::View { state, seat } => Call::View {
+                state: own(state),
                 seat,
             },
         }
     }
 
-    fn invoke(self, m: &Module, ctx: &CallContext, cap: Option<u64>) -> Result<Output, RulesError> {
+    fn invoke(
+        &self,
+        m: &Module,
+        ctx: &CallContext,
+        cap: Option<u64>,
+    ) -> Result<Output, RulesError> {
         match self {
             Call::Start(setup) => m.start_capped(cap, setup, ctx).map(Output::Step),
             Call::Act {
@@ -106,43 +93,15 @@ impl Call<'_> {
                 seat,
                 action,
             } => m
-                .act_capped(cap, state, seat, action, ctx)
+                .act_capped(cap, state, *seat, action, ctx)
                 .map(Output::Step),
             Call::Timer(state) => m.timer_capped(cap, state, ctx).map(Output::Step),
             Call::Bot {
                 state,
                 seat,
                 entropy,
-            } => m.bot_capped(cap, state, seat, entropy).map(Output::Text),
-            Call::View { state, seat } => m.view_capped(cap, state, seat).map(Output::Text),
-        }
-    }
-}
-
-impl Owned {
-    fn call(&self) -> Call<'_> {
-        match self {
-            Owned::Start(setup) => Call::Start(setup),
-            Owned::Act {
-                state,
-                seat,
-                action,
-            } => Call::Act {
-                state,
-                seat: *seat,
-                action,
-            },
-            Owned::Timer(state) => Call::Timer(state),
-            Owned::Bot {
-                state,
-                seat,
-                entropy,
-            } => Call::Bot {
-                state,
-                seat: *seat,
-                entropy: *entropy,
-            },
-            Owned::View { state, seat } => Call::View { state, seat: *seat },
+            } => m.bot_capped(cap, state, *seat, *entropy).map(Output::Text),
+            Call::View { state, seat } => m.view_capped(cap, state, *seat).map(Output::Text),
         }
     }
 }
@@ -195,8 +154,8 @@ impl Sandboxed {
             (Err(RulesError::OutOfFuel { budget }), Some(slice)) if *budget == slice => {}
             _ => return first,
         }
-        let (module, owned, ctx) = (self.module.clone(), call.to_owned(), ctx.clone());
-        tokio::task::spawn_blocking(move || owned.call().invoke(&module, &ctx, None))
+        let (module, owned, ctx) = (self.module.clone(), call.into_owned(), ctx.clone());
+        tokio::task::spawn_blocking(move || owned.invoke(&module, &ctx, None))
             .await
             .unwrap_or_else(|e| {
                 Err(RulesError::Host {
@@ -210,7 +169,7 @@ impl Sandboxed {
         timed(
             &self.timers.start,
             t,
-            step(self.run(Call::Start(setup), ctx).await),
+            step(self.run(Call::Start(Cow::Borrowed(setup)), ctx).await),
         )
     }
 
@@ -223,9 +182,9 @@ impl Sandboxed {
     ) -> Result<Step, RulesError> {
         let t = std::time::Instant::now();
         let call = Call::Act {
-            state,
+            state: Cow::Borrowed(state),
             seat,
-            action,
+            action: Cow::Borrowed(action),
         };
         timed(&self.timers.act, t, step(self.run(call, ctx).await))
     }
@@ -235,14 +194,14 @@ impl Sandboxed {
         timed(
             &self.timers.timer,
             t,
-            step(self.run(Call::Timer(state), ctx).await),
+            step(self.run(Call::Timer(Cow::Borrowed(state)), ctx).await),
         )
     }
 
     pub async fn bot(&self, state: &[u8], seat: u32, entropy: u64) -> Result<String, RulesError> {
         let t = std::time::Instant::now();
         let call = Call::Bot {
-            state,
+            state: Cow::Borrowed(state),
             seat,
             entropy,
         };
@@ -252,8 +211,14 @@ impl Sandboxed {
 
     pub async fn view(&self, state: &[u8], seat: Option<u32>) -> Result<String, RulesError> {
         text(
-            self.run(Call::View { state, seat }, &CallContext::default())
-                .await,
+            self.run(
+                Call::View {
+                    state: Cow::Borrowed(state),
+                    seat,
+                },
+                &CallContext::default(),
+            )
+            .await,
         )
     }
 }
