@@ -345,7 +345,7 @@ impl RoomActor {
         let ctx = self.call_ctx();
         match self.calls.act(self.game.state(), seat, &action, &ctx).await {
             Ok(step) => {
-                let produced = self.game.acted(step, seat, &action, None, &ctx);
+                let produced = self.game.acted(step, seat, action.into(), None, &ctx);
                 self.publish(produced);
             }
             Err(e) => self.module_trouble(work, e),

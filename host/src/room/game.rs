@@ -153,14 +153,14 @@ impl Game {
         &mut self,
         step: Step,
         seat: u32,
-        action: &str,
-        request_id: Option<&str>,
+        action: Box<str>,
+        request_id: Option<Arc<str>>,
         ctx: &CallContext,
     ) -> Produced {
         let input = Input::Act {
             seat,
-            action: action.into(),
-            request_id: request_id.map(Into::into),
+            action,
+            request_id,
         };
         self.apply(step, input, ctx)
     }

@@ -253,8 +253,8 @@ pub struct JoinCmd {
 pub struct ActCmd {
     /// Who.
     pub player: PlayerId,
-    /// Idempotency key.
-    pub request_id: Box<str>,
+    /// Idempotency key (shared with the ack, the log entry and the request window).
+    pub request_id: Arc<str>,
     /// The action's JSON text, as the client wrote it.
     pub action: Box<str>,
     /// Refuse unless the room is at this sequence number.

@@ -96,7 +96,7 @@ pub enum Outgoing {
 #[derive(Debug)]
 pub struct Ack {
     /// The action's request id.
-    pub request_id: Box<str>,
+    pub request_id: Arc<str>,
     /// The room.
     pub room: RoomId,
     /// The room's sequence number after the action.
@@ -107,7 +107,7 @@ pub struct Ack {
 #[derive(Debug)]
 pub struct Refusal {
     /// The action's request id.
-    pub request_id: Box<str>,
+    pub request_id: Arc<str>,
     /// Why.
     pub error: RoomError,
 }

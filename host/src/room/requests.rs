@@ -4,6 +4,7 @@
 use super::RoomError;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// The last replies per player, so that a retried request id gets its original reply.
 ///
@@ -26,7 +27,7 @@ pub(crate) struct RequestWindow {
 #[derive(Debug)]
 struct Remembered {
     hash: u64,
-    id: Box<str>,
+    id: Arc<str>,
     /// Refusals are boxed: most replies are acks.
     reply: Result<u64, Box<RoomError>>,
 }
@@ -39,7 +40,12 @@ impl RequestWindow {
         (&*entry.id == request_id).then(|| entry.reply.clone().map_err(|e| *e))
     }
 
-    pub fn remember(&mut self, request_id: &str, reply: &Result<u64, RoomError>, capacity: usize) {
+    pub fn remember(
+        &mut self,
+        request_id: &Arc<str>,
+        reply: &Result<u64, RoomError>,
+        capacity: usize,
+    ) {
         while self.entries.len() >= capacity.max(1) {
             let first = self.pushed - self.entries.len() as u64;
             if let Some(old) = self.entries.pop_front()
@@ -48,11 +54,11 @@ impl RequestWindow {
                 self.index.remove(&old.hash);
             }
         }
-        let hash = self.keys.hash_one(request_id);
+        let hash = self.keys.hash_one(&**request_id);
         self.index.insert(hash, self.pushed);
         self.entries.push_back(Remembered {
             hash,
-            id: request_id.into(),
+            id: request_id.clone(),
             reply: reply.as_ref().copied().map_err(|e| Box::new(e.clone())),
         });
         self.pushed += 1;
@@ -74,7 +80,7 @@ mod tests {
             } else {
                 Ok(n * 10)
             };
-            w.remember(&format!("r{n}"), &reply, 4);
+            w.remember(&Arc::from(format!("r{n}")), &reply, 4);
         }
         assert_eq!(w.get("r9"), Some(Ok(90)));
         assert_eq!(w.get("r6"), Some(Ok(60)));
@@ -82,12 +88,12 @@ mod tests {
         assert_eq!(w.get("r3"), None);
         assert_eq!(w.get("r10"), None);
         let mut w = RequestWindow::default();
-        w.remember("a", &Err(RoomError::NotYourTurn), 4);
+        w.remember(&Arc::from("a"), &Err(RoomError::NotYourTurn), 4);
         assert_eq!(w.get("a"), Some(Err(RoomError::NotYourTurn)));
         // The same id remembered again answers with the newer reply, also after the older
         // entry leaves the window.
-        w.remember("a", &Ok(7), 2);
-        w.remember("b", &Ok(8), 2);
+        w.remember(&Arc::from("a"), &Ok(7), 2);
+        w.remember(&Arc::from("b"), &Ok(8), 2);
         assert_eq!(w.get("a"), Some(Ok(7)));
         assert_eq!(w.get("b"), Some(Ok(8)));
     }

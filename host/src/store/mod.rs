@@ -70,7 +70,7 @@ pub enum Input {
         /// The action's JSON text.
         action: Box<str>,
         /// The player's request id; `None` when the bot moved for the seat.
-        request_id: Option<Box<str>>,
+        request_id: Option<Arc<str>>,
     },
     /// The timer the module asked for fired.
     Timer,

@@ -257,7 +257,7 @@ impl RoomActor {
             outbox,
         } = cmd;
         let result = self
-            .try_act(&player, &request_id, &action, expected_seq)
+            .try_act(&player, &request_id, action, expected_seq)
             .await;
         let code = match &result {
             Ok(_) => "ok",
@@ -281,7 +281,7 @@ impl RoomActor {
     }
 
     /// Sends a refusal of the action `request_id` to its connection.
-    pub(super) fn refuse(&mut self, outbox: &Outbox, request_id: Box<str>, error: RoomError) {
+    pub(super) fn refuse(&mut self, outbox: &Outbox, request_id: Arc<str>, error: RoomError) {
         self.release.send(Out::Push(
             outbox.clone(),
             Outgoing::Refused(Box::new(Refusal { request_id, error })),
@@ -292,8 +292,8 @@ impl RoomActor {
     async fn try_act(
         &mut self,
         player: &PlayerId,
-        request_id: &str,
-        action: &str,
+        request_id: &Arc<str>,
+        action: Box<str>,
         expected_seq: Option<u64>,
     ) -> Result<u64, RoomError> {
         let Some(seat) = self.seats.seat_of(player) else {
@@ -323,13 +323,15 @@ impl RoomActor {
     async fn apply_act(
         &mut self,
         seat: u32,
-        action: &str,
-        request_id: &str,
+        action: Box<str>,
+        request_id: &Arc<str>,
     ) -> Result<u64, RoomError> {
         let ctx = self.call_ctx();
-        match self.calls.act(self.game.state(), seat, action, &ctx).await {
+        match self.calls.act(self.game.state(), seat, &action, &ctx).await {
             Ok(step) => {
-                let produced = self.game.acted(step, seat, action, Some(request_id), &ctx);
+                // The action's text and id move into the log entry: no copies.
+                let request_id = Some(request_id.clone());
+                let produced = self.game.acted(step, seat, action, request_id, &ctx);
                 self.publish(produced);
                 Ok(self.game.seq())
             }
