@@ -127,7 +127,7 @@ pub fn code_of(e: &RoomError) -> ErrorCode {
 
 impl From<RoomError> for ApiError {
     fn from(e: RoomError) -> Self {
-        ApiError::new(code_of(&e), e.to_string())
+        ApiError::from(&e)
     }
 }
 

@@ -293,15 +293,16 @@ impl ServerMsg<'_> {
     }
 }
 
-/// The `error` frame for `e`.
-pub fn error_frame(e: &ApiError, request_id: Option<&str>) -> Bytes {
-    ServerMsg::Error {
-        code: e.code,
-        message: &e.message,
-        request_id,
-        retry_after_ms: e.retry_after_ms,
+impl<'a> ServerMsg<'a> {
+    /// The `error` message for `e`.
+    pub fn error(e: &'a ApiError, request_id: Option<&'a str>) -> Self {
+        ServerMsg::Error {
+            code: e.code,
+            message: &e.message,
+            request_id,
+            retry_after_ms: e.retry_after_ms,
+        }
     }
-    .encode()
 }
 
 /// An `update` frame, borrowed from an [`Update`] so it is built without copies.
@@ -356,7 +357,7 @@ pub fn encode(msg: Outgoing) -> Bytes {
         }
         .encode(),
         Outgoing::Refused(refusal) => {
-            error_frame(&ApiError::from(&refusal.error), Some(&refusal.request_id))
+            ServerMsg::error(&ApiError::from(&refusal.error), Some(&refusal.request_id)).encode()
         }
         Outgoing::Room(shared) => shared.encoded(|room| {
             ServerMsg::Room {
@@ -405,11 +406,9 @@ mod tests {
                 "{status:?} is documented"
             );
         }
-        let frame: serde_json::Value = serde_json::from_slice(&error_frame(
-            &ApiError::new(ErrorCode::Stale, "old"),
-            Some("r1"),
-        ))
-        .expect("json");
+        let stale = ApiError::new(ErrorCode::Stale, "old");
+        let frame: serde_json::Value =
+            serde_json::from_slice(&ServerMsg::error(&stale, Some("r1")).encode()).expect("json");
         assert_eq!(frame["type"], "error");
         assert_eq!(frame["code"], "stale");
         assert_eq!(frame["request_id"], "r1");

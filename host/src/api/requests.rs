@@ -4,10 +4,10 @@
 
 use super::AppState;
 use super::errors::{ApiError, ErrorCode};
-use super::protocol::{ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, ServerMsg, error_frame};
+use super::protocol::{ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, ServerMsg};
 use crate::ids::RoomId;
 use crate::room::{
-    ActCmd, CloseReason, CreateRoom, JoinCmd, Joined, Outbox, Outgoing, Reply, RoomCmd, RoomInfo,
+    ActCmd, CloseReason, CreateRoom, JoinCmd, Joined, Outbox, Outgoing, Reply, RoomCmd,
 };
 use crate::session::SessionInfo;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -52,7 +52,7 @@ impl Conn {
 
     pub fn reply_error(&self, request_id: Option<&str>, e: ApiError) {
         self.outbox.push(Outgoing::Frame(
-            Vec::from(error_frame(&e, request_id)).into(),
+            ServerMsg::error(&e, request_id).encode_boxed(),
         ));
     }
 
@@ -296,28 +296,16 @@ impl Conn {
                 room,
                 seat,
             } => {
-                let player = session.player.clone();
-                self.change_bots(request_id, &room, |reply| RoomCmd::Bot {
-                    player,
-                    seat,
-                    add: true,
-                    reply,
-                })
-                .await
+                self.change_bot(&session, request_id, &room, seat, true)
+                    .await
             }
             ClientMsg::RemoveBot {
                 request_id,
                 room,
                 seat,
             } => {
-                let player = session.player.clone();
-                self.change_bots(request_id, &room, |reply| RoomCmd::Bot {
-                    player,
-                    seat: Some(seat),
-                    add: false,
-                    reply,
-                })
-                .await
+                self.change_bot(&session, request_id, &room, Some(seat), false)
+                    .await
             }
             ClientMsg::Act {
                 request_id,
@@ -373,15 +361,25 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends a bot change (creator only) and answers with the room.
-    async fn change_bots(
+    /// Adds or removes a bot (creator only) and answers with the room.
+    async fn change_bot(
         &self,
+        session: &SessionInfo,
         request_id: Option<String>,
         room: &str,
-        make: impl FnOnce(Reply<RoomInfo>) -> RoomCmd,
+        seat: Option<u32>,
+        add: bool,
     ) -> Result<(), ApiError> {
         let handle = self.app.registry.get(room)?;
-        let info = handle.ask(make).await?;
+        let player = session.player.clone();
+        let info = handle
+            .ask(|reply| RoomCmd::Bot {
+                player,
+                seat,
+                add,
+                reply,
+            })
+            .await?;
         self.send(ServerMsg::Room {
             request_id: Some(request_id.as_deref()),
             room: &info,
