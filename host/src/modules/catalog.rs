@@ -266,3 +266,51 @@ pub fn load_catalog(runtime: &Runtime, dir: Option<&Path>) -> Result<MemoryCatal
     }
     Ok(catalog)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Limits, RuntimeConfig};
+
+    #[test]
+    fn the_catalog_keys_modules_by_digest_and_announces_every_change() {
+        // An operator's catalog: a game's first version becomes active, modules are found by
+        // content digest, a version that is not installed cannot be made active, and every
+        // change moves the counter rooms and tools watch.
+        let runtime = Runtime::new(RuntimeConfig {
+            limits: Limits::default(),
+            cache_dir: None,
+        })
+        .expect("runtime");
+        let catalog = MemoryCatalog::default();
+        let changes = catalog.changes();
+        let key = catalog.add(runtime.load(tabula_bundle::TURN_ROOM).expect("loads"));
+        assert_eq!(*changes.borrow(), 1);
+        let active = catalog.active("turn-room").expect("active");
+        assert_eq!(active.digest(), key.digest);
+        assert_eq!(
+            catalog
+                .by_digest(&key.digest)
+                .map(|m| m.info().version.clone()),
+            Some(key.version.clone())
+        );
+        assert!(catalog.version("turn-room", &key.version).is_some());
+        assert!(matches!(
+            catalog.set_active("turn-room", "9.9.9"),
+            Err(CatalogError::UnknownVersion { .. })
+        ));
+        assert_eq!(*changes.borrow(), 1, "a refused change is not announced");
+        catalog
+            .set_active("turn-room", &key.version)
+            .expect("installed");
+        assert_eq!(*changes.borrow(), 2);
+        // The same name and version again replaces the installed one.
+        catalog.add(runtime.load(tabula_bundle::TURN_ROOM).expect("loads"));
+        let listed = catalog.list();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].versions, vec![key.version.clone()]);
+        assert_eq!(listed[0].active, key.version);
+        assert!(catalog.by_digest("not-a-digest").is_none());
+        assert!(catalog.active("chess").is_none());
+    }
+}

@@ -421,7 +421,7 @@ impl RoomActor {
             game: self.stats.game().clone(),
             version: self.stats.version().clone(),
             status,
-            phase: self.game.phase_shared(),
+            phase: self.game.phase().clone(),
             seats: self.seats.infos(),
             spectators: self.spectators.len(),
             private: self.private,

@@ -86,11 +86,8 @@ impl Game {
     pub fn seq(&self) -> u64 {
         self.seq
     }
-    pub fn phase(&self) -> &str {
+    pub fn phase(&self) -> &Arc<str> {
         &self.phase
-    }
-    pub fn phase_shared(&self) -> Arc<str> {
-        self.phase.clone()
     }
     pub fn awaiting(&self) -> &[u32] {
         &self.awaiting
@@ -214,17 +211,8 @@ impl Game {
                             })
                             .clone()
                     });
-                    let u = Shared::new(Update {
-                        room: self.room.clone(),
-                        seq: self.seq,
-                        phase: self.phase.clone(),
-                        status: self.status,
-                        awaiting: self.awaiting.clone(),
-                        view: text,
-                        events: chosen.iter().map(|&i| events[i].1.clone()).collect(),
-                        result: self.result.clone(),
-                        resync: false,
-                    });
+                    let chosen_events = chosen.iter().map(|&i| events[i].1.clone()).collect();
+                    let u = Shared::new(self.update(text, chosen_events, false));
                     distinct.push((view, chosen, u.clone()));
                     u
                 }

@@ -132,11 +132,6 @@ impl Registry {
         &*self.catalog
     }
 
-    /// The event log.
-    pub fn log(&self) -> &dyn EventLog {
-        &*self.log
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Rooms> {
         self.rooms.read().unwrap_or_else(|p| p.into_inner())
     }
