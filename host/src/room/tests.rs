@@ -60,6 +60,16 @@ impl Rooms {
         }
     }
 
+    /// Creates a room with `who` in seat 0 on `outbox`; its handle.
+    async fn create(&self, req: CreateRoom, who: &PlayerId, outbox: Outbox) -> RoomHandle {
+        let joined = self
+            .registry
+            .create(req, who.clone(), "ann".into(), outbox)
+            .await
+            .expect("created");
+        self.registry.get(joined.info.id.as_str()).expect("open")
+    }
+
     fn conn(&mut self) -> (Outbox, mpsc::Receiver<Outgoing>) {
         self.next_conn += 1;
         Outbox::new(self.next_conn, 64, CancellationToken::new())
@@ -136,12 +146,7 @@ async fn deadlines_hand_silent_and_absent_players_to_the_bot_on_time() {
     let (ann, bob) = (player("p-ann"), player("p-bob"));
     let (a, mut a_rx) = rooms.conn();
     let (b, mut b_rx) = rooms.conn();
-    let joined = rooms
-        .registry
-        .create(hostile("none"), ann.clone(), "ann".into(), a)
-        .await
-        .expect("created");
-    let handle = rooms.registry.get(joined.info.id.as_str()).expect("open");
+    let handle = rooms.create(hostile("none"), &ann, a).await;
     let b_conn = b.conn();
     join(&handle, &bob, b).await;
     settle().await;
@@ -202,12 +207,7 @@ fn a_failing_timer_is_retried_with_backoff_then_pauses_the_room_without_spinning
             let (ann, bob) = (player("p-ann"), player("p-bob"));
             let (a, _a_rx) = rooms.conn();
             let (b, _b_rx) = rooms.conn();
-            let joined = rooms
-                .registry
-                .create(hostile("bad-timer"), ann, "ann".into(), a)
-                .await
-                .expect("created");
-            let handle = rooms.registry.get(joined.info.id.as_str()).expect("open");
+            let handle = rooms.create(hostile("bad-timer"), &ann, a).await;
             join(&handle, &bob, b).await;
             let started = tokio::time::Instant::now();
             // Timer at 10 ms fails; retries at +100 ms and +200 ms fail too: paused at ~310 ms.
@@ -385,13 +385,8 @@ async fn an_abandoned_room_closes_after_its_grace_period_and_forgets_its_log() {
     let mut rooms = Rooms::new(cfg, log.clone());
     let ann = player("p-ann");
     let (a, _a_rx) = rooms.conn();
-    let joined = rooms
-        .registry
-        .create(hostile("none"), ann.clone(), "ann".into(), a)
-        .await
-        .expect("created");
-    let id = joined.info.id.clone();
-    let handle = rooms.registry.get(id.as_str()).expect("open");
+    let handle = rooms.create(hostile("none"), &ann, a).await;
+    let id = handle.id().clone();
     assert!(log.read(&id).is_some());
     handle
         .ask(|reply| RoomCmd::Leave {
@@ -443,12 +438,7 @@ async fn a_game_read_back_from_the_log_replays_to_the_same_state() {
         options: Some(serde_json::json!({"pace": "instant", "win_score": 10})),
         ..CreateRoom::default()
     };
-    let joined = rooms
-        .registry
-        .create(req, ann.clone(), "ann".into(), a.clone())
-        .await
-        .expect("created");
-    let handle = rooms.registry.get(joined.info.id.as_str()).expect("open");
+    let handle = rooms.create(req, &ann, a.clone()).await;
     // Ann leaves at once: the bot plays her seat too, to the end.
     handle
         .ask(|reply| RoomCmd::Leave {
@@ -468,7 +458,7 @@ async fn a_game_read_back_from_the_log_replays_to_the_same_state() {
     assert!(finished, "the bots finish the game");
     while a_rx.try_recv().is_ok() {}
     let seq = handle.info().seq;
-    let game = log.read(&joined.info.id).expect("the log holds the game");
+    let game = log.read(handle.id()).expect("the log holds the game");
     let record = crate::replay::GameRecord::from_log(&game).expect("the game started");
     assert_eq!(
         record.inputs.len() as u64 + 1,
