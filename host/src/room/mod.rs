@@ -112,8 +112,12 @@ pub struct RoomInfo {
     pub id: RoomId,
     /// Game name.
     pub game: Arc<str>,
-    /// Rules version.
+    /// Rules version: the room is pinned to it.
     pub version: Arc<str>,
+    /// The version the catalog gives new rooms of this game, when it is not this room's (the
+    /// room goes on with its own until it is migrated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_version: Option<Arc<str>>,
     /// Lifecycle.
     pub status: RoomStatus,
     /// The game's phase (`waiting` before the start).
@@ -224,6 +228,9 @@ pub enum RoomCmd {
     },
     /// The server is shutting down: the room releases what is durable and stops.
     Shutdown,
+    /// The catalog changed which version of this room's game new rooms get: `None` when it is
+    /// the room's own version again. The room reports it in its info and keeps its version.
+    ActiveVersion(Option<Arc<str>>),
     /// A player's connection went away.
     Disconnected {
         /// Who.
@@ -283,7 +290,12 @@ impl RoomHandle {
 
     /// The room's latest published info.
     pub fn info(&self) -> RoomInfo {
-        self.info.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.with_info(RoomInfo::clone)
+    }
+
+    /// Reads the room's latest published info without copying it.
+    pub fn with_info<T>(&self, read: impl FnOnce(&RoomInfo) -> T) -> T {
+        read(&self.info.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Sends a command without waiting: a full inbox is [`RoomError::Busy`], a closed room

@@ -1,6 +1,10 @@
 //! The registry of open rooms (room id -> handle), and room creation. It is touched on create,
 //! lookup, listing and close only; its lock is never held across an `.await`.
 //!
+//! It also relays the module catalog's changes to the rooms: when a game's active version
+//! changes, each of its rooms gets one [`RoomCmd::ActiveVersion`] (an explicit input like any
+//! other, rather than a watch receiver in every room) and reports it in its info.
+//!
 //! Rooms are spawned through a [`RoomSpawner`] (a runtime handle and the task tracker that waits
 //! for them at shutdown), so that tests can run them on a paused clock.
 
@@ -124,7 +128,55 @@ impl Registry {
                 room.send_reliably(RoomCmd::Shutdown).await;
             }
         });
+        let weak = Arc::downgrade(&registry);
+        let shutdown = registry.shutdown.clone();
+        let mut changes = registry.catalog.changes();
+        registry.spawner.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    changed = changes.changed() => if changed.is_err() { return },
+                }
+                let Some(registry) = weak.upgrade() else {
+                    return;
+                };
+                registry.announce_active_versions().await;
+            }
+        });
         registry
+    }
+
+    /// What a room of `game` at `version` reports as its game's active version: the catalog's,
+    /// when it is another.
+    fn active_besides(&self, game: &str, version: &str) -> Option<Arc<str>> {
+        self.catalog
+            .active(game)
+            .map(|m| m.info().version.clone())
+            .filter(|active| active != version)
+            .map(Arc::from)
+    }
+
+    /// Tells every room whose game's active version changed.
+    async fn announce_active_versions(&self) {
+        let rooms: Vec<RoomHandle> = self.read().values().cloned().collect();
+        let mut active: HashMap<Arc<str>, Option<Arc<str>>> = HashMap::new();
+        for room in rooms {
+            let (game, version, known) =
+                room.with_info(|i| (i.game.clone(), i.version.clone(), i.active_version.clone()));
+            let now = active
+                .entry(game.clone())
+                .or_insert_with(|| {
+                    self.catalog
+                        .active(&game)
+                        .map(|m| m.info().version.as_str().into())
+                })
+                .clone()
+                .filter(|a| *a != version);
+            if now != known {
+                // Waits for inbox space rather than losing the change.
+                room.send_reliably(RoomCmd::ActiveVersion(now)).await;
+            }
+        }
     }
 
     /// The installed games.
@@ -248,6 +300,8 @@ impl Registry {
                 tracing::error!(room_id = %id, "cannot log the new room: {e}");
                 RoomError::Closed
             })?;
+        let (game, pinned) = (info.name.clone(), info.version.clone());
+        let active_version = self.active_besides(&game, &pinned);
         let (tx, rx) = mpsc::channel(self.cfg.inbox_capacity);
         let (actor, info_rx) = RoomActor::new(RoomParams {
             id: id.clone(),
@@ -260,6 +314,7 @@ impl Registry {
             private: req.private,
             creator: creator.clone(),
             turn_deadline_ms,
+            active_version: active_version.clone(),
             metrics: self.metrics.clone(),
             clock,
             log,
@@ -281,6 +336,12 @@ impl Registry {
                 r.write().remove(&room_id);
             }
         });
+        // The catalog may have changed between the look-up above and the room's insertion, where
+        // the relay of changes could not see it.
+        let active_now = self.active_besides(&game, &pinned);
+        if active_now != active_version {
+            let _ = handle.send(RoomCmd::ActiveVersion(active_now));
+        }
         if self.shutdown.is_cancelled() {
             // Shutdown began while this room was made: the rooms it told to stop may not
             // include this one. Its inbox is empty, so the command fits.

@@ -40,13 +40,15 @@ fn catalog() -> Arc<MemoryCatalog> {
 
 struct Rooms {
     registry: Arc<Registry>,
+    catalog: Arc<MemoryCatalog>,
     next_conn: u64,
 }
 
 impl Rooms {
     fn new(cfg: RoomConfig, log: Arc<dyn EventLog>) -> Rooms {
+        let catalog = catalog();
         let registry = Registry::new(RegistryParams {
-            catalog: catalog(),
+            catalog: catalog.clone(),
             log,
             cfg,
             allow_client_seed: true,
@@ -56,6 +58,7 @@ impl Rooms {
         });
         Rooms {
             registry,
+            catalog,
             next_conn: 0,
         }
     }
@@ -404,6 +407,64 @@ async fn an_abandoned_room_closes_after_its_grace_period_and_forgets_its_log() {
         Err(RoomError::Closed)
     );
     assert!(log.read(&id).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn rooms_keep_their_version_and_report_when_the_catalog_activates_another() {
+    // An operator installs version 9.0.0 of turn-room beside the bundled one: installing changes
+    // nothing; activating it gives it to new rooms, while the running room stays on its version
+    // and tells its members (and the lobby) which version is now active. Activating the old
+    // version again turns the report around. Rooms of other games hear nothing.
+    let mut rooms = Rooms::new(RoomConfig::default(), Arc::new(MemoryLog::default()));
+    let bundled = rooms.catalog.active("turn-room").expect("bundled");
+    let old: Arc<str> = bundled.info().version.as_str().into();
+    let new: Arc<str> = "9.0.0".into();
+    let turn_room = || CreateRoom {
+        game: "turn-room".into(),
+        seats: Some(2),
+        ..CreateRoom::default()
+    };
+    let ann = player("p-ann");
+    let (a, mut a_rx) = rooms.conn();
+    let running = rooms.create(turn_room(), &ann, a).await;
+    let (h, _h_rx) = rooms.conn();
+    let other = rooms.create(hostile("none"), &ann, h).await;
+    rooms.catalog.add(bundled.as_version(&new));
+    settle().await;
+    assert_eq!(running.info().active_version, None, "installed, not active");
+    while a_rx.try_recv().is_ok() {}
+
+    rooms
+        .catalog
+        .set_active("turn-room", &new)
+        .expect("installed");
+    settle().await;
+    let info = running.info();
+    assert_eq!(
+        (info.version.clone(), info.active_version),
+        (old.clone(), Some(new.clone()))
+    );
+    let told = std::iter::from_fn(|| a_rx.try_recv().ok()).any(
+        |m| matches!(m, Outgoing::Room(i) if i.get().active_version.as_deref() == Some(&*new)),
+    );
+    assert!(told, "the room's members hear of the new active version");
+    let listed = rooms.registry.list(Some("turn-room"), None);
+    assert_eq!(listed[0].active_version.as_deref(), Some(&*new));
+    let (b, _b_rx) = rooms.conn();
+    let fresh = rooms.create(turn_room(), &player("p-bob"), b).await;
+    assert_eq!(
+        (fresh.info().version, fresh.info().active_version),
+        (new.clone(), None)
+    );
+
+    rooms
+        .catalog
+        .set_active("turn-room", &old)
+        .expect("installed");
+    settle().await;
+    assert_eq!(running.info().active_version, None);
+    assert_eq!(fresh.info().active_version, Some(old.clone()));
+    assert_eq!(other.info().active_version, None);
 }
 
 #[test]

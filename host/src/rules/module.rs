@@ -385,6 +385,20 @@ impl Module {
         }
     }
 
+    /// The same compiled module presented as another version of its game, with its own digest:
+    /// how tests get two versions of one game without building a second component.
+    #[cfg(test)]
+    pub(crate) fn as_version(&self, version: &str) -> Module {
+        let copy = self.isolated();
+        let mut inner = Arc::into_inner(copy.inner).expect("a fresh copy has one owner");
+        inner.info.version = version.into();
+        inner.label = Arc::from(format!("{}@{version}", inner.info.name));
+        inner.digest = format!("{}+{version}", inner.digest);
+        Module {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// The component's imports and exports, as `name: kind` lines.
     pub fn describe(&self) -> (Vec<String>, Vec<String>) {
         use wasmtime::component::types::ComponentItem;

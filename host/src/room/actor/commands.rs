@@ -53,6 +53,12 @@ impl RoomActor {
                 self.release.send(Out::Joined(reply, r));
             }
             RoomCmd::Disconnected { player, conn } => self.disconnected(&player, conn),
+            RoomCmd::ActiveVersion(version) => {
+                if self.active_version != version {
+                    self.active_version = version;
+                    self.lobby_dirty = true;
+                }
+            }
             // The loop stops before handing it over.
             RoomCmd::Shutdown => {}
         }
