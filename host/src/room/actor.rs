@@ -11,6 +11,7 @@ mod commands;
 use super::calls::Sandboxed;
 use super::deadlines::{Deadlines, Work};
 use super::game::{Game, GameParams, Produced};
+use super::inbox::Receiver;
 use super::release::{Out, Release};
 use super::requests::RequestWindow;
 use super::seats::Seats;
@@ -22,9 +23,9 @@ use crate::metrics::Metrics;
 use crate::rules::{CallContext, Module, RulesError, Viewer};
 use crate::store::{Entry, GameWriter, Input, SeatChange};
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio::time::{Duration, Instant};
+use tokio::time::{Duration, Instant, Sleep};
 
 /// What a room needs to start.
 pub(crate) struct RoomParams {
@@ -129,22 +130,25 @@ impl RoomActor {
 
     /// The actor loop. Returns when the room closes or the server shuts down (a
     /// [`RoomCmd::Shutdown`] in the inbox: cheaper than polling a shared cancellation token on
-    /// every wake-up of every room).
-    pub async fn run(mut self: Box<Self>, mut inbox: mpsc::Receiver<Box<RoomCmd>>) {
+    /// every wake-up of every room). The registry holds a handle for as long as the room runs.
+    pub async fn run(mut self: Box<Self>, mut inbox: Receiver) {
         let mut closing = false;
+        // Made on the first deadline and reset after: kept out of the task's future, whose size
+        // every idle room pays, and not allocated again for every deadline.
+        let mut timer: Option<Pin<Box<Sleep>>> = None;
         loop {
             let deadline = self.deadlines.next_due();
             let holding = self.release.holding();
             tokio::select! {
                 biased;
                 _ = self.release.durable_changed(), if holding => {}
-                cmd = inbox.recv() => match cmd.map(|c| *c) {
-                    Some(RoomCmd::Shutdown) | None => break,
+                cmd = inbox.recv() => match *cmd {
+                    RoomCmd::Shutdown => break,
                     // Boxed: the handlers' state is large and needed only while one runs, not
                     // for the whole life of an idle room.
-                    Some(cmd) => Box::pin(self.handle(cmd)).await,
+                    cmd => Box::pin(self.handle(cmd)).await,
                 },
-                _ = sleep_until(deadline) => closing = Box::pin(self.on_deadline()).await,
+                _ = sleep_until(&mut timer, deadline) => closing = Box::pin(self.on_deadline()).await,
             }
             self.release.release();
             if closing {
@@ -159,7 +163,7 @@ impl RoomActor {
         // Commands still queued get their one reply: actions through their connection, the
         // others when their reply channel drops (`Closed`).
         inbox.close();
-        while let Ok(cmd) = inbox.try_recv() {
+        while let Some(cmd) = inbox.try_recv() {
             if let RoomCmd::Act(act) = *cmd {
                 self.refuse(&act.outbox, act.request_id, super::RoomError::Closed);
             }
@@ -392,7 +396,7 @@ impl RoomActor {
     fn pause(&mut self, reason: String) {
         self.game.pause(reason);
         self.deadlines.stop_work();
-        self.stats.set_phase("paused");
+        self.stats.set_phase(&Arc::from("paused"));
         self.lobby_dirty = true;
     }
 
@@ -463,17 +467,21 @@ impl RoomActor {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
+async fn sleep_until(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Option<Instant>) {
+    let Some(t) = deadline else {
+        return std::future::pending().await;
+    };
+    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(t)));
+    if timer.deadline() != t {
+        timer.as_mut().reset(t);
     }
+    timer.await
 }
 
 /// The size of a room's task future (what an idle room keeps besides its actor).
 #[cfg(test)]
 pub(crate) fn run_future_size() -> usize {
-    fn of<A, F: std::future::Future>(_: fn(A, mpsc::Receiver<Box<RoomCmd>>) -> F) -> usize {
+    fn of<A, F: std::future::Future>(_: fn(A, Receiver) -> F) -> usize {
         std::mem::size_of::<F>()
     }
     of(RoomActor::run)

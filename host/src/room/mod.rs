@@ -21,6 +21,7 @@ mod clock;
 mod deadlines;
 mod error;
 mod game;
+mod inbox;
 mod outbox;
 pub mod registry;
 mod release;
@@ -36,7 +37,7 @@ pub use registry::{CreateRoom, Registry, RoomSpawner};
 use crate::ids::{PlayerId, RoomId};
 use serde::Serialize;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// What kind of occupant a seat has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -274,7 +275,7 @@ pub struct ActCmd {
 #[derive(Clone, Debug)]
 pub struct RoomHandle {
     id: RoomId,
-    tx: mpsc::Sender<Box<RoomCmd>>,
+    tx: inbox::Inbox,
     info: Published,
 }
 
@@ -302,8 +303,8 @@ impl RoomHandle {
     /// [`RoomError::Closed`].
     pub fn send(&self, cmd: RoomCmd) -> Result<(), RoomError> {
         self.tx.try_send(Box::new(cmd)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => RoomError::Busy,
-            mpsc::error::TrySendError::Closed(_) => RoomError::Closed,
+            inbox::SendError::Full(_) => RoomError::Busy,
+            inbox::SendError::Closed(_) => RoomError::Closed,
         })
     }
 

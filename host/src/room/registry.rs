@@ -20,7 +20,6 @@ use crate::store::{EventLog, GameHeader};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -302,7 +301,7 @@ impl Registry {
             })?;
         let (game, pinned) = (info.name.clone(), info.version.clone());
         let active_version = self.active_besides(&game, &pinned);
-        let (tx, rx) = mpsc::channel(self.cfg.inbox_capacity);
+        let (tx, rx) = super::inbox::inbox(self.cfg.inbox_capacity);
         let (actor, info_rx) = RoomActor::new(RoomParams {
             id: id.clone(),
             module,

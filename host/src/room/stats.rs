@@ -11,26 +11,32 @@ use std::sync::Arc;
 
 pub(crate) struct RoomStats {
     metrics: Arc<Metrics>,
-    gauge: RoomLabels,
     /// The game's name and version, shared with every published room info.
     names: (Arc<str>, Arc<str>),
+    /// The phase the room is counted in. The gauge's labels are made from these three when the
+    /// phase changes rather than kept: every idle room would hold three more strings.
+    phase: Arc<str>,
     actions: Vec<(&'static str, Counter)>,
 }
 
 impl RoomStats {
     /// Counts a new room of `game` at `version`, waiting.
     pub fn new(metrics: Arc<Metrics>, game: &str, version: &str) -> RoomStats {
-        let gauge = RoomLabels {
-            game: game.into(),
-            version: version.into(),
-            phase: "waiting".into(),
-        };
-        metrics.rooms.get_or_create(&gauge).inc();
-        RoomStats {
+        let stats = RoomStats {
             metrics,
             names: (Arc::from(game), Arc::from(version)),
-            gauge,
+            phase: Arc::from("waiting"),
             actions: Vec::new(),
+        };
+        stats.metrics.rooms.get_or_create(&stats.gauge()).inc();
+        stats
+    }
+
+    fn gauge(&self) -> RoomLabels {
+        RoomLabels {
+            game: self.names.0.to_string(),
+            version: self.names.1.to_string(),
+            phase: self.phase.to_string(),
         }
     }
 
@@ -44,8 +50,8 @@ impl RoomStats {
 
     fn call(&self, call: &str) -> CallLabels {
         CallLabels {
-            game: self.gauge.game.clone(),
-            version: self.gauge.version.clone(),
+            game: self.names.0.to_string(),
+            version: self.names.1.to_string(),
             call: call.into(),
         }
     }
@@ -67,13 +73,13 @@ impl RoomStats {
     }
 
     /// The room is now in `phase` (or `paused`); true when that is a change.
-    pub fn set_phase(&mut self, phase: &str) -> bool {
-        if self.gauge.phase == phase {
+    pub fn set_phase(&mut self, phase: &Arc<str>) -> bool {
+        if self.phase == *phase {
             return false;
         }
-        self.metrics.rooms.get_or_create(&self.gauge).dec();
-        self.gauge.phase = phase.into();
-        self.metrics.rooms.get_or_create(&self.gauge).inc();
+        self.metrics.rooms.get_or_create(&self.gauge()).dec();
+        self.phase = phase.clone();
+        self.metrics.rooms.get_or_create(&self.gauge()).inc();
         true
     }
 
@@ -87,7 +93,7 @@ impl RoomStats {
             .metrics
             .actions
             .get_or_create(&ActionLabels {
-                game: self.gauge.game.clone(),
+                game: self.names.0.to_string(),
                 result: result.into(),
             })
             .clone();
@@ -107,6 +113,6 @@ impl RoomStats {
 
     /// The room closed.
     pub fn closed(&self) {
-        self.metrics.rooms.get_or_create(&self.gauge).dec();
+        self.metrics.rooms.get_or_create(&self.gauge()).dec();
     }
 }

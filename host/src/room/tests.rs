@@ -13,6 +13,7 @@ use crate::store::{
 use registry::RegistryParams;
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -472,7 +473,7 @@ fn an_idle_room_costs_little_memory() {
     // What an idle room holds for its whole life stays small: its task's future (the handlers'
     // larger state is boxed while they run) and one pointer per inbox slot.
     let future = actor::run_future_size();
-    assert!(future <= 1024, "the room's task future is {future} bytes");
+    assert!(future <= 320, "the room's task future is {future} bytes");
     assert_eq!(std::mem::size_of::<Box<RoomCmd>>(), 8);
     assert!(
         std::mem::size_of::<Outgoing>() <= 24,

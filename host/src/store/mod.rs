@@ -9,9 +9,10 @@ mod memory;
 pub use memory::{MemoryLog, MemorySessions};
 
 use crate::ids::{PlayerId, RoomId, Token};
+use futures_util::task::AtomicWaker;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 
 /// Which module a game runs: name, version and the digest of the component's bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -133,11 +134,13 @@ pub trait EventLog: Send + Sync + 'static {
 }
 
 /// How far a game's log is durable: the writer advances it, the room reads it and waits for it
-/// to move. (A watch channel would do, at several times the memory per room.)
+/// to move. One waiter (the room), so its waker is kept here rather than in the waiting future,
+/// which every idle room would hold. (A watch channel would do, at several times the memory.)
 #[derive(Debug, Default)]
 pub struct Durable {
     upto: AtomicU64,
-    moved: Notify,
+    moved: AtomicBool,
+    waiter: AtomicWaker,
 }
 
 impl Durable {
@@ -149,14 +152,28 @@ impl Durable {
     /// Entries up to `position` are durable (it never goes back).
     pub fn advance(&self, position: u64) {
         if self.upto.fetch_max(position, Ordering::AcqRel) < position {
-            // One waiter at most (the room): a permit is kept if it is not waiting yet.
-            self.moved.notify_one();
+            // Kept until the waiter looks, if it is not waiting yet.
+            self.moved.store(true, Ordering::Release);
+            self.waiter.wake();
         }
     }
 
-    /// Resolves after the position has moved (possibly before this was called).
+    /// Resolves after the position has moved (possibly before this was called, and not since
+    /// the last time this resolved). One caller at a time.
     pub async fn moved(&self) {
-        self.moved.notified().await;
+        std::future::poll_fn(|cx| {
+            if self.moved.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            self.waiter.register(cx.waker());
+            // A move between the look above and the registration woke nobody: look again.
+            if self.moved.swap(false, Ordering::AcqRel) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 
