@@ -184,3 +184,38 @@ async fn client_seeds_are_accepted_when_the_server_allows_them() {
         "not shown while the game runs"
     );
 }
+
+#[tokio::test]
+async fn a_creator_who_left_a_waiting_room_no_longer_manages_its_bots() {
+    // The creator gives up managing bots with the seat: after leaving a waiting room, adding or
+    // removing a bot is refused as `not_in_room`; taking a seat again gives the right back.
+    let s = TestServer::start().await;
+    let mut alice = s.player("alice").await;
+    let room = alice
+        .create_room(json!({"game": "turn-room", "seats": 4, "bots": 1}))
+        .await;
+    let mut bob = s.player("bob").await;
+    bob.ok(json!({"type": "join", "room": room})).await;
+    alice.ok(json!({"type": "leave", "room": room})).await;
+    assert_eq!(
+        alice
+            .error_code(json!({"type": "add_bot", "room": room}))
+            .await,
+        "not_in_room"
+    );
+    assert_eq!(
+        alice
+            .error_code(json!({"type": "remove_bot", "room": room, "seat": 3}))
+            .await,
+        "not_in_room"
+    );
+    let info = alice.ok(json!({"type": "list_rooms"})).await;
+    let seats = &info["rooms"][0]["seats"];
+    assert_eq!(seats[3]["kind"], "bot", "the bot is still there: {info}");
+    assert_eq!(seats[2]["kind"], "open", "no bot was added: {info}");
+    alice.ok(json!({"type": "join", "room": room})).await;
+    let info = alice
+        .ok(json!({"type": "remove_bot", "room": room, "seat": 3}))
+        .await;
+    assert_eq!(info["room"]["seats"][3]["kind"], "open");
+}

@@ -230,6 +230,11 @@ impl RoomActor {
         if self.game.status() != RoomStatus::Waiting {
             return Err(RoomError::AlreadyStarted);
         }
+        // A creator who left the waiting room (and so gave up their seat) no longer manages
+        // it; taking a seat again gives the right back.
+        if self.seats.seat_of(player).is_none() {
+            return Err(RoomError::NotInRoom { seated_only: true });
+        }
         let index = match seat {
             Some(s) => s,
             None => self.seats.first_open().ok_or(RoomError::RoomFull)?,
