@@ -5,3 +5,4 @@ mod lobby;
 mod misuse;
 mod play;
 mod resilience;
+mod rooms;

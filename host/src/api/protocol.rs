@@ -359,6 +359,12 @@ pub fn encode(msg: Outgoing) -> Bytes {
         Outgoing::Refused(refusal) => {
             ServerMsg::error(&ApiError::from(&refusal.error), Some(&refusal.request_id)).encode()
         }
+        Outgoing::Joined(joined) => ServerMsg::Room {
+            request_id: Some(joined.request_id.as_deref()),
+            room: &joined.info,
+            seat: Some(joined.seat),
+        }
+        .encode(),
         Outgoing::Room(shared) => shared.encoded(|room| {
             ServerMsg::Room {
                 request_id: None,

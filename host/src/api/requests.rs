@@ -7,7 +7,7 @@ use super::errors::{ApiError, ErrorCode};
 use super::protocol::{ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, ServerMsg};
 use crate::ids::RoomId;
 use crate::room::{
-    ActCmd, CloseReason, CreateRoom, JoinCmd, Joined, Outbox, Outgoing, Reply, RoomCmd,
+    ActCmd, CloseReason, CreateRoom, Creator, Entering, JoinCmd, Outbox, Outgoing, RoomCmd,
 };
 use crate::session::SessionInfo;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -219,16 +219,20 @@ impl Conn {
                     seed,
                     turn_deadline_ms,
                 };
-                let joined = app
+                // The room sends the reply itself, ahead of its first update.
+                let id = app
                     .registry
                     .create(
                         req,
-                        session.player.clone(),
-                        session.name.clone(),
-                        self.outbox.clone(),
+                        Creator {
+                            player: session.player.clone(),
+                            name: session.name.clone(),
+                            outbox: self.outbox.clone(),
+                            request_id: request_id.map(Arc::from),
+                        },
                     )
                     .await?;
-                self.entered(&session, request_id.as_deref(), joined);
+                app.sessions.enter(&session.token, &id);
                 Ok(())
             }
             ClientMsg::Join {
@@ -237,25 +241,21 @@ impl Conn {
                 seat,
             } => {
                 let (player, name) = (session.player.clone(), session.name.clone());
-                self.enter(&session, request_id, &room, |outbox, reply| {
+                self.enter(&session, request_id, &room, |to| {
                     RoomCmd::Join(JoinCmd {
                         player,
                         name,
                         seat,
-                        outbox,
-                        reply,
+                        to,
                     })
                 })
                 .await
             }
             ClientMsg::Watch { request_id, room } => {
                 let player = session.player.clone();
-                self.enter(&session, request_id, &room, |outbox, reply| {
-                    RoomCmd::Watch {
-                        player,
-                        outbox,
-                        reply,
-                    }
+                self.enter(&session, request_id, &room, |to| RoomCmd::Watch {
+                    player,
+                    to,
                 })
                 .await
             }
@@ -265,13 +265,10 @@ impl Conn {
                 last_seq,
             } => {
                 let player = session.player.clone();
-                self.enter(&session, request_id, &room, |outbox, reply| {
-                    RoomCmd::Resume {
-                        player,
-                        last_seq,
-                        outbox,
-                        reply,
-                    }
+                self.enter(&session, request_id, &room, |to| RoomCmd::Resume {
+                    player,
+                    last_seq,
+                    to,
                 })
                 .await
             }
@@ -345,19 +342,28 @@ impl Conn {
             .map_err(ApiError::from)
     }
 
-    /// Sends a command that puts this connection into a room (seat, spectator, resume) and
-    /// answers with the room.
+    /// Sends a command that puts this connection into a room (seat, spectator, resume). The
+    /// room answers with the `room` frame itself, ahead of the updates that follow it; a
+    /// refusal comes back here and is sent from here.
     async fn enter(
         &self,
         session: &SessionInfo,
         request_id: Option<String>,
         room: &str,
-        make: impl FnOnce(Outbox, Reply<Joined>) -> RoomCmd,
+        make: impl FnOnce(Entering) -> RoomCmd,
     ) -> Result<(), ApiError> {
         let handle = self.app.registry.get(room)?;
         let outbox = self.outbox.clone();
-        let joined = handle.ask(|reply| make(outbox, reply)).await?;
-        self.entered(session, request_id.as_deref(), joined);
+        handle
+            .ask(|reply| {
+                make(Entering {
+                    outbox,
+                    request_id: request_id.map(Arc::from),
+                    reply,
+                })
+            })
+            .await?;
+        self.app.sessions.enter(&session.token, handle.id());
         Ok(())
     }
 
@@ -386,15 +392,6 @@ impl Conn {
             seat: None,
         });
         Ok(())
-    }
-
-    fn entered(&self, session: &SessionInfo, request_id: Option<&str>, joined: Joined) {
-        self.app.sessions.enter(&session.token, &joined.info.id);
-        self.send(ServerMsg::Room {
-            request_id: Some(request_id),
-            room: &joined.info,
-            seat: Some(joined.seat),
-        });
     }
 }
 

@@ -32,7 +32,7 @@ mod stats;
 pub use clock::Clock;
 pub use error::RoomError;
 pub use outbox::{Ack, CloseReason, Outbox, Outgoing, Refusal, Shared};
-pub use registry::{CreateRoom, Registry, RoomSpawner};
+pub use registry::{CreateRoom, Creator, Registry, RoomSpawner};
 
 use crate::ids::{PlayerId, RoomId};
 use serde::Serialize;
@@ -168,13 +168,30 @@ pub struct Update {
     pub resync: bool,
 }
 
-/// A seat taken or a room watched.
-#[derive(Clone, Debug)]
+/// The reply to a request that put a connection into a room (create, join, watch, resume). The
+/// room pushes it into the connection's queue itself, so that it arrives before the updates that
+/// follow it.
+#[derive(Debug)]
 pub struct Joined {
+    /// The request it answers.
+    pub request_id: Option<Arc<str>>,
     /// The room now.
     pub info: RoomInfo,
     /// The seat (None for spectators).
     pub seat: Option<u32>,
+}
+
+/// Where the answers to a request that puts a connection into a room go: the [`Joined`] reply,
+/// then the updates, into the connection's queue, in that order; success or the refusal to the
+/// requester (who sends a refusal on, and records a success in the session).
+#[derive(Debug)]
+pub struct Entering {
+    /// The connection entering.
+    pub outbox: Outbox,
+    /// The request's id, echoed by the reply.
+    pub request_id: Option<Arc<str>>,
+    /// Done, or why not.
+    pub reply: Reply<()>,
 }
 
 /// A reply channel.
@@ -191,10 +208,8 @@ pub enum RoomCmd {
     Watch {
         /// Who.
         player: PlayerId,
-        /// Their connection.
-        outbox: Outbox,
-        /// Answer.
-        reply: Reply<Joined>,
+        /// Their connection and the answer.
+        to: Entering,
     },
     /// Leave a seat (a bot takes it over if the game runs) or stop watching.
     Leave {
@@ -222,10 +237,8 @@ pub enum RoomCmd {
         player: PlayerId,
         /// Last sequence number seen.
         last_seq: u64,
-        /// The new connection.
-        outbox: Outbox,
-        /// Answer.
-        reply: Reply<Joined>,
+        /// The new connection and the answer.
+        to: Entering,
     },
     /// The server is shutting down: the room releases what is durable and stops.
     Shutdown,
@@ -250,10 +263,8 @@ pub struct JoinCmd {
     pub name: String,
     /// Which seat.
     pub seat: Option<u32>,
-    /// Their connection.
-    pub outbox: Outbox,
-    /// Answer.
-    pub reply: Reply<Joined>,
+    /// Their connection and the answer.
+    pub to: Entering,
 }
 
 /// [`RoomCmd::Act`].

@@ -5,7 +5,7 @@
 //! wire encoding. The connection edge turns each [`Outgoing`] into a frame; a payload shared by
 //! several recipients ([`Shared`]) is encoded once, by the first writer that needs its bytes.
 
-use super::{RoomError, RoomId, RoomInfo, Update};
+use super::{Joined, RoomError, RoomId, RoomInfo, Update};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -86,6 +86,8 @@ pub enum Outgoing {
     Ack(Box<Ack>),
     /// A refused action (boxed: most messages are updates and acks).
     Refused(Box<Refusal>),
+    /// The reply to a request that put this connection into a room.
+    Joined(Box<Joined>),
     /// The room's seats or status changed.
     Room(Arc<Shared<RoomInfo>>),
     /// The room has closed.

@@ -9,7 +9,7 @@
 //! for them at shutdown), so that tests can run them on a paused clock.
 
 use super::actor::{RoomActor, RoomParams};
-use super::{Clock, JoinCmd, Joined, Outbox, RoomCmd, RoomError, RoomHandle, RoomInfo};
+use super::{Clock, Entering, JoinCmd, Outbox, RoomCmd, RoomError, RoomHandle, RoomInfo};
 use crate::config::RoomConfig;
 use crate::ids::{PlayerId, RoomId};
 use crate::metrics::Metrics;
@@ -42,6 +42,19 @@ pub struct CreateRoom {
     pub seed: Option<u64>,
     /// Turn deadline for humans, ms.
     pub turn_deadline_ms: Option<u64>,
+}
+
+/// Who creates a room, and where the reply goes: they take seat 0.
+#[derive(Debug)]
+pub struct Creator {
+    /// The player.
+    pub player: PlayerId,
+    /// Their name.
+    pub name: String,
+    /// Their connection, which receives the reply and then the room's updates.
+    pub outbox: Outbox,
+    /// The request's id, echoed by the reply.
+    pub request_id: Option<Arc<str>>,
 }
 
 /// Where room tasks run, and the tracker that waits for them at shutdown.
@@ -213,14 +226,13 @@ impl Registry {
         rooms
     }
 
-    /// Creates a room, seats its creator in seat 0 and returns what the creator sees.
+    /// Creates a room and seats its creator in seat 0; the room sends the creator's connection
+    /// the reply (then its updates). Returns the new room's id.
     pub async fn create(
         self: &Arc<Self>,
         req: CreateRoom,
-        creator: PlayerId,
-        name: String,
-        outbox: Outbox,
-    ) -> Result<Joined, RoomError> {
+        creator: Creator,
+    ) -> Result<RoomId, RoomError> {
         if self.shutdown.is_cancelled() {
             return Err(RoomError::Closed);
         }
@@ -290,7 +302,7 @@ impl Registry {
                 seed,
                 options: probe.options.clone(),
                 seats,
-                creator: creator.clone(),
+                creator: creator.player.clone(),
                 private: req.private,
                 turn_deadline_ms,
                 created_at: clock.now_ms(),
@@ -311,7 +323,7 @@ impl Registry {
             bots: req.bots,
             seed,
             private: req.private,
-            creator: creator.clone(),
+            creator: creator.player.clone(),
             turn_deadline_ms,
             active_version: active_version.clone(),
             metrics: self.metrics.clone(),
@@ -350,13 +362,17 @@ impl Registry {
         handle
             .ask(|reply| {
                 RoomCmd::Join(JoinCmd {
-                    player: creator,
-                    name,
+                    player: creator.player,
+                    name: creator.name,
                     seat: Some(0),
-                    outbox,
-                    reply,
+                    to: Entering {
+                        outbox: creator.outbox,
+                        request_id: creator.request_id,
+                        reply,
+                    },
                 })
             })
-            .await
+            .await?;
+        Ok(id)
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Owns: the room's log writer and the held outputs. Must not touch: the game or seats.
 
-use super::{Joined, Outbox, Outgoing, Reply, RoomError, RoomInfo};
+use super::{Outbox, Outgoing, Reply, RoomError, RoomInfo};
 use crate::store::{Durable, Entry, GameWriter};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,11 +16,9 @@ use std::sync::Arc;
 pub(crate) enum Out {
     /// A message to one connection.
     Push(Outbox, Outgoing),
-    /// The answer to a join, watch or resume.
-    Joined(Reply<Joined>, Result<Joined, RoomError>),
     /// The answer to a bot change.
     Info(Reply<RoomInfo>, Result<RoomInfo, RoomError>),
-    /// The answer to a leave.
+    /// The answer to a leave, or to a join, watch or resume (whose reply frame went before).
     Done(Reply<()>, Result<(), RoomError>),
 }
 
@@ -29,9 +27,6 @@ impl Out {
         match self {
             Out::Push(outbox, msg) => {
                 outbox.push(msg);
-            }
-            Out::Joined(reply, r) => {
-                let _ = reply.send(r);
             }
             Out::Info(reply, r) => {
                 let _ = reply.send(r);

@@ -66,12 +66,12 @@ impl Rooms {
 
     /// Creates a room with `who` in seat 0 on `outbox`; its handle.
     async fn create(&self, req: CreateRoom, who: &PlayerId, outbox: Outbox) -> RoomHandle {
-        let joined = self
+        let id = self
             .registry
-            .create(req, who.clone(), "ann".into(), outbox)
+            .create(req, creator(who, outbox))
             .await
             .expect("created");
-        self.registry.get(joined.info.id.as_str()).expect("open")
+        self.registry.get(id.as_str()).expect("open")
     }
 
     fn conn(&mut self) -> (Outbox, mpsc::Receiver<Outgoing>) {
@@ -84,6 +84,16 @@ fn player(name: &str) -> PlayerId {
     PlayerId::from_wire(name)
 }
 
+/// `who`, named "ann", creating a room from `outbox`.
+fn creator(who: &PlayerId, outbox: Outbox) -> Creator {
+    Creator {
+        player: who.clone(),
+        name: "ann".into(),
+        outbox,
+        request_id: None,
+    }
+}
+
 fn hostile(fault: &str) -> CreateRoom {
     CreateRoom {
         game: "hostile".into(),
@@ -94,15 +104,18 @@ fn hostile(fault: &str) -> CreateRoom {
     }
 }
 
-async fn join(handle: &RoomHandle, who: &PlayerId, outbox: Outbox) -> Joined {
+async fn join(handle: &RoomHandle, who: &PlayerId, outbox: Outbox) {
     handle
         .ask(|reply| {
             RoomCmd::Join(JoinCmd {
                 player: who.clone(),
                 name: who.to_string(),
                 seat: None,
-                outbox,
-                reply,
+                to: Entering {
+                    outbox,
+                    request_id: None,
+                    reply,
+                },
             })
         })
         .await
@@ -297,7 +310,7 @@ async fn nothing_leaves_a_room_before_its_input_is_durable() {
         let ann = ann.clone();
         async move {
             registry
-                .create(hostile("none"), ann, "ann".into(), a.clone())
+                .create(hostile("none"), creator(&ann, a.clone()))
                 .await
         }
     });
@@ -307,8 +320,8 @@ async fn nothing_leaves_a_room_before_its_input_is_durable() {
         "the seat is not confirmed before it is durable"
     );
     log.flush();
-    let joined = create.await.expect("task").expect("created");
-    let handle = rooms.registry.get(joined.info.id.as_str()).expect("open");
+    let id = create.await.expect("task").expect("created");
+    let handle = rooms.registry.get(id.as_str()).expect("open");
 
     let bob_joins = tokio::spawn({
         let handle = handle.clone();

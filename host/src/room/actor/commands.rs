@@ -5,7 +5,9 @@
 use super::super::release::Out;
 use super::super::requests::RequestWindow;
 use super::super::seats::{Human, Occupant, Presence};
-use super::super::{Ack, ActCmd, JoinCmd, Joined, Outbox, Outgoing, Refusal, RoomCmd, RoomError};
+use super::super::{
+    Ack, ActCmd, Entering, JoinCmd, Joined, Outbox, Outgoing, Refusal, RoomCmd, RoomError,
+};
 use super::RoomActor;
 use crate::ids::PlayerId;
 use crate::room::RoomStatus;
@@ -17,14 +19,7 @@ impl RoomActor {
     pub(super) async fn handle(&mut self, cmd: RoomCmd) {
         match cmd {
             RoomCmd::Join(join) => self.join(join).await,
-            RoomCmd::Watch {
-                player,
-                outbox,
-                reply,
-            } => {
-                let r = self.watch(player, outbox).await;
-                self.release.send(Out::Joined(reply, r));
-            }
+            RoomCmd::Watch { player, to } => self.watch(player, to).await,
             RoomCmd::Leave { player, reply } => {
                 let r = self.leave(&player);
                 self.release.send(Out::Done(reply, r));
@@ -46,12 +41,8 @@ impl RoomActor {
             RoomCmd::Resume {
                 player,
                 last_seq,
-                outbox,
-                reply,
-            } => {
-                let r = self.resume(&player, last_seq, &outbox).await;
-                self.release.send(Out::Joined(reply, r));
-            }
+                to,
+            } => self.resume(&player, last_seq, to).await,
             RoomCmd::Disconnected { player, conn } => self.disconnected(&player, conn),
             RoomCmd::ActiveVersion(version) => {
                 if self.active_version != version {
@@ -64,11 +55,25 @@ impl RoomActor {
         }
     }
 
-    fn joined(&self, seat: Option<u32>) -> Joined {
-        Joined {
-            info: self.info(),
-            seat,
-        }
+    /// Answers a request that put `to`'s connection into the room (in `seat`, or as a
+    /// spectator): the reply frame goes into the connection's queue first, so whatever the
+    /// room sends it afterwards (updates, missed steps) follows the reply.
+    fn answer(&mut self, to: Entering, r: Result<Option<u32>, RoomError>) {
+        let Entering {
+            outbox,
+            request_id,
+            reply,
+        } = to;
+        let r = r.map(|seat| {
+            let joined = Joined {
+                request_id,
+                info: self.info(),
+                seat,
+            };
+            self.release
+                .send(Out::Push(outbox, Outgoing::Joined(Box::new(joined))));
+        });
+        self.release.send(Out::Done(reply, r));
     }
 
     /// The module's view of the current state for `viewer`, if the game has started and the
@@ -102,31 +107,29 @@ impl RoomActor {
         }
     }
 
-    /// A player comes back to their seat on `outbox` and gets the current state.
-    fn come_back(&mut self, seat: u32, outbox: &Outbox) -> Joined {
-        self.attach(seat, outbox.clone());
-        self.joined(Some(seat))
-    }
-
     async fn join(&mut self, cmd: JoinCmd) {
         let JoinCmd {
             player,
             name,
             seat,
-            outbox,
-            reply,
+            to,
         } = cmd;
+        let outbox = to.outbox.clone();
         if let Some(mine) = self.seats.seat_of(&player) {
             // Coming back to one's own seat (a second join, or a join after a reconnect).
-            let joined = self.come_back(mine, &outbox);
-            self.release.send(Out::Joined(reply, Ok(joined)));
+            self.attach(mine, outbox.clone());
+            self.answer(to, Ok(Some(mine)));
             self.send_current(&outbox, Viewer::Seat(mine), true).await;
             return;
         }
-        let r = self.take_seat(player, name, seat, outbox);
-        self.start_if_full().await;
-        let r = r.map(|seat| self.joined(Some(seat)));
-        self.release.send(Out::Joined(reply, r));
+        match self.take_seat(player, name, seat, outbox) {
+            Ok(seat) => {
+                // The reply goes before the start's first update.
+                self.answer(to, Ok(Some(seat)));
+                self.start_if_full().await;
+            }
+            Err(e) => self.answer(to, Err(e)),
+        }
     }
 
     fn take_seat(
@@ -176,18 +179,19 @@ impl RoomActor {
         Ok(index)
     }
 
-    async fn watch(&mut self, player: PlayerId, outbox: Outbox) -> Result<Joined, RoomError> {
+    async fn watch(&mut self, player: PlayerId, to: Entering) {
+        let outbox = to.outbox.clone();
         if let Some(mine) = self.seats.seat_of(&player) {
             // A seated player's watch comes back to the seat: one stream of updates, not two.
-            let joined = self.come_back(mine, &outbox);
+            self.attach(mine, outbox.clone());
+            self.answer(to, Ok(Some(mine)));
             self.send_current(&outbox, Viewer::Seat(mine), true).await;
-            return Ok(joined);
+            return;
         }
         self.spectators.insert(player, outbox.clone());
         self.lobby_dirty = true;
-        let joined = self.joined(None);
+        self.answer(to, Ok(None));
         self.send_current(&outbox, Viewer::Spectator, true).await;
-        Ok(joined)
     }
 
     fn attach(&mut self, seat: u32, outbox: Outbox) {
@@ -357,20 +361,22 @@ impl RoomActor {
         }
     }
 
-    async fn resume(
-        &mut self,
-        player: &PlayerId,
-        last_seq: u64,
-        outbox: &Outbox,
-    ) -> Result<Joined, RoomError> {
-        let (viewer, joined) = if let Some(seat) = self.seats.seat_of(player) {
-            (Viewer::Seat(seat), self.come_back(seat, outbox))
+    async fn resume(&mut self, player: &PlayerId, last_seq: u64, to: Entering) {
+        let outbox = to.outbox.clone();
+        let viewer = if let Some(seat) = self.seats.seat_of(player) {
+            self.attach(seat, outbox.clone());
+            Viewer::Seat(seat)
         } else if self.spectators.contains_key(player) {
             self.spectators.insert(player.clone(), outbox.clone());
-            (Viewer::Spectator, self.joined(None))
+            Viewer::Spectator
         } else {
-            return Err(RoomError::NotInRoom { seated_only: false });
+            return self.answer(to, Err(RoomError::NotInRoom { seated_only: false }));
         };
+        let seat = match viewer {
+            Viewer::Seat(seat) => Some(seat),
+            Viewer::Spectator => None,
+        };
+        self.answer(to, Ok(seat));
         if let Some(view) = self.render(viewer).await {
             for update in self.game.missed(viewer, last_seq, view) {
                 self.release.send(Out::Push(
@@ -379,7 +385,6 @@ impl RoomActor {
                 ));
             }
         }
-        Ok(joined)
     }
 
     fn disconnected(&mut self, player: &PlayerId, conn: u64) {
