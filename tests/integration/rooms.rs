@@ -63,3 +63,43 @@ async fn replies_to_create_join_watch_and_resume_arrive_before_the_updates() {
     reply_then_update("resume", &id, &first, &second);
     assert_eq!(first["seat"], 1);
 }
+
+#[tokio::test]
+async fn a_spectator_who_reconnects_resumes_watching() {
+    // A spectator whose connection dropped comes back with `resume`, as a player does: it
+    // watches again, receives what it missed, and then follows the game.
+    let s = TestServer::start_with(|c| {
+        c.room.missed_steps_buffer = 1000;
+        c.room.bot_think_ms = 20;
+    })
+    .await;
+    let mut alice = s.player("alice").await;
+    let room = alice
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 1000}}))
+        .await;
+    // Alice goes too: the bots play on for everyone (a running game stays open).
+    alice.drop_connection().await;
+    let mut carol = s.player("carol").await;
+    carol.ok(json!({"type": "watch", "room": room})).await;
+    let seen = carol.update_at_least(&room, 2).await;
+    let last_seq = seen["seq"].as_u64().expect("seq");
+    let token = carol.token.clone();
+    carol.drop_connection().await;
+    // The game moves on while carol is away, so that there is something to miss.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let mut back = Client::reconnect(s.addr(), &token).await;
+    let resumed = back
+        .ok(json!({"type": "resume", "room": room, "last_seq": last_seq}))
+        .await;
+    assert_eq!(resumed["seat"], Value::Null, "a spectator again: {resumed}");
+    assert_eq!(resumed["room"]["spectators"], 1, "{resumed}");
+    let missed = back.recv_type("update").await;
+    assert_eq!(
+        missed["seq"],
+        last_seq + 1,
+        "the first missed step: {missed}"
+    );
+    let later = back.update_at_least(&room, last_seq + 5).await;
+    assert_eq!(later["status"], "running");
+}

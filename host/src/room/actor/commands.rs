@@ -188,10 +188,19 @@ impl RoomActor {
             self.send_current(&outbox, Viewer::Seat(mine), true).await;
             return;
         }
-        self.spectators.insert(player, outbox.clone());
-        self.lobby_dirty = true;
+        if let Err(e) = self.spectate(player, outbox.clone()) {
+            return self.answer(to, Err(e));
+        }
         self.answer(to, Ok(None));
         self.send_current(&outbox, Viewer::Spectator, true).await;
+    }
+
+    /// Makes `player` a spectator on `outbox`, or moves them to it if they already watch.
+    fn spectate(&mut self, player: PlayerId, outbox: Outbox) -> Result<(), RoomError> {
+        if self.spectators.insert(player, outbox).is_none() {
+            self.lobby_dirty = true;
+        }
+        Ok(())
     }
 
     fn attach(&mut self, seat: u32, outbox: Outbox) {
@@ -366,11 +375,13 @@ impl RoomActor {
         let viewer = if let Some(seat) = self.seats.seat_of(player) {
             self.attach(seat, outbox.clone());
             Viewer::Seat(seat)
-        } else if self.spectators.contains_key(player) {
-            self.spectators.insert(player.clone(), outbox.clone());
-            Viewer::Spectator
         } else {
-            return self.answer(to, Err(RoomError::NotInRoom { seated_only: false }));
+            // A spectator's place goes with their connection, so a player without a seat who
+            // comes back watches again: the same as `watch`, plus what they missed.
+            if let Err(e) = self.spectate(player.clone(), outbox.clone()) {
+                return self.answer(to, Err(e));
+            }
+            Viewer::Spectator
         };
         let seat = match viewer {
             Viewer::Seat(seat) => Some(seat),
