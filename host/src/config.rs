@@ -88,6 +88,11 @@ pub struct RoomConfig {
     pub abandoned_close_ms: u64,
     /// How long a finished game stays open once its players have gone, ms.
     pub finished_close_ms: u64,
+    /// Members of a room are told of changes to its info (seats, spectators, status) at most
+    /// once per this interval; changes within it go out together at its end, ms.
+    pub info_interval_ms: u64,
+    /// Spectators a room takes; more are refused with `too_many_spectators`.
+    pub max_spectators: usize,
     /// Default per-room turn deadline for humans, ms (`None`: no deadline).
     pub turn_deadline_ms: Option<u64>,
     /// Consecutive timer or bot failures after which a room pauses.
@@ -112,6 +117,8 @@ impl Default for RoomConfig {
             reconnect_grace_ms: 15_000,
             abandoned_close_ms: 60_000,
             finished_close_ms: 60_000,
+            info_interval_ms: 250,
+            max_spectators: 1_000,
             turn_deadline_ms: None,
             max_module_failures: 5,
             retry_base_ms: 100,

@@ -103,3 +103,60 @@ async fn a_spectator_who_reconnects_resumes_watching() {
     let later = back.update_at_least(&room, last_seq + 5).await;
     assert_eq!(later["status"], "running");
 }
+
+#[tokio::test]
+async fn a_crowd_of_spectators_costs_members_a_few_room_notices_and_is_capped() {
+    // Spectators arriving together are told to the room's members in a few coalesced notices,
+    // not one per spectator, the last of which counts them all; the spectator after the cap is
+    // refused with a typed error.
+    const CROWD: usize = 60;
+    const INTERVAL_MS: u64 = 250;
+    let s = TestServer::start_with(|c| {
+        c.room.info_interval_ms = INTERVAL_MS;
+        c.room.max_spectators = CROWD;
+    })
+    .await;
+    let mut alice = s.player("alice").await;
+    let room = alice
+        .create_room(json!({"game": "turn-room", "seats": 2}))
+        .await;
+    let mut crowd = Vec::new();
+    for i in 0..CROWD {
+        crowd.push(s.player(&format!("fan{i}")).await);
+    }
+    let started = std::time::Instant::now();
+    let mut ids = Vec::new();
+    for fan in &mut crowd {
+        let id = request_id();
+        fan.send(json!({"type": "watch", "request_id": id, "room": room}))
+            .await;
+        ids.push(id);
+    }
+    for (fan, id) in crowd.iter_mut().zip(&ids) {
+        let reply = fan.reply_to(id).await;
+        assert_eq!(reply["type"], "room", "{reply}");
+    }
+    let mut notices = 0;
+    loop {
+        let notice = alice.recv_type("room").await;
+        notices += 1;
+        if notice["room"]["spectators"] == CROWD {
+            break;
+        }
+    }
+    let elapsed = started.elapsed().as_millis() as u64;
+    let bound = 2 + (elapsed / INTERVAL_MS) as usize;
+    assert!(
+        notices <= bound && notices < CROWD / 3,
+        "{notices} room notices for {CROWD} spectators in {elapsed} ms"
+    );
+
+    let mut late = s.player("late").await;
+    assert_eq!(
+        late.error_code(json!({"type": "watch", "room": room}))
+            .await,
+        "too_many_spectators"
+    );
+    let listed = late.ok(json!({"type": "list_rooms"})).await;
+    assert_eq!(listed["rooms"][0]["spectators"], CROWD, "{listed}");
+}

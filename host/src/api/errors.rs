@@ -61,6 +61,8 @@ error_codes! {
     RoomFull = "room_full",
     /// Seat not free.
     SeatTaken = "seat_taken",
+    /// The room has as many spectators as it takes.
+    TooManySpectators = "too_many_spectators",
     /// Not seated or watching.
     NotInRoom = "not_in_room",
     /// Creator only.
@@ -180,6 +182,7 @@ mod tests {
                 state: "taken",
             },
             RoomError::RoomFull,
+            RoomError::TooManySpectators { max: 1 },
             RoomError::NotInRoom { seated_only: true },
             RoomError::NotCreator,
             RoomError::NotStarted,

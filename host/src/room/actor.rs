@@ -156,8 +156,11 @@ impl RoomActor {
             }
             self.update_close_timer();
             if std::mem::take(&mut self.lobby_dirty) {
+                // The lobby sees every change at once; members are told at most once per
+                // interval (a crowd of spectators would otherwise cost each member a frame per
+                // spectator who comes or goes).
                 self.publish_info();
-                self.broadcast_info();
+                self.tell_members();
             }
         }
         // Commands still queued get their one reply: actions through their connection, the
@@ -301,6 +304,9 @@ impl RoomActor {
         let due = self.deadlines.take_due(now);
         if due.close {
             return true;
+        }
+        if due.info {
+            self.tell_members();
         }
         if due.grace {
             if self.game.status() == RoomStatus::Running
@@ -454,6 +460,15 @@ impl RoomActor {
             .connected()
             .map(|(_, o)| o)
             .chain(self.spectators.values())
+    }
+
+    /// Tells every member of the room's info now, or arms the notice for the end of the
+    /// interval if they were told less than an interval ago.
+    fn tell_members(&mut self) {
+        let interval = Duration::from_millis(self.cfg.info_interval_ms);
+        if self.deadlines.tell_members(Instant::now(), interval) {
+            self.broadcast_info();
+        }
     }
 
     /// Tells every member that the room's seats or status changed.

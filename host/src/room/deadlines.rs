@@ -1,15 +1,20 @@
 //! Every deadline of a room in one place: the module's timer, the bot's think time, a human's
-//! turn deadline, the end of a reconnect grace period, the retry after a module failure and the
-//! room's closing. The actor sleeps until [`Deadlines::next_due`] and then asks
+//! turn deadline, the end of a reconnect grace period, the retry after a module failure, the
+//! next notice of the room's info to its members and the room's closing. The actor sleeps until [`Deadlines::next_due`] and then asks
 //! [`Deadlines::take_due`] what to do; whatever is reported is cleared, so a room can never wake
 //! for a deadline it does not consume.
 //!
 //! While a retry is pending, module work (timer, bot, turn deadline) waits for it: the retry is
 //! the only module deadline the room sleeps for.
 //!
+//! Members are told of changes to the room's info (seats, spectators, status) at most once per
+//! interval: the first change goes at once, later ones within the interval wait for its end and
+//! go as one notice ([`Deadlines::tell_members`]). A crowd of spectators coming and going thus
+//! costs each member a few notices a second, not one per spectator.
+//!
 //! Owns: instants only. Must not touch: the game, seats, I/O.
 
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
 
 /// Module work that can be due, in the order it is done when several are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +34,8 @@ pub(crate) struct Due {
     pub close: bool,
     /// A reconnect grace period ended.
     pub grace: bool,
+    /// Members are to be told of the room's info.
+    pub info: bool,
     /// Module work to do (one per wake-up; the rest stays armed).
     pub work: Option<Work>,
 }
@@ -38,6 +45,10 @@ pub(crate) struct Due {
 pub(crate) struct Deadlines {
     pub close: Option<Instant>,
     pub grace: Option<Instant>,
+    /// When members are told of the changes made since the last notice.
+    pub info: Option<Instant>,
+    /// No notice before this (one went out less than an interval ago).
+    pub info_quiet_until: Option<Instant>,
     pub retry: Option<Instant>,
     pub timer: Option<Instant>,
     pub bot: Option<Instant>,
@@ -58,7 +69,7 @@ impl Deadlines {
             Some(retry) => Some(retry),
             None => earliest(earliest(self.timer, self.bot), self.turn),
         };
-        earliest(earliest(self.close, self.grace), work)
+        earliest(earliest(earliest(self.close, self.grace), self.info), work)
     }
 
     /// Reports and clears what is due at `now`. At most one piece of module work is reported
@@ -73,6 +84,7 @@ impl Deadlines {
         };
         let close = due(&mut self.close);
         let grace = due(&mut self.grace);
+        let info = due(&mut self.info);
         let work_allowed = match self.retry {
             None => true,
             Some(_) => due(&mut self.retry),
@@ -88,7 +100,31 @@ impl Deadlines {
         } else {
             None
         };
-        Due { close, grace, work }
+        Due {
+            close,
+            grace,
+            info,
+            work,
+        }
+    }
+
+    /// The room's info changed (or a notice armed earlier is due): true when members may be
+    /// told now, as nobody was told within the last `interval`. Otherwise the notice is armed
+    /// for the end of that interval, where one notice tells every change made meanwhile.
+    pub fn tell_members(&mut self, now: Instant, interval: Duration) -> bool {
+        if self.info.is_some() {
+            return false;
+        }
+        match self.info_quiet_until {
+            Some(until) if until > now => {
+                self.info = Some(until);
+                false
+            }
+            _ => {
+                self.info_quiet_until = Some(now + interval);
+                true
+            }
+        }
     }
 
     /// Clears all module work (the room paused or finished).
@@ -103,7 +139,6 @@ impl Deadlines {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::time::Duration;
 
     #[tokio::test(start_paused = true)]
     async fn a_room_never_wakes_for_a_deadline_it_does_not_consume() {
@@ -137,10 +172,46 @@ mod tests {
             ..Deadlines::default()
         };
         let due = d.take_due(now);
-        assert!(due.close && due.grace);
+        assert!(due.close && due.grace && !due.info);
         assert_eq!(due.work, Some(Work::Timer), "the timer goes first");
         assert_eq!(d.take_due(now).work, Some(Work::Bot));
         assert_eq!(d.take_due(now), Due::default());
         assert_eq!(d.next_due(), Some(now + ms(5)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn members_are_told_of_changes_at_most_once_per_interval() {
+        // The first change is told at once; the changes that follow within the interval wait for
+        // its end and are told together, once; a change after a quiet interval is told at once.
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let interval = ms(250);
+        let mut d = Deadlines::default();
+        assert!(
+            d.tell_members(now, interval),
+            "the first change goes at once"
+        );
+        for t in [1, 50, 249] {
+            assert!(
+                !d.tell_members(now + ms(t), interval),
+                "within the interval"
+            );
+        }
+        assert_eq!(d.next_due(), Some(now + interval), "one notice armed");
+        assert!(!d.take_due(now + ms(249)).info);
+        assert!(d.take_due(now + interval).info);
+        assert!(
+            d.tell_members(now + interval, interval),
+            "the armed notice goes"
+        );
+        assert_eq!(d.next_due(), None);
+        assert!(!d.tell_members(now + ms(300), interval));
+        assert_eq!(d.next_due(), Some(now + ms(500)));
+        let mut quiet = Deadlines::default();
+        assert!(quiet.tell_members(now, interval));
+        assert!(
+            quiet.tell_members(now + ms(600), interval),
+            "after a quiet interval"
+        );
     }
 }

@@ -55,6 +55,12 @@ pub enum RoomError {
     /// No free seat.
     #[error("every seat is taken")]
     RoomFull,
+    /// The room has as many spectators as it takes.
+    #[error("the room has its maximum of {max} spectators")]
+    TooManySpectators {
+        /// The cap.
+        max: usize,
+    },
     /// The player is neither seated nor watching (`seated_only`: the request needs a seat).
     #[error("{}", if *seated_only { "you have no seat in this room" } else { "you are not in this room" })]
     NotInRoom {
@@ -123,6 +129,7 @@ impl RoomError {
             RoomError::AlreadyStarted => "already_started",
             RoomError::SeatTaken { .. } => "seat_taken",
             RoomError::RoomFull => "room_full",
+            RoomError::TooManySpectators { .. } => "too_many_spectators",
             RoomError::NotInRoom { .. } => "not_in_room",
             RoomError::NotCreator => "not_creator",
             RoomError::NotStarted => "not_started",

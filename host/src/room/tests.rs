@@ -452,7 +452,9 @@ async fn rooms_keep_their_version_and_report_when_the_catalog_activates_another(
         .catalog
         .set_active("turn-room", &new)
         .expect("installed");
-    settle().await;
+    // The lobby sees it at once, members within one notice interval.
+    let interval = RoomConfig::default().info_interval_ms;
+    tokio::time::sleep(Duration::from_millis(interval + 1)).await;
     let info = running.info();
     assert_eq!(
         (info.version.clone(), info.active_version),

@@ -195,8 +195,13 @@ impl RoomActor {
         self.send_current(&outbox, Viewer::Spectator, true).await;
     }
 
-    /// Makes `player` a spectator on `outbox`, or moves them to it if they already watch.
+    /// Makes `player` a spectator on `outbox`, or moves them to it if they already watch; a
+    /// newcomer is refused once the room has as many spectators as it takes.
     fn spectate(&mut self, player: PlayerId, outbox: Outbox) -> Result<(), RoomError> {
+        let max = self.cfg.max_spectators;
+        if self.spectators.len() >= max && !self.spectators.contains_key(&player) {
+            return Err(RoomError::TooManySpectators { max });
+        }
         if self.spectators.insert(player, outbox).is_none() {
             self.lobby_dirty = true;
         }
