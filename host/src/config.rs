@@ -44,8 +44,11 @@ pub enum ConfigError {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address for HTTP and WebSocket.
+    /// Address for the WebSocket endpoint (and health and metrics unless `admin_listen` is set).
     pub listen: SocketAddr,
+    /// A separate address for `/health/*` and `/metrics` (`None`: they are served on `listen`).
+    /// They answer there even while the game port holds its maximum of connections.
+    pub admin_listen: Option<SocketAddr>,
     /// Where precompiled modules (and later databases) live.
     pub data_dir: PathBuf,
     /// Extra rules modules (`*.wasm`) to load at start.
@@ -64,6 +67,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
             data_dir: PathBuf::from(".tabula"),
             modules_dir: None,
             allow_client_seed: false,
@@ -147,6 +151,26 @@ pub struct ConnectionConfig {
     pub socket_send_buffer_bytes: Option<usize>,
     /// A session with no connection for this long is forgotten (its token stops working), ms.
     pub session_ttl_ms: u64,
+    /// Time to send a whole HTTP request head (the WebSocket upgrade included), ms.
+    pub header_timeout_ms: u64,
+    /// Time from the WebSocket upgrade to a successful `hello`, ms (closed with 4002).
+    pub hello_timeout_ms: u64,
+    /// A write to a client's socket that cannot complete in this time closes it, ms.
+    pub write_timeout_ms: u64,
+    /// Open connections on the game port, in all (kept below the open-file limit at start).
+    pub max_connections: usize,
+    /// Open connections on the game port from one IP address.
+    pub max_connections_per_address: usize,
+    /// Bytes of a connection's own replies that may wait to be sent; beyond it the connection
+    /// is not read further until they drain.
+    pub outbound_bytes: usize,
+    /// Sessions one IP address may hold open (not yet expired).
+    pub sessions_per_address: usize,
+    /// New sessions one IP address may open per minute.
+    pub new_sessions_per_minute: u32,
+    /// Origins allowed to open a WebSocket (the `Origin` header, e.g. `https://play.example`);
+    /// empty: any. Requests without an `Origin` (not from a browser) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ConnectionConfig {
@@ -162,6 +186,15 @@ impl Default for ConnectionConfig {
             flood_strikes: 20,
             socket_send_buffer_bytes: None,
             session_ttl_ms: 24 * 60 * 60 * 1000,
+            header_timeout_ms: 10_000,
+            hello_timeout_ms: 10_000,
+            write_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_connections_per_address: 256,
+            outbound_bytes: 1 << 20,
+            sessions_per_address: 1_000,
+            new_sessions_per_minute: 60,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -259,6 +292,38 @@ impl Config {
             u64::from(self.connection.messages_per_second),
         )?;
         positive("connection.burst", u64::from(self.connection.burst))?;
+        positive(
+            "connection.header_timeout_ms",
+            self.connection.header_timeout_ms,
+        )?;
+        positive(
+            "connection.hello_timeout_ms",
+            self.connection.hello_timeout_ms,
+        )?;
+        positive(
+            "connection.write_timeout_ms",
+            self.connection.write_timeout_ms,
+        )?;
+        positive(
+            "connection.max_connections",
+            self.connection.max_connections as u64,
+        )?;
+        positive(
+            "connection.max_connections_per_address",
+            self.connection.max_connections_per_address as u64,
+        )?;
+        positive(
+            "connection.sessions_per_address",
+            self.connection.sessions_per_address as u64,
+        )?;
+        positive(
+            "connection.new_sessions_per_minute",
+            u64::from(self.connection.new_sessions_per_minute),
+        )?;
+        positive(
+            "connection.outbound_bytes",
+            self.connection.outbound_bytes as u64,
+        )?;
         positive("sandbox.deadline_ms", self.sandbox.deadline_ms)?;
         if self.connection.transport_max_bytes < self.connection.max_message_bytes {
             return Err(ConfigError::OutOfRange {

@@ -11,8 +11,29 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Longest accepted `request_id`.
+/// Longest accepted `request_id`, in characters.
 pub const MAX_REQUEST_ID: usize = 64;
+
+/// Whether a character may not appear in names and request ids: control characters (which
+/// forge lines in logs and move terminals' cursors) and the marks that reverse the direction of
+/// text (which make one name look like another).
+pub fn forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Whether a request id is acceptable: at most [`MAX_REQUEST_ID`] characters, none forbidden.
+pub fn request_id_ok(id: &str) -> bool {
+    if id.len() <= MAX_REQUEST_ID && id.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return true; // the usual case: short printable ASCII
+    }
+    id.len() <= 4 * MAX_REQUEST_ID
+        && id.chars().count() <= MAX_REQUEST_ID
+        && !id.chars().any(forbidden_char)
+}
 
 /// A message from a client.
 #[derive(Debug, Deserialize)]
@@ -184,7 +205,7 @@ impl<'a> ActFrame<'a> {
     pub fn parse(text: &'a str) -> Option<Self> {
         serde_json::from_str::<ActFrame>(text)
             .ok()
-            .filter(|a| a.kind == "act" && a.request_id.len() <= MAX_REQUEST_ID)
+            .filter(|a| a.kind == "act" && request_id_ok(a.request_id))
     }
 }
 
