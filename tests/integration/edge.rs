@@ -356,3 +356,62 @@ async fn websocket_origins_can_be_restricted() {
     // Programs that are not browsers send no Origin.
     s.player("a program").await;
 }
+
+/// Every page of `list_rooms` from the start (with `fields`), and the rooms on them.
+async fn all_pages(c: &mut Client, fields: serde_json::Value) -> (usize, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let mut req = fields.clone();
+        req["type"] = "list_rooms".into();
+        if let Some(a) = &after {
+            req["after"] = a.as_str().into();
+        }
+        let page = c.ok(req).await;
+        pages += 1;
+        for r in page["rooms"].as_array().expect("rooms") {
+            ids.push(r["id"].as_str().expect("id").to_string());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => return (pages, ids),
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_rooms_comes_in_pages() {
+    // A lobby of many rooms is read a page at a time, each room once, in id order; a filter
+    // does not make a page read every room.
+    let s = TestServer::start().await;
+    let mut made = Vec::new();
+    for p in 0..6 {
+        let mut c = s.player(&format!("maker{p}")).await;
+        for _ in 0..10 {
+            made.push(c.create_room(json!({"game": "turn-room", "seats": 4})).await);
+        }
+    }
+    let mut ttt = Vec::new();
+    let mut c = s.player("reader").await;
+    for _ in 0..5 {
+        ttt.push(c.create_room(json!({"game": "tic-tac-toe"})).await);
+    }
+    c.create_room(json!({"game": "turn-room", "private": true}))
+        .await;
+    let first = c.ok(json!({"type": "list_rooms"})).await;
+    assert_eq!(first["rooms"].as_array().expect("rooms").len(), 50);
+    assert!(first["next"].is_string());
+    let (pages, ids) = all_pages(&mut c, json!({"limit": 25})).await;
+    assert_eq!(pages, 3);
+    let mut expected: Vec<String> = made.iter().chain(&ttt).cloned().collect();
+    expected.sort();
+    assert_eq!(ids, expected, "every listed room once, in id order, no private room");
+    let (_, ids) = all_pages(&mut c, json!({"limit": 1, "game": "tic-tac-toe"})).await;
+    ttt.sort();
+    assert_eq!(ids, ttt);
+    for bad in [0, 201] {
+        let code = c.error_code(json!({"type": "list_rooms", "limit": bad})).await;
+        assert_eq!(code, "bad_message");
+    }
+}

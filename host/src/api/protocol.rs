@@ -11,6 +11,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// Rooms in a `list_rooms` page unless the request asks for fewer or more.
+pub const ROOMS_PER_PAGE: usize = 50;
+/// The most rooms in one `list_rooms` page.
+pub const MAX_ROOMS_PER_PAGE: usize = 200;
+
 /// Longest accepted `request_id`, in characters.
 pub const MAX_REQUEST_ID: usize = 64;
 
@@ -61,6 +66,10 @@ pub enum ClientMsg {
         game: Option<String>,
         /// Only rooms with this status.
         status: Option<String>,
+        /// At most this many rooms (default [`ROOMS_PER_PAGE`], at most [`MAX_ROOMS_PER_PAGE`]).
+        limit: Option<usize>,
+        /// Rooms after this one: the `next` of the previous page.
+        after: Option<String>,
     },
     /// Create a room and take seat 0.
     CreateRoom {
@@ -239,6 +248,9 @@ pub enum ServerMsg<'a> {
         request_id: Option<&'a str>,
         /// Listed rooms.
         rooms: &'a [RoomInfo],
+        /// Where the next page starts, when there is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<&'a RoomId>,
     },
     /// The reply to `create_room`, `join`, `watch`, `resume`, `add_bot`, `remove_bot`, and the
     /// unsolicited notice that a room changed (then without `request_id`).
@@ -452,6 +464,7 @@ mod tests {
             ServerMsg::Rooms {
                 request_id: None,
                 rooms: &[],
+                next: None,
             },
             ServerMsg::Left {
                 request_id: None,

@@ -5,9 +5,11 @@
 use super::AppState;
 use super::errors::{ApiError, ErrorCode};
 use super::protocol::{
-    ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, ServerMsg, forbidden_char, request_id_ok,
+    ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, MAX_ROOMS_PER_PAGE, ROOMS_PER_PAGE,
+    ServerMsg, forbidden_char, request_id_ok,
 };
 use crate::ids::RoomId;
+use crate::room::registry::ListQuery;
 use crate::room::{ActCmd, CloseReason, CreateRoom, JoinCmd, Joined, Outbox, Reply, RoomCmd};
 use crate::session::SessionInfo;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -237,11 +239,26 @@ impl Conn {
                 request_id,
                 game,
                 status,
+                limit,
+                after,
             } => {
-                let rooms = app.registry.list(game.as_deref(), status.as_deref());
+                let limit = limit.unwrap_or(ROOMS_PER_PAGE);
+                if !(1..=MAX_ROOMS_PER_PAGE).contains(&limit) {
+                    return Err(ApiError::new(
+                        ErrorCode::BadMessage,
+                        format!("limit must be 1 to {MAX_ROOMS_PER_PAGE}"),
+                    ));
+                }
+                let page = app.registry.list(&ListQuery {
+                    game: game.as_deref(),
+                    status: status.as_deref(),
+                    after: after.as_deref(),
+                    limit,
+                });
                 self.send(ServerMsg::Rooms {
                     request_id: request_id.as_deref(),
-                    rooms: &rooms,
+                    rooms: &page.rooms,
+                    next: page.next.as_ref(),
                 });
                 Ok(())
             }
