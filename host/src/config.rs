@@ -168,6 +168,9 @@ pub struct ConnectionConfig {
     pub sessions_per_address: usize,
     /// New sessions one IP address may open per minute.
     pub new_sessions_per_minute: u32,
+    /// Lookups of rooms that do not exist one IP address or player may make per minute; past
+    /// it, its room lookups are answered `rate_limited` for a while.
+    pub failed_lookups_per_minute: u32,
     /// Origins allowed to open a WebSocket (the `Origin` header, e.g. `https://play.example`);
     /// empty: any. Requests without an `Origin` (not from a browser) are always allowed.
     pub allowed_origins: Vec<String>,
@@ -193,6 +196,7 @@ impl Default for ConnectionConfig {
             max_connections_per_address: 256,
             outbound_bytes: 1 << 20,
             sessions_per_address: 1_000,
+            failed_lookups_per_minute: 30,
             new_sessions_per_minute: 60,
             allowed_origins: Vec::new(),
         }
@@ -319,6 +323,10 @@ impl Config {
         positive(
             "connection.new_sessions_per_minute",
             u64::from(self.connection.new_sessions_per_minute),
+        )?;
+        positive(
+            "connection.failed_lookups_per_minute",
+            u64::from(self.connection.failed_lookups_per_minute),
         )?;
         positive(
             "connection.outbound_bytes",

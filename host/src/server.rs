@@ -4,6 +4,7 @@
 //! them.
 
 use crate::api::accept::{self, Admission, ServeParams};
+use crate::api::guesses::Guesses;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -118,6 +119,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         per_address: config.connection.sessions_per_address,
         per_minute: config.connection.new_sessions_per_minute,
     };
+    let state_guesses = config.connection.failed_lookups_per_minute;
     let state = Arc::new(AppState {
         config,
         registry,
@@ -125,6 +127,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         metrics,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        guesses: Guesses::new(state_guesses),
         next_conn: AtomicU64::new(0),
     });
     // Forget sessions nobody has used for a while, so that abandoned tokens do not pile up.
@@ -139,6 +142,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
             tokio::select! {
                 _ = sweeper.shutdown.cancelled() => break,
                 _ = every.tick() => {
+                    sweeper.guesses.sweep();
                     let n = sweeper.sessions.expire(ttl);
                     if n > 0 {
                         tracing::debug!(expired = n, "sessions expired");

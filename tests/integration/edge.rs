@@ -389,7 +389,10 @@ async fn list_rooms_comes_in_pages() {
     for p in 0..6 {
         let mut c = s.player(&format!("maker{p}")).await;
         for _ in 0..10 {
-            made.push(c.create_room(json!({"game": "turn-room", "seats": 4})).await);
+            made.push(
+                c.create_room(json!({"game": "turn-room", "seats": 4}))
+                    .await,
+            );
         }
     }
     let mut ttt = Vec::new();
@@ -406,12 +409,53 @@ async fn list_rooms_comes_in_pages() {
     assert_eq!(pages, 3);
     let mut expected: Vec<String> = made.iter().chain(&ttt).cloned().collect();
     expected.sort();
-    assert_eq!(ids, expected, "every listed room once, in id order, no private room");
+    assert_eq!(
+        ids, expected,
+        "every listed room once, in id order, no private room"
+    );
     let (_, ids) = all_pages(&mut c, json!({"limit": 1, "game": "tic-tac-toe"})).await;
     ttt.sort();
     assert_eq!(ids, ttt);
     for bad in [0, 201] {
-        let code = c.error_code(json!({"type": "list_rooms", "limit": bad})).await;
+        let code = c
+            .error_code(json!({"type": "list_rooms", "limit": bad}))
+            .await;
         assert_eq!(code, "bad_message");
     }
+}
+
+#[tokio::test]
+async fn private_rooms_cannot_be_guessed() {
+    // A private room's id is its key: 128 bits of it, and a client that asks for rooms that do
+    // not exist is barred from every room lookup for a while, hits included.
+    let s = TestServer::start_with(|c| c.connection.failed_lookups_per_minute = 5).await;
+    let mut owner = s.player("owner").await;
+    let secret = owner
+        .create_room(json!({"game": "turn-room", "private": true}))
+        .await;
+    assert_eq!(secret.len(), 2 + 26, "{secret}");
+    let public = owner.create_room(json!({"game": "turn-room"})).await;
+    assert_eq!(public.len(), 2 + 8);
+    let mut guesser = s.player("guesser").await;
+    for i in 0..5 {
+        let code = guesser
+            .error_code(json!({"type": "watch", "room": format!("r-guess{i}")}))
+            .await;
+        assert_eq!(code, "unknown_room");
+    }
+    let code = guesser
+        .error_code(json!({"type": "watch", "room": "r-guess5"}))
+        .await;
+    assert_eq!(code, "rate_limited", "past the limit");
+    let barred = guesser
+        .request(json!({"type": "watch", "room": secret}))
+        .await;
+    assert_eq!(barred["code"], "rate_limited", "{barred}");
+    assert!(barred["retry_after_ms"].as_u64() > Some(0));
+    // The bar holds for the guesser's address, whoever asks from it.
+    let mut other = s.player("same address").await;
+    let code = other
+        .error_code(json!({"type": "join", "room": public}))
+        .await;
+    assert_eq!(code, "rate_limited");
 }

@@ -5,6 +5,7 @@
 
 pub mod accept;
 pub mod errors;
+pub mod guesses;
 pub mod protocol;
 mod requests;
 mod writer;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks and rooms, so that shutdown waits for them.
     pub tracker: TaskTracker,
+    /// Failed room lookups per address and player.
+    pub guesses: guesses::Guesses,
     /// Source of connection ids.
     pub next_conn: AtomicU64,
 }

@@ -10,7 +10,9 @@ use super::protocol::{
 };
 use crate::ids::RoomId;
 use crate::room::registry::ListQuery;
-use crate::room::{ActCmd, CloseReason, CreateRoom, JoinCmd, Joined, Outbox, Reply, RoomCmd};
+use crate::room::{
+    ActCmd, CloseReason, CreateRoom, JoinCmd, Joined, Outbox, Reply, RoomCmd, RoomHandle,
+};
 use crate::session::SessionInfo;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
@@ -341,7 +343,7 @@ impl Conn {
             }
             ClientMsg::Leave { request_id, room } => {
                 let id = RoomId::from_wire(&room);
-                let handle = app.registry.get(id.as_str())?;
+                let handle = self.room(id.as_str())?;
                 handle
                     .ask(|reply| RoomCmd::Leave {
                         player: session.player.clone(),
@@ -380,6 +382,30 @@ impl Conn {
         }
     }
 
+    /// The room with id `id`. Failed lookups are counted per address and player, and past
+    /// their limit every lookup is refused for a while (see [`super::guesses`]).
+    fn room(&self, id: &str) -> Result<RoomHandle, ApiError> {
+        let player = self.session.as_ref().map(|s| &s.player);
+        let barred = |wait: std::time::Duration| {
+            let mut e = ApiError::new(
+                ErrorCode::RateLimited,
+                "too many lookups of rooms that do not exist; wait",
+            );
+            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
+            e
+        };
+        if let Some(wait) = self.app.guesses.barred(self.peer, player) {
+            return Err(barred(wait));
+        }
+        self.app
+            .registry
+            .get(id)
+            .map_err(|e| match self.app.guesses.failed(self.peer, player) {
+                Some(wait) => barred(wait),
+                None => ApiError::from(e),
+            })
+    }
+
     /// The session this connection said hello with.
     fn signed_in(&self) -> Result<Arc<SessionInfo>, ApiError> {
         self.session
@@ -397,7 +423,7 @@ impl Conn {
         expected_seq: Option<u64>,
     ) -> Result<(), ApiError> {
         let session = self.signed_in()?;
-        let handle = self.app.registry.get(room)?;
+        let handle = self.room(room)?;
         handle
             .send(RoomCmd::Act(ActCmd {
                 player: session.player.clone(),
@@ -418,7 +444,7 @@ impl Conn {
         room: &str,
         make: impl FnOnce(Outbox, Reply<Joined>) -> RoomCmd,
     ) -> Result<(), ApiError> {
-        let handle = self.app.registry.get(room)?;
+        let handle = self.room(room)?;
         let outbox = self.outbox.clone();
         let joined = handle.ask(|reply| make(outbox, reply)).await?;
         self.entered(session, request_id.as_deref(), joined);
@@ -434,7 +460,7 @@ impl Conn {
         seat: Option<u32>,
         add: bool,
     ) -> Result<(), ApiError> {
-        let handle = self.app.registry.get(room)?;
+        let handle = self.room(room)?;
         let player = session.player.clone();
         let info = handle
             .ask(|reply| RoomCmd::Bot {

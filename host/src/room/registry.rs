@@ -18,8 +18,8 @@ use crate::modules::catalog_key;
 use crate::rules::{CallContext, RulesError, Setup};
 use crate::store::{EventLog, GameHeader};
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::future::Future;
+use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -320,7 +320,11 @@ impl Registry {
             }
             Err(fault) => return Err(RoomError::from_rules(&fault, "to start")),
         }
-        let id = RoomId::random();
+        let id = if req.private {
+            RoomId::secret()
+        } else {
+            RoomId::random()
+        };
         let clock = Clock::new();
         let turn_deadline_ms = req.turn_deadline_ms.or(self.cfg.turn_deadline_ms);
         let log = self

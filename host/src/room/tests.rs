@@ -449,8 +449,12 @@ async fn rooms_keep_their_version_and_report_when_the_catalog_activates_another(
         |m| matches!(m, Outgoing::Room(i) if i.get().active_version.as_deref() == Some(&*new)),
     );
     assert!(told, "the room's members hear of the new active version");
-    let listed = rooms.registry.list(Some("turn-room"), None);
-    assert_eq!(listed[0].active_version.as_deref(), Some(&*new));
+    let listed = rooms.registry.list(&registry::ListQuery {
+        game: Some("turn-room"),
+        limit: 10,
+        ..Default::default()
+    });
+    assert_eq!(listed.rooms[0].active_version.as_deref(), Some(&*new));
     let (b, _b_rx) = rooms.conn();
     let fresh = rooms.create(turn_room(), &player("p-bob"), b).await;
     assert_eq!(
