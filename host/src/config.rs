@@ -263,76 +263,48 @@ impl Config {
 
     /// Checks every range once, so the rest of the server can rely on them.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive = |key: &'static str, v: u64| {
-            if v == 0 {
-                Err(ConfigError::OutOfRange {
-                    key,
-                    message: "must be greater than 0".into(),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        positive("room.inbox_capacity", self.room.inbox_capacity as u64)?;
-        positive(
-            "room.max_module_failures",
-            u64::from(self.room.max_module_failures),
-        )?;
-        positive("room.request_window", self.room.request_window as u64)?;
-        positive(
-            "connection.max_message_bytes",
-            self.connection.max_message_bytes as u64,
-        )?;
-        positive(
-            "connection.outbound_queue",
-            self.connection.outbound_queue as u64,
-        )?;
-        positive(
-            "connection.ping_interval_ms",
-            self.connection.ping_interval_ms,
-        )?;
-        positive(
-            "connection.messages_per_second",
-            u64::from(self.connection.messages_per_second),
-        )?;
-        positive("connection.burst", u64::from(self.connection.burst))?;
-        positive(
-            "connection.header_timeout_ms",
-            self.connection.header_timeout_ms,
-        )?;
-        positive(
-            "connection.hello_timeout_ms",
-            self.connection.hello_timeout_ms,
-        )?;
-        positive(
-            "connection.write_timeout_ms",
-            self.connection.write_timeout_ms,
-        )?;
-        positive(
-            "connection.max_connections",
-            self.connection.max_connections as u64,
-        )?;
-        positive(
-            "connection.max_connections_per_address",
-            self.connection.max_connections_per_address as u64,
-        )?;
-        positive(
-            "connection.sessions_per_address",
-            self.connection.sessions_per_address as u64,
-        )?;
-        positive(
-            "connection.new_sessions_per_minute",
-            u64::from(self.connection.new_sessions_per_minute),
-        )?;
-        positive(
-            "connection.failed_lookups_per_minute",
-            u64::from(self.connection.failed_lookups_per_minute),
-        )?;
-        positive(
-            "connection.outbound_bytes",
-            self.connection.outbound_bytes as u64,
-        )?;
-        positive("sandbox.deadline_ms", self.sandbox.deadline_ms)?;
+        let (r, c) = (&self.room, &self.connection);
+        let must_be_positive: [(&'static str, u64); 18] = [
+            ("room.inbox_capacity", r.inbox_capacity as u64),
+            ("room.max_module_failures", u64::from(r.max_module_failures)),
+            ("room.request_window", r.request_window as u64),
+            ("connection.max_message_bytes", c.max_message_bytes as u64),
+            ("connection.outbound_queue", c.outbound_queue as u64),
+            ("connection.ping_interval_ms", c.ping_interval_ms),
+            (
+                "connection.messages_per_second",
+                u64::from(c.messages_per_second),
+            ),
+            ("connection.burst", u64::from(c.burst)),
+            ("connection.header_timeout_ms", c.header_timeout_ms),
+            ("connection.hello_timeout_ms", c.hello_timeout_ms),
+            ("connection.write_timeout_ms", c.write_timeout_ms),
+            ("connection.max_connections", c.max_connections as u64),
+            (
+                "connection.max_connections_per_address",
+                c.max_connections_per_address as u64,
+            ),
+            (
+                "connection.sessions_per_address",
+                c.sessions_per_address as u64,
+            ),
+            (
+                "connection.new_sessions_per_minute",
+                u64::from(c.new_sessions_per_minute),
+            ),
+            (
+                "connection.failed_lookups_per_minute",
+                u64::from(c.failed_lookups_per_minute),
+            ),
+            ("connection.outbound_bytes", c.outbound_bytes as u64),
+            ("sandbox.deadline_ms", self.sandbox.deadline_ms),
+        ];
+        if let Some((key, _)) = must_be_positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::OutOfRange {
+                key,
+                message: "must be greater than 0".into(),
+            });
+        }
         if self.connection.transport_max_bytes < self.connection.max_message_bytes {
             return Err(ConfigError::OutOfRange {
                 key: "connection.transport_max_bytes",
