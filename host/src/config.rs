@@ -44,8 +44,11 @@ pub enum ConfigError {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address for HTTP and WebSocket.
+    /// Address for the WebSocket endpoint (and health and metrics unless `admin_listen` is set).
     pub listen: SocketAddr,
+    /// A separate address for `/health/*` and `/metrics` (`None`: they are served on `listen`).
+    /// They answer there even while the game port holds its maximum of connections.
+    pub admin_listen: Option<SocketAddr>,
     /// Where precompiled modules (and later databases) live.
     pub data_dir: PathBuf,
     /// Extra rules modules (`*.wasm`) to load at start.
@@ -64,6 +67,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
             data_dir: PathBuf::from(".tabula"),
             modules_dir: None,
             allow_client_seed: false,
@@ -154,6 +158,29 @@ pub struct ConnectionConfig {
     pub socket_send_buffer_bytes: Option<usize>,
     /// A session with no connection for this long is forgotten (its token stops working), ms.
     pub session_ttl_ms: u64,
+    /// Time to send a whole HTTP request head (the WebSocket upgrade included), ms.
+    pub header_timeout_ms: u64,
+    /// Time from the WebSocket upgrade to a successful `hello`, ms (closed with 4002).
+    pub hello_timeout_ms: u64,
+    /// A write to a client's socket that cannot complete in this time closes it, ms.
+    pub write_timeout_ms: u64,
+    /// Open connections on the game port, in all (kept below the open-file limit at start).
+    pub max_connections: usize,
+    /// Open connections on the game port from one IP address.
+    pub max_connections_per_address: usize,
+    /// Bytes of a connection's own replies that may wait to be sent; beyond it the connection
+    /// is not read further until they drain.
+    pub outbound_bytes: usize,
+    /// Sessions one IP address may hold open (not yet expired).
+    pub sessions_per_address: usize,
+    /// New sessions one IP address may open per minute.
+    pub new_sessions_per_minute: u32,
+    /// Lookups of rooms that do not exist one IP address or player may make per minute; past
+    /// it, its room lookups are answered `rate_limited` for a while.
+    pub failed_lookups_per_minute: u32,
+    /// Origins allowed to open a WebSocket (the `Origin` header, e.g. `https://play.example`);
+    /// empty: any. Requests without an `Origin` (not from a browser) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ConnectionConfig {
@@ -169,6 +196,16 @@ impl Default for ConnectionConfig {
             flood_strikes: 20,
             socket_send_buffer_bytes: None,
             session_ttl_ms: 24 * 60 * 60 * 1000,
+            header_timeout_ms: 10_000,
+            hello_timeout_ms: 10_000,
+            write_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_connections_per_address: 256,
+            outbound_bytes: 1 << 20,
+            sessions_per_address: 1_000,
+            failed_lookups_per_minute: 30,
+            new_sessions_per_minute: 60,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -233,40 +270,48 @@ impl Config {
 
     /// Checks every range once, so the rest of the server can rely on them.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive = |key: &'static str, v: u64| {
-            if v == 0 {
-                Err(ConfigError::OutOfRange {
-                    key,
-                    message: "must be greater than 0".into(),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        positive("room.inbox_capacity", self.room.inbox_capacity as u64)?;
-        positive(
-            "room.max_module_failures",
-            u64::from(self.room.max_module_failures),
-        )?;
-        positive("room.request_window", self.room.request_window as u64)?;
-        positive(
-            "connection.max_message_bytes",
-            self.connection.max_message_bytes as u64,
-        )?;
-        positive(
-            "connection.outbound_queue",
-            self.connection.outbound_queue as u64,
-        )?;
-        positive(
-            "connection.ping_interval_ms",
-            self.connection.ping_interval_ms,
-        )?;
-        positive(
-            "connection.messages_per_second",
-            u64::from(self.connection.messages_per_second),
-        )?;
-        positive("connection.burst", u64::from(self.connection.burst))?;
-        positive("sandbox.deadline_ms", self.sandbox.deadline_ms)?;
+        let (r, c) = (&self.room, &self.connection);
+        let must_be_positive: [(&'static str, u64); 18] = [
+            ("room.inbox_capacity", r.inbox_capacity as u64),
+            ("room.max_module_failures", u64::from(r.max_module_failures)),
+            ("room.request_window", r.request_window as u64),
+            ("connection.max_message_bytes", c.max_message_bytes as u64),
+            ("connection.outbound_queue", c.outbound_queue as u64),
+            ("connection.ping_interval_ms", c.ping_interval_ms),
+            (
+                "connection.messages_per_second",
+                u64::from(c.messages_per_second),
+            ),
+            ("connection.burst", u64::from(c.burst)),
+            ("connection.header_timeout_ms", c.header_timeout_ms),
+            ("connection.hello_timeout_ms", c.hello_timeout_ms),
+            ("connection.write_timeout_ms", c.write_timeout_ms),
+            ("connection.max_connections", c.max_connections as u64),
+            (
+                "connection.max_connections_per_address",
+                c.max_connections_per_address as u64,
+            ),
+            (
+                "connection.sessions_per_address",
+                c.sessions_per_address as u64,
+            ),
+            (
+                "connection.new_sessions_per_minute",
+                u64::from(c.new_sessions_per_minute),
+            ),
+            (
+                "connection.failed_lookups_per_minute",
+                u64::from(c.failed_lookups_per_minute),
+            ),
+            ("connection.outbound_bytes", c.outbound_bytes as u64),
+            ("sandbox.deadline_ms", self.sandbox.deadline_ms),
+        ];
+        if let Some((key, _)) = must_be_positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::OutOfRange {
+                key,
+                message: "must be greater than 0".into(),
+            });
+        }
         if self.connection.transport_max_bytes < self.connection.max_message_bytes {
             return Err(ConfigError::OutOfRange {
                 key: "connection.transport_max_bytes",

@@ -8,16 +8,28 @@ use std::sync::Arc;
 /// Lowercase letters and digits without look-alikes (no 0/o, 1/l/i).
 const ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyz";
 
-/// `len` random characters of [`ALPHABET`] from the operating system's generator.
+/// `len` random characters of [`ALPHABET`] from the operating system's generator, each
+/// equally likely: bytes at or above the largest multiple of the alphabet's size are drawn again
+/// rather than folded onto the first letters.
 fn random_chars(len: usize) -> String {
-    let mut bytes = vec![0u8; len];
-    // The OS generator failing is not recoverable in any useful way for a server.
-    getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
-    bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
+    let fair = 256 - 256 % ALPHABET.len();
+    let mut out = String::with_capacity(len);
+    let mut bytes = [0u8; 64];
+    while out.len() < len {
+        // The OS generator failing is not recoverable in any useful way for a server.
+        getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
+        for b in bytes.iter().map(|b| usize::from(*b)).filter(|b| *b < fair) {
+            if out.len() == len {
+                break;
+            }
+            out.push(ALPHABET[b % ALPHABET.len()] as char);
+        }
+    }
+    out
 }
+
+/// Characters of a private room's id: 26 of 31 letters carry 128.8 bits, beyond guessing.
+const SECRET_ROOM_CHARS: usize = 26;
 
 /// A random u64 from the operating system (game seeds, bot entropy).
 pub fn random_u64() -> u64 {
@@ -79,6 +91,14 @@ id_type!(
     /// A room.
     RoomId, "r-", 8
 );
+
+impl RoomId {
+    /// A new random id for a private room: knowing it is what lets a player in, so it is long
+    /// enough that it cannot be guessed.
+    pub fn secret() -> Self {
+        RoomId(Arc::from(format!("r-{}", random_chars(SECRET_ROOM_CHARS))))
+    }
+}
 id_type!(
     /// A player (one session).
     PlayerId, "p-", 10
@@ -99,5 +119,26 @@ mod tests {
         assert!(a.as_str().starts_with("r-") && a.as_str().len() == 10);
         assert_ne!(a, RoomId::random());
         assert_eq!(Token::random().as_str().len(), 34);
+        assert_eq!(RoomId::secret().as_str().len(), 2 + SECRET_ROOM_CHARS);
+    }
+
+    #[test]
+    fn every_character_is_equally_likely() {
+        // Folding bytes onto the alphabet with % made its first 8 letters 9/8 as likely as the
+        // rest; drawing again keeps them even (each count within 5% of the mean over 310,000).
+        let text = random_chars(310_000);
+        let mut counts = [0usize; 256];
+        for b in text.bytes() {
+            counts[usize::from(b)] += 1;
+        }
+        let mean = 310_000 / ALPHABET.len();
+        for c in ALPHABET {
+            let n = counts[usize::from(*c)];
+            assert!(
+                n.abs_diff(mean) < mean / 20,
+                "{} came {n} times",
+                *c as char
+            );
+        }
     }
 }

@@ -28,6 +28,13 @@ pub struct ActionLabels {
     pub result: String,
 }
 
+/// Labels of the counter of connections the edge closed or refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why (`too_many_connections`, `too_many_from_address`, or a close reason).
+    pub reason: String,
+}
+
 /// Labels of module call metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
@@ -44,6 +51,8 @@ pub struct Metrics {
     registry: Registry,
     /// Open WebSocket connections.
     pub connections: Gauge,
+    /// Connections refused at accept, or closed by the server, by reason.
+    pub connections_ended: Family<ReasonLabels, Counter>,
     /// Rooms by game, version and phase.
     pub rooms: Family<RoomLabels, Gauge>,
     /// Player actions by game and result.
@@ -63,6 +72,12 @@ impl Metrics {
             "connections",
             "Open WebSocket connections",
             connections.clone(),
+        );
+        let connections_ended = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_ended_by_server",
+            "Connections refused at accept or closed by the server, by reason",
+            connections_ended.clone(),
         );
         let rooms = Family::<RoomLabels, Gauge>::default();
         registry.register("rooms", "Rooms by game, version and phase", rooms.clone());
@@ -89,11 +104,21 @@ impl Metrics {
         Metrics {
             registry,
             connections,
+            connections_ended,
             rooms,
             actions,
             module_calls,
             module_failures,
         }
+    }
+
+    /// Counts a connection refused or closed by the server for `reason`.
+    pub fn ended(&self, reason: &str) {
+        self.connections_ended
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

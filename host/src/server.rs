@@ -3,19 +3,22 @@
 //! cancellation token: connections send close frames, rooms stop, and the task tracker waits for
 //! them.
 
-use crate::api::{AppState, app};
+use crate::api::accept::{self, Admission, ServeParams};
+use crate::api::guesses::Guesses;
+use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::modules::{MemoryCatalog, ModuleCatalog, load_catalog};
 use crate::room::registry::RegistryParams;
 use crate::room::{Registry, RoomSpawner};
 use crate::rules::{Runtime, RuntimeConfig};
-use crate::session::Sessions;
+use crate::session::{SessionLimits, Sessions};
 use crate::store::{EventLog, MemoryLog, MemorySessions};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +26,8 @@ use tokio_util::task::TaskTracker;
 pub struct RunningServer {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The admin listener's address, when `admin_listen` is set.
+    pub admin_addr: Option<SocketAddr>,
     /// Cancel to shut down.
     pub shutdown: CancellationToken,
     /// Shared state (tests inspect rooms and sessions through it).
@@ -93,12 +98,36 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let admin_listener = match config.admin_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding {a}"))?,
+        ),
+        None => None,
+    };
+    let admin_addr = admin_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    let max_connections = connection_cap(&config)?;
+    let admission = Admission::new(
+        max_connections,
+        config.connection.max_connections_per_address,
+    );
+    let session_limits = SessionLimits {
+        per_address: config.connection.sessions_per_address,
+        per_minute: config.connection.new_sessions_per_minute,
+    };
+    let state_guesses = config.connection.failed_lookups_per_minute;
     let state = Arc::new(AppState {
         config,
         registry,
-        sessions: Sessions::new(ports.sessions),
+        sessions: Sessions::new(ports.sessions, session_limits),
         metrics,
         shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+        guesses: Guesses::new(state_guesses),
         next_conn: AtomicU64::new(0),
     });
     // Forget sessions nobody has used for a while, so that abandoned tokens do not pile up.
@@ -113,6 +142,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
             tokio::select! {
                 _ = sweeper.shutdown.cancelled() => break,
                 _ = every.tick() => {
+                    sweeper.guesses.sweep();
                     let n = sweeper.sessions.expire(ttl);
                     if n > 0 {
                         tracing::debug!(expired = n, "sessions expired");
@@ -121,34 +151,73 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
             }
         }
     });
-    let router = app(state.clone());
-    let send_buffer = state.config.connection.socket_send_buffer_bytes;
-    let stop = shutdown.clone();
+    let conn_cfg = &state.config.connection;
+    let params = |admission: Option<Arc<Admission>>| {
+        let metrics = state.metrics.clone();
+        ServeParams {
+            admission,
+            header_timeout: Duration::from_millis(conn_cfg.header_timeout_ms),
+            send_buffer: conn_cfg.socket_send_buffer_bytes,
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+            on_refused: Arc::new(move |why| {
+                metrics.ended(match why {
+                    accept::Refused::Total => "too_many_connections",
+                    accept::Refused::Address => "too_many_from_address",
+                })
+            }),
+        }
+    };
+    let (game_router, admin_router) = match admin_listener {
+        Some(_) => (api::game(state.clone()), Some(api::admin(state.clone()))),
+        None => (
+            api::game(state.clone()).merge(api::admin(state.clone())),
+            None,
+        ),
+    };
+    if let (Some(listener), Some(router)) = (admin_listener, admin_router) {
+        tracker.spawn(accept::serve(listener, router, params(None)));
+    }
+    let game = accept::serve(listener, game_router, params(Some(admission)));
     let task = tokio::spawn(async move {
-        // Updates are small and latency matters: never let Nagle hold an ack behind an update.
-        let listener = axum::serve::ListenerExt::tap_io(listener, move |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-            if let Some(bytes) = send_buffer
-                && let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes)
-            {
-                tracing::debug!("cannot set the send buffer size: {e}");
-            }
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .context("serving")?;
+        game.await;
+        // Every connection task and room is tracked: wait for them to finish their close.
         tracker.close();
         tracker.wait().await;
         Ok(())
     });
+    if let Some(a) = admin_addr {
+        tracing::info!(%a, "health and metrics are served here");
+    }
     tracing::info!(%addr, "tabula is listening");
     Ok(RunningServer {
         addr,
+        admin_addr,
         shutdown,
         state,
         task,
     })
+}
+
+/// Open files kept for what is not a client connection: listeners, module files, databases.
+const FILE_RESERVE: usize = 64;
+
+/// `connection.max_connections`, lowered (with a warning) to what the open-file limit allows.
+fn connection_cap(config: &Config) -> anyhow::Result<usize> {
+    let wanted = config.connection.max_connections;
+    match accept::file_limit_allows(FILE_RESERVE) {
+        Some(0) => anyhow::bail!(
+            "the open-file limit leaves no room for connections (ulimit -n is at most {FILE_RESERVE})"
+        ),
+        Some(allowed) if allowed < wanted => {
+            tracing::warn!(
+                wanted,
+                allowed,
+                "connection.max_connections is above the open-file limit less {FILE_RESERVE}; \
+                 using {allowed} (raise ulimit -n to allow more)"
+            );
+            Ok(allowed)
+        }
+        _ => Ok(wanted),
+    }
 }

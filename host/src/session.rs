@@ -8,7 +8,10 @@
 use crate::ids::{PlayerId, RoomId, Token};
 use crate::room::{CloseReason, Outbox};
 use crate::store::{SessionStore, StoredSession};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 /// Why a session could not be used.
@@ -17,6 +20,18 @@ pub enum SessionError {
     /// No session has this token (never had, or it expired).
     #[error("unknown token")]
     UnknownToken,
+    /// The address has opened too many sessions, or opens them too fast.
+    #[error("too many new sessions from your address; use the token you have")]
+    TooMany,
+}
+
+/// How many sessions one IP address may open.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLimits {
+    /// Sessions from one address that have not expired.
+    pub per_address: usize,
+    /// New sessions per minute from one address (also the burst).
+    pub per_minute: u32,
 }
 
 /// A session in use.
@@ -26,6 +41,14 @@ struct Live {
     detached_at: Option<tokio::time::Instant>,
     /// A player is in few rooms: a vector costs less than a set.
     rooms: Vec<RoomId>,
+    /// The address that opened the session here (counted against its cap until it expires).
+    opened_from: Option<IpAddr>,
+}
+
+#[derive(Default)]
+struct Table {
+    live: HashMap<Token, Live>,
+    by_address: HashMap<IpAddr, usize>,
 }
 
 /// A player as a connection knows it after `hello`.
@@ -52,50 +75,71 @@ impl From<StoredSession> for SessionInfo {
 /// Every session of this server.
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
-    live: Mutex<HashMap<Token, Live>>,
+    table: Mutex<Table>,
+    limits: SessionLimits,
+    new_per_address: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl Sessions {
-    /// Sessions kept in `store`.
-    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+    /// Sessions kept in `store`, opened within `limits`.
+    pub fn new(store: Arc<dyn SessionStore>, limits: SessionLimits) -> Self {
+        let per_minute = NonZeroU32::new(limits.per_minute).unwrap_or(NonZeroU32::MIN);
         Sessions {
             store,
-            live: Mutex::new(HashMap::new()),
+            table: Mutex::default(),
+            limits,
+            new_per_address: RateLimiter::keyed(Quota::per_minute(per_minute)),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Token, Live>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new session for `name`, attached to `conn`.
-    pub fn create(&self, name: &str, conn: Outbox) -> SessionInfo {
+    /// A new session for `name`, attached to `conn`, opened from `addr` (within its limits).
+    pub fn create(
+        &self,
+        name: &str,
+        conn: Outbox,
+        addr: IpAddr,
+    ) -> Result<SessionInfo, SessionError> {
+        let mut table = self.lock();
+        let opened = table.by_address.get(&addr).copied().unwrap_or(0);
+        if opened >= self.limits.per_address || self.new_per_address.check_key(&addr).is_err() {
+            return Err(SessionError::TooMany);
+        }
         let stored = StoredSession {
             token: Token::random(),
             player: PlayerId::random(),
             name: name.to_owned(),
         };
         self.store.insert(stored.clone());
-        self.lock().insert(
+        *table.by_address.entry(addr).or_default() += 1;
+        table.live.insert(
             stored.token.clone(),
             Live {
                 conn: Some(conn),
                 detached_at: None,
                 rooms: Vec::new(),
+                opened_from: Some(addr),
             },
         );
-        stored.into()
+        Ok(stored.into())
     }
 
     /// Attaches `conn` to the session of `token`, closing the connection it replaces.
     pub fn resume(&self, token: &str, conn: Outbox) -> Result<SessionInfo, SessionError> {
         let stored = self.store.get(token).ok_or(SessionError::UnknownToken)?;
-        let mut live = self.lock();
-        let entry = live.entry(stored.token.clone()).or_insert_with(|| Live {
-            conn: None,
-            detached_at: None,
-            rooms: Vec::new(),
-        });
+        let mut table = self.lock();
+        let entry = table
+            .live
+            .entry(stored.token.clone())
+            .or_insert_with(|| Live {
+                conn: None,
+                detached_at: None,
+                rooms: Vec::new(),
+                opened_from: None,
+            });
         entry.detached_at = None;
         let new_conn = conn.conn();
         if let Some(old) = entry.conn.replace(conn)
@@ -108,8 +152,8 @@ impl Sessions {
 
     /// Forgets connection `conn` if it is still the session's; returns the session's rooms.
     pub fn detach(&self, token: &Token, conn: u64) -> Vec<RoomId> {
-        let mut live = self.lock();
-        match live.get_mut(token) {
+        let mut table = self.lock();
+        match table.live.get_mut(token) {
             Some(e) => {
                 if e.conn.as_ref().is_some_and(|o| o.conn() == conn) {
                     e.conn = None;
@@ -123,7 +167,7 @@ impl Sessions {
 
     /// Remembers that the player is in `room`.
     pub fn enter(&self, token: &Token, room: &RoomId) {
-        if let Some(e) = self.lock().get_mut(token)
+        if let Some(e) = self.lock().live.get_mut(token)
             && !e.rooms.contains(room)
         {
             // Grow one at a time: most players are in one room or two.
@@ -134,7 +178,7 @@ impl Sessions {
 
     /// Forgets that the player is in `room`.
     pub fn exit(&self, token: &Token, room: &RoomId) {
-        if let Some(e) = self.lock().get_mut(token) {
+        if let Some(e) = self.lock().live.get_mut(token) {
             e.rooms.retain(|r| r != room);
         }
     }
@@ -143,13 +187,26 @@ impl Sessions {
     pub fn expire(&self, ttl: std::time::Duration) -> usize {
         let now = tokio::time::Instant::now();
         let mut expired = Vec::new();
-        self.lock().retain(|token, e| {
+        let mut table = self.lock();
+        let mut gone_from = Vec::new();
+        table.live.retain(|token, e| {
             let keep = e.detached_at.is_none_or(|t| now.duration_since(t) < ttl);
             if !keep {
                 expired.push(token.clone());
+                gone_from.extend(e.opened_from);
             }
             keep
         });
+        for addr in gone_from {
+            if let Some(n) = table.by_address.get_mut(&addr) {
+                *n -= 1;
+                if *n == 0 {
+                    table.by_address.remove(&addr);
+                }
+            }
+        }
+        drop(table);
+        self.new_per_address.retain_recent();
         for token in &expired {
             self.store.remove(token);
         }

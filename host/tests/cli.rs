@@ -196,3 +196,80 @@ fn replay_stops_at_the_first_rejected_input_with_a_clear_error() {
         "{err}"
     );
 }
+
+/// Reads a raw HTTP answer until the server closes the socket.
+fn answer(mut s: std::net::TcpStream) -> String {
+    use std::io::Read;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn get(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    answer(s)
+}
+
+#[test]
+fn at_a_low_file_limit_the_server_caps_connections_below_it_and_health_still_answers() {
+    // Started with `ulimit -n 100`, the server keeps its connections 64 below the limit: idle
+    // sockets beyond that are answered 503 at once instead of exhausting the file table, health
+    // answers on its own port meanwhile, and the game port serves again once they close.
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut server = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 100 && exec \"$0\" serve --listen 127.0.0.1:0 --data-dir \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_tabula"))
+        .arg(data.path())
+        .env("TABULA_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("TABULA_CONNECTION__HEADER_TIMEOUT_MS", "60000")
+        .env("TABULA_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let stdout = server.stdout.take().expect("stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut addr_in = |prefix: &str| {
+        let line = lines.next().expect("a line").expect("utf-8 output");
+        let rest = line.split(prefix).nth(1).expect("the address line");
+        rest.split_whitespace().next().expect("address").to_string()
+    };
+    let game = addr_in("serving on http://");
+    let admin = addr_in("metrics on http://");
+    let held: Vec<std::net::TcpStream> = (0..36)
+        .map(|_| std::net::TcpStream::connect(&game).expect("connect"))
+        .collect();
+    let refused = (0..10)
+        .map(|_| answer(std::net::TcpStream::connect(&game).expect("connect")))
+        .filter(|a| a.starts_with("HTTP/1.1 503"))
+        .count();
+    assert_eq!(refused, 10, "every socket past 100 - 64 is refused");
+    assert!(get(&admin, "/health/ready").starts_with("HTTP/1.1 200"));
+    drop(held);
+    let mut served = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if get(&game, "/ws").starts_with("HTTP/1.1 4") {
+            // Not an upgrade, but admitted and answered by the router.
+            served = true;
+            break;
+        }
+    }
+    assert!(served, "the game port serves again");
+    let _ = server.kill();
+    let out = server.wait_with_output().expect("exits");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("open-file limit"),
+        "the lowered cap is logged: {log}"
+    );
+}

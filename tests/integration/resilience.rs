@@ -254,7 +254,7 @@ async fn shutdown_closes_connections_with_a_reason() {
     assert_eq!(status, 200);
     let stopping = tokio::spawn(s.server.stop());
     let (code, reason) = a.closed().await;
-    assert_eq!((code, reason.as_str()), (1001, "server shutting down"));
+    assert_eq!((code, reason.as_str()), (1012, "server restarting"));
     stopping.await.expect("join").expect("clean shutdown");
 }
 

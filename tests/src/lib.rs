@@ -51,6 +51,10 @@ pub fn test_config() -> Config {
     // Tests drive games as fast as the server answers.
     c.connection.messages_per_second = 5_000;
     c.connection.burst = 5_000;
+    // Every test client comes from 127.0.0.1.
+    c.connection.max_connections_per_address = 10_000;
+    c.connection.sessions_per_address = 100_000;
+    c.connection.new_sessions_per_minute = 100_000;
     c
 }
 
@@ -88,20 +92,25 @@ impl TestServer {
 
     /// An HTTP GET on the server (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = TcpStream::connect(self.addr()).await.expect("connect");
-        let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.expect("write");
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).await.expect("read");
-        let status = buf
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        (status, body)
+        http_get(self.addr(), path).await
     }
+}
+
+/// An HTTP GET on `addr` (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.expect("read");
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
@@ -137,6 +146,42 @@ impl Client {
             token: String::new(),
             player: String::new(),
         }
+    }
+
+    /// Opens a socket sending `Origin: origin`; the HTTP status when the upgrade is refused.
+    pub async fn connect_from_origin(addr: SocketAddr, origin: &str) -> Result<Client, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{addr}/ws")
+            .into_client_request()
+            .expect("request");
+        req.headers_mut()
+            .insert("origin", origin.parse().expect("header value"));
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Client {
+                ws,
+                backlog: VecDeque::new(),
+                token: String::new(),
+                player: String::new(),
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+            Err(e) => panic!("unexpected handshake error: {e}"),
+        }
+    }
+
+    /// Sends a raw WebSocket frame (for protocol violations).
+    pub async fn send_frame(
+        &mut self,
+        frame: tokio_tungstenite::tungstenite::protocol::frame::Frame,
+    ) {
+        self.ws.send(Message::Frame(frame)).await.expect("send");
+    }
+
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.ws
+            .send(Message::Binary(bytes.to_vec().into()))
+            .await
+            .expect("send");
     }
 
     /// Opens a socket whose receive buffer is tiny, so that a client that stops reading makes
@@ -322,6 +367,17 @@ impl Client {
                     .push_back(serde_json::from_str(&t).expect("server sends JSON")),
                 _ => {}
             }
+        }
+    }
+
+    /// The next message (backlog first), or the close code and reason if the server closes.
+    pub async fn recv_or_close(&mut self) -> Result<Value, (u16, String)> {
+        if let Some(v) = self.backlog.pop_front() {
+            return Ok(v);
+        }
+        match self.read().await {
+            Some(r) => r,
+            None => Err((1006, "no close frame".into())),
         }
     }
 

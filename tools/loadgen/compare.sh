@@ -125,6 +125,8 @@ st=() su=() sk=() rt=() ru=() rk=() lt=() lu=() lk=() rr=() rl=()
 for round in $(seq "$rounds"); do
   # The load generator sends as fast as the game allows: lift the per-connection rate limit.
   TABULA_CONNECTION__MESSAGES_PER_SECOND=100000 TABULA_CONNECTION__BURST=100000 \
+  TABULA_CONNECTION__MAX_CONNECTIONS_PER_ADDRESS=100000 TABULA_CONNECTION__SESSIONS_PER_ADDRESS=100000 \
+  TABULA_CONNECTION__NEW_SESSIONS_PER_MINUTE=100000 \
     TABULA_CONNECTION__OUTBOUND_QUEUE=4096 \
     start_server $server_cpu "$server_bin" serve --listen 127.0.0.1:0 --data-dir "$data"
   out=$(tabula_load)

@@ -49,6 +49,8 @@ error_codes! {
     AlreadySignedIn = "already_signed_in",
     /// Unknown token.
     BadToken = "bad_token",
+    /// Too many sessions opened from one address.
+    TooManySessions = "too_many_sessions",
     /// No such game or version.
     UnknownGame = "unknown_game",
     /// Options refused.
@@ -143,19 +145,24 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::UnknownToken => ApiError::new(ErrorCode::BadToken, e.to_string()),
+            SessionError::TooMany => ApiError::new(ErrorCode::TooManySessions, e.to_string()),
         }
     }
 }
 
-/// The WebSocket close code and reason text for a close reason (`None`: shutdown).
+/// The WebSocket close code and reason text for a close reason (`None`: shutdown). A shutdown
+/// is a restart as far as clients know: their games are not over.
 pub fn close_frame(reason: Option<CloseReason>) -> (u16, &'static str) {
     match reason.unwrap_or(CloseReason::Shutdown) {
-        CloseReason::Shutdown => (1001, "server shutting down"),
+        CloseReason::Shutdown => (1012, "server restarting"),
         CloseReason::Idle => (4000, "idle timeout: no sign of life"),
         CloseReason::Replaced => (4001, "replaced by a newer connection"),
         CloseReason::TooBig => (1009, "message too big"),
         CloseReason::Flood => (4008, "too many messages"),
         CloseReason::TooSlow => (4009, "too slow to keep up"),
+        CloseReason::NoHello => (4002, "no hello in time"),
+        CloseReason::BadUtf8 => (1007, "text frame is not UTF-8"),
+        CloseReason::Protocol => (1002, "WebSocket protocol error"),
     }
 }
 
@@ -261,6 +268,6 @@ mod tests {
             assert!(!codes.contains(&code), "{code} is used once");
             codes.push(code);
         }
-        assert_eq!(close_frame(None).0, 1001);
+        assert_eq!(close_frame(None).0, 1012);
     }
 }

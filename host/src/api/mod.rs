@@ -3,7 +3,9 @@
 //! Everything about the wire lives here: message types ([`protocol`]), error and close codes
 //! ([`errors`]), and their mapping from the rooms' and sessions' own error types.
 
+pub mod accept;
 pub mod errors;
+pub mod guesses;
 pub mod protocol;
 mod requests;
 mod writer;
@@ -21,6 +23,7 @@ use axum::routing::get;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -34,14 +37,25 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
+    /// Tracks connection tasks and rooms, so that shutdown waits for them.
+    pub tracker: TaskTracker,
+    /// Failed room lookups per address and player.
+    pub guesses: guesses::Guesses,
     /// Source of connection ids.
     pub next_conn: AtomicU64,
 }
 
-/// The router: `/ws`, `/health/live`, `/health/ready`, `/metrics`.
-pub fn app(state: Arc<AppState>) -> Router {
+/// The game port's router: `/ws`.
+pub fn game(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
+        .with_state(state)
+}
+
+/// The operators' router: `/health/live`, `/health/ready`, `/metrics` (on the game port too
+/// unless `admin_listen` gives them their own).
+pub fn admin(state: Arc<AppState>) -> Router {
+    Router::new()
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -11,8 +11,34 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Longest accepted `request_id`.
+/// Rooms in a `list_rooms` page unless the request asks for fewer or more.
+pub const ROOMS_PER_PAGE: usize = 50;
+/// The most rooms in one `list_rooms` page.
+pub const MAX_ROOMS_PER_PAGE: usize = 200;
+
+/// Longest accepted `request_id`, in characters.
 pub const MAX_REQUEST_ID: usize = 64;
+
+/// Whether a character may not appear in names and request ids: control characters (which
+/// forge lines in logs and move terminals' cursors) and the marks that reverse the direction of
+/// text (which make one name look like another).
+pub fn forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Whether a request id is acceptable: at most [`MAX_REQUEST_ID`] characters, none forbidden.
+pub fn request_id_ok(id: &str) -> bool {
+    if id.len() <= MAX_REQUEST_ID && id.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return true; // the usual case: short printable ASCII
+    }
+    id.len() <= 4 * MAX_REQUEST_ID
+        && id.chars().count() <= MAX_REQUEST_ID
+        && !id.chars().any(forbidden_char)
+}
 
 /// A message from a client.
 #[derive(Debug, Deserialize)]
@@ -40,6 +66,10 @@ pub enum ClientMsg {
         game: Option<String>,
         /// Only rooms with this status.
         status: Option<String>,
+        /// At most this many rooms (default [`ROOMS_PER_PAGE`], at most [`MAX_ROOMS_PER_PAGE`]).
+        limit: Option<usize>,
+        /// Rooms after this one: the `next` of the previous page.
+        after: Option<String>,
     },
     /// Create a room and take seat 0.
     CreateRoom {
@@ -184,7 +214,7 @@ impl<'a> ActFrame<'a> {
     pub fn parse(text: &'a str) -> Option<Self> {
         serde_json::from_str::<ActFrame>(text)
             .ok()
-            .filter(|a| a.kind == "act" && a.request_id.len() <= MAX_REQUEST_ID)
+            .filter(|a| a.kind == "act" && request_id_ok(a.request_id))
     }
 }
 
@@ -218,6 +248,9 @@ pub enum ServerMsg<'a> {
         request_id: Option<&'a str>,
         /// Listed rooms.
         rooms: &'a [RoomInfo],
+        /// Where the next page starts, when there is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<&'a RoomId>,
     },
     /// The reply to `create_room`, `join`, `watch`, `resume`, `add_bot`, `remove_bot`, and the
     /// unsolicited notice that a room changed (then without `request_id`).
@@ -437,6 +470,7 @@ mod tests {
             ServerMsg::Rooms {
                 request_id: None,
                 rooms: &[],
+                next: None,
             },
             ServerMsg::Left {
                 request_id: None,

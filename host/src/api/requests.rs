@@ -4,13 +4,18 @@
 
 use super::AppState;
 use super::errors::{ApiError, ErrorCode};
-use super::protocol::{ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, ServerMsg};
+use super::protocol::{
+    ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, MAX_ROOMS_PER_PAGE, ROOMS_PER_PAGE,
+    ServerMsg, forbidden_char, request_id_ok,
+};
 use crate::ids::RoomId;
+use crate::room::registry::ListQuery;
 use crate::room::{
-    ActCmd, CloseReason, CreateRoom, Creator, Entering, JoinCmd, Outbox, Outgoing, RoomCmd,
+    ActCmd, CloseReason, CreateRoom, Creator, Entering, JoinCmd, Outbox, RoomCmd, RoomHandle,
 };
 use crate::session::SessionInfo;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -18,13 +23,15 @@ use std::sync::Arc;
 pub(super) struct Conn {
     app: Arc<AppState>,
     outbox: Outbox,
+    /// The client's address.
+    pub peer: IpAddr,
     session: Option<Arc<SessionInfo>>,
     limiter: DefaultDirectRateLimiter,
     strikes: u32,
 }
 
 impl Conn {
-    pub fn new(app: Arc<AppState>, outbox: Outbox) -> Conn {
+    pub fn new(app: Arc<AppState>, outbox: Outbox, peer: IpAddr) -> Conn {
         let cfg = &app.config.connection;
         let per_second = NonZeroU32::new(cfg.messages_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(cfg.burst).unwrap_or(NonZeroU32::MIN);
@@ -32,6 +39,7 @@ impl Conn {
             limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
             app,
             outbox,
+            peer,
             session: None,
             strikes: 0,
         }
@@ -47,35 +55,65 @@ impl Conn {
     }
 
     fn send(&self, msg: ServerMsg<'_>) {
-        self.outbox.push(Outgoing::Frame(msg.encode_boxed()));
+        self.outbox.push_reply(msg.encode_boxed());
     }
 
     pub fn reply_error(&self, request_id: Option<&str>, e: ApiError) {
-        self.outbox.push(Outgoing::Frame(
-            ServerMsg::error(&e, request_id).encode_boxed(),
-        ));
+        self.outbox
+            .push_reply(ServerMsg::error(&e, request_id).encode_boxed());
+    }
+
+    /// Takes `cost` from the rate limit; on refusal answers `rate_limited` (with the request's
+    /// id, read from `text` when there is one), or closes a client that keeps flooding. Every
+    /// frame costs at least one, whatever its kind.
+    fn within_rate(&mut self, cost: u32, text: Option<&str>) -> bool {
+        let Some(cost) = NonZeroU32::new(cost) else {
+            return true;
+        };
+        let wait = match self.limiter.check_n(cost) {
+            Ok(Ok(())) => {
+                self.strikes = 0;
+                return true;
+            }
+            Ok(Err(not_until)) => not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            )),
+            // More than a whole burst: never possible, as if it had to wait a second.
+            Err(_) => std::time::Duration::from_secs(1),
+        };
+        self.strikes += 1;
+        if self.strikes > self.app.config.connection.flood_strikes {
+            self.outbox.close_with(CloseReason::Flood);
+            return false;
+        }
+        let mut e = ApiError::new(ErrorCode::RateLimited, "too many messages; slow down");
+        e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
+        // Every request gets its one reply, so the client can retry exactly that one.
+        let request_id = text
+            .filter(|t| t.len() <= self.app.config.connection.max_message_bytes)
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|v| request_id_of(&v));
+        self.reply_error(request_id.as_deref(), e);
+        false
+    }
+
+    /// A binary frame: counted like any other, then refused.
+    pub fn on_binary(&mut self) {
+        if self.within_rate(1, None) {
+            self.reply_error(
+                None,
+                ApiError::new(
+                    ErrorCode::BadJson,
+                    "binary frames are not supported; send JSON text",
+                ),
+            );
+        }
     }
 
     pub async fn on_text(&mut self, text: &str) {
-        if let Err(not_until) = self.limiter.check() {
-            self.strikes += 1;
-            if self.strikes > self.app.config.connection.flood_strikes {
-                self.outbox.close_with(CloseReason::Flood);
-                return;
-            }
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            let mut e = ApiError::new(ErrorCode::RateLimited, "too many messages; slow down");
-            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
-            // Every request gets its one reply, so the client can retry exactly that one.
-            let request_id = (text.len() <= self.app.config.connection.max_message_bytes)
-                .then(|| serde_json::from_str::<serde_json::Value>(text).ok())
-                .flatten()
-                .and_then(|v| request_id_of(&v));
-            return self.reply_error(request_id.as_deref(), e);
+        if !self.within_rate(1, Some(text)) {
+            return;
         }
-        self.strikes = 0;
         if text.len() > self.app.config.connection.max_message_bytes {
             return self.reply_error(
                 None,
@@ -100,6 +138,10 @@ impl Conn {
             Err((request_id, e)) => return self.reply_error(request_id.as_deref(), e),
         };
         let request_id = msg.request_id().map(str::to_owned);
+        // Requests that cost the server more cost more of the rate limit (one is taken).
+        if !self.within_rate(cost(&msg) - 1, Some(text)) {
+            return;
+        }
         if let Err(e) = self.dispatch(msg).await {
             self.reply_error(request_id.as_deref(), e);
         }
@@ -136,8 +178,17 @@ impl Conn {
                         ErrorCode::BadMessage,
                         "name must be 1 to 32 characters",
                     ))
+                } else if name.chars().any(forbidden_char) {
+                    Err(ApiError::new(
+                        ErrorCode::BadMessage,
+                        "name may not contain control or text-direction characters",
+                    ))
                 } else {
-                    Ok((self.app.sessions.create(&name, self.outbox.clone()), false))
+                    self.app
+                        .sessions
+                        .create(&name, self.outbox.clone(), self.peer)
+                        .map(|s| (s, false))
+                        .map_err(ApiError::from)
                 }
             }
             (None, None) => Err(ApiError::new(
@@ -190,11 +241,26 @@ impl Conn {
                 request_id,
                 game,
                 status,
+                limit,
+                after,
             } => {
-                let rooms = app.registry.list(game.as_deref(), status.as_deref());
+                let limit = limit.unwrap_or(ROOMS_PER_PAGE);
+                if !(1..=MAX_ROOMS_PER_PAGE).contains(&limit) {
+                    return Err(ApiError::new(
+                        ErrorCode::BadMessage,
+                        format!("limit must be 1 to {MAX_ROOMS_PER_PAGE}"),
+                    ));
+                }
+                let page = app.registry.list(&ListQuery {
+                    game: game.as_deref(),
+                    status: status.as_deref(),
+                    after: after.as_deref(),
+                    limit,
+                });
                 self.send(ServerMsg::Rooms {
                     request_id: request_id.as_deref(),
-                    rooms: &rooms,
+                    rooms: &page.rooms,
+                    next: page.next.as_ref(),
                 });
                 Ok(())
             }
@@ -274,7 +340,7 @@ impl Conn {
             }
             ClientMsg::Leave { request_id, room } => {
                 let id = RoomId::from_wire(&room);
-                let handle = app.registry.get(id.as_str())?;
+                let handle = self.room(id.as_str())?;
                 handle
                     .ask(|reply| RoomCmd::Leave {
                         player: session.player.clone(),
@@ -313,6 +379,30 @@ impl Conn {
         }
     }
 
+    /// The room with id `id`. Failed lookups are counted per address and player, and past
+    /// their limit every lookup is refused for a while (see [`super::guesses`]).
+    fn room(&self, id: &str) -> Result<RoomHandle, ApiError> {
+        let player = self.session.as_ref().map(|s| &s.player);
+        let barred = |wait: std::time::Duration| {
+            let mut e = ApiError::new(
+                ErrorCode::RateLimited,
+                "too many lookups of rooms that do not exist; wait",
+            );
+            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
+            e
+        };
+        if let Some(wait) = self.app.guesses.barred(self.peer, player) {
+            return Err(barred(wait));
+        }
+        self.app
+            .registry
+            .get(id)
+            .map_err(|e| match self.app.guesses.failed(self.peer, player) {
+                Some(wait) => barred(wait),
+                None => ApiError::from(e),
+            })
+    }
+
     /// The session this connection said hello with.
     fn signed_in(&self) -> Result<Arc<SessionInfo>, ApiError> {
         self.session
@@ -330,7 +420,7 @@ impl Conn {
         expected_seq: Option<u64>,
     ) -> Result<(), ApiError> {
         let session = self.signed_in()?;
-        let handle = self.app.registry.get(room)?;
+        let handle = self.room(room)?;
         handle
             .send(RoomCmd::Act(ActCmd {
                 player: session.player.clone(),
@@ -352,7 +442,7 @@ impl Conn {
         room: &str,
         make: impl FnOnce(Entering) -> RoomCmd,
     ) -> Result<(), ApiError> {
-        let handle = self.app.registry.get(room)?;
+        let handle = self.room(room)?;
         let outbox = self.outbox.clone();
         handle
             .ask(|reply| {
@@ -376,7 +466,7 @@ impl Conn {
         seat: Option<u32>,
         add: bool,
     ) -> Result<(), ApiError> {
-        let handle = self.app.registry.get(room)?;
+        let handle = self.room(room)?;
         let player = session.player.clone();
         let info = handle
             .ask(|reply| RoomCmd::Bot {
@@ -395,6 +485,16 @@ impl Conn {
     }
 }
 
+/// What a request costs of the rate limit: reading every room or game, and creating a room,
+/// cost the server more than an action does.
+fn cost(msg: &ClientMsg) -> u32 {
+    match msg {
+        ClientMsg::ListRooms { .. } | ClientMsg::CreateRoom { .. } => 5,
+        ClientMsg::ListGames { .. } | ClientMsg::Hello { .. } => 2,
+        _ => 1,
+    }
+}
+
 /// The request id of a frame, cut to the longest accepted length.
 fn request_id_of(frame: &serde_json::Value) -> Option<String> {
     frame
@@ -408,7 +508,7 @@ fn request_id_of(frame: &serde_json::Value) -> Option<String> {
 fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
     // Well-formed requests take the direct path; only bad ones are examined in detail.
     if let Ok(msg) = serde_json::from_str::<ClientMsg>(text)
-        && msg.request_id().is_none_or(|r| r.len() <= MAX_REQUEST_ID)
+        && msg.request_id().is_none_or(request_id_ok)
     {
         return Ok(msg);
     }
@@ -447,13 +547,16 @@ fn parse(text: &str) -> Result<ClientMsg, (Option<String>, ApiError)> {
     if object
         .get("request_id")
         .and_then(|r| r.as_str())
-        .is_some_and(|r| r.len() > MAX_REQUEST_ID)
+        .is_some_and(|r| !request_id_ok(r))
     {
         return Err((
             request_id,
             ApiError::new(
                 ErrorCode::BadMessage,
-                format!("request_id may be at most {MAX_REQUEST_ID} characters"),
+                format!(
+                    "request_id may be at most {MAX_REQUEST_ID} characters, with no control or \
+                     text-direction characters"
+                ),
             ),
         ));
     }

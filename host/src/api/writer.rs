@@ -1,6 +1,8 @@
 //! A connection's writer task: drains the bounded outbound queue into the socket, encoding each
-//! typed message (shared payloads once, by whichever writer gets to them first), sends pings and
-//! closes idle connections, then sends the close frame with the reason it was given.
+//! typed message (shared payloads once, by whichever writer gets to them first) and sends pings;
+//! once asked to close, it sends the replies already queued and the close frame with the reason
+//! it was given. Every write has a time limit: a client that stops reading is closed as too slow
+//! and cannot hold the task.
 
 use super::errors::close_frame;
 use super::protocol::encode;
@@ -9,8 +11,6 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -18,14 +18,8 @@ use tokio::sync::mpsc;
 pub(super) struct WriterParams {
     pub outbox: Outbox,
     pub ping_every: Duration,
-    pub idle_after_ms: u64,
-    pub started: tokio::time::Instant,
-    /// When the reader last saw a frame, in ms since `started`.
-    pub last_seen: Arc<AtomicU64>,
-}
-
-pub(super) fn elapsed_ms(since: tokio::time::Instant) -> u64 {
-    since.elapsed().as_millis() as u64
+    /// A write that cannot complete in this time ends the connection.
+    pub write_timeout: Duration,
 }
 
 fn text(msg: Outgoing) -> Message {
@@ -38,6 +32,14 @@ fn text(msg: Outgoing) -> Message {
     )
 }
 
+/// Why the writer stopped writing.
+enum Stop {
+    /// Asked to close: send what is due and the close frame.
+    Close,
+    /// The socket failed or a write did not complete in time: nothing more can be sent.
+    Broken,
+}
+
 pub(super) async fn writer(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Outgoing>,
@@ -48,64 +50,74 @@ pub(super) async fn writer(
     let close = p.outbox.closing().clone();
     let closed = close.cancelled();
     tokio::pin!(closed);
-    loop {
+    let stop = loop {
         tokio::select! {
             biased;
-            _ = &mut closed => break,
+            _ = &mut closed => break Stop::Close,
             out = rx.recv() => match out {
                 Some(msg) => {
                     // Whatever else is already queued goes out in the same write (an update and
-                    // its ack, say): one system call instead of several.
-                    if sink.feed(text(msg)).await.is_err() {
-                        return;
-                    }
-                    for _ in 0..64 {
-                        match rx.try_recv() {
-                            Ok(msg) => {
-                                if sink.feed(text(msg)).await.is_err() {
-                                    return;
+                    // its ack, say): one system call instead of several. The whole write has
+                    // one time limit: a client that does not read cannot hold this task.
+                    let batch = async {
+                        p.outbox.taken(&msg);
+                        sink.feed(text(msg)).await?;
+                        for _ in 0..64 {
+                            match rx.try_recv() {
+                                Ok(msg) => {
+                                    p.outbox.taken(&msg);
+                                    sink.feed(text(msg)).await?;
                                 }
+                                Err(_) => break,
                             }
-                            Err(_) => break,
+                        }
+                        sink.flush().await
+                    };
+                    match tokio::time::timeout(p.write_timeout, batch).await {
+                        Ok(Ok(())) => p.outbox.written(),
+                        Ok(Err(_)) => break Stop::Broken,
+                        Err(_) => {
+                            p.outbox.close_with(CloseReason::TooSlow);
+                            break Stop::Broken;
                         }
                     }
-                    if sink.flush().await.is_err() {
-                        return;
-                    }
                 }
-                None => break,
+                None => break Stop::Close,
             },
             _ = ping.tick() => {
-                let silent = elapsed_ms(p.started).saturating_sub(p.last_seen.load(Ordering::Relaxed));
-                if silent >= p.idle_after_ms {
-                    p.outbox.close_with(CloseReason::Idle);
-                    break;
-                }
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                    return;
+                let sent = tokio::time::timeout(p.write_timeout, sink.send(Message::Ping(Bytes::new()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    p.outbox.close_with(CloseReason::TooSlow);
+                    break Stop::Broken;
                 }
             }
         }
+    };
+    if let Stop::Broken = stop {
+        return;
     }
     let reason = p.outbox.close_reason();
-    // Replies already queued still go out, except to a client that is too slow to read them.
-    if reason != Some(CloseReason::TooSlow) {
-        while let Ok(msg) = rx.try_recv() {
-            if sink.send(text(msg)).await.is_err() {
-                return;
+    let goodbye = async {
+        // Replies already queued still go out, except to a client that is too slow to read them.
+        if reason != Some(CloseReason::TooSlow) {
+            while let Ok(msg) = rx.try_recv() {
+                p.outbox.taken(&msg);
+                sink.feed(text(msg)).await?;
             }
         }
-    }
-    let (code, reason) = close_frame(reason);
-    let closing = sink
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
-    if closing.is_err() {
-        // The client closed first: the transport has queued its answer to the client's close
-        // frame, which goes out when the sink is flushed.
-        let _ = sink.flush().await;
-    }
+        let (code, reason) = close_frame(reason);
+        let closing = sink
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+        if closing.is_err() {
+            // The client closed first: the transport has queued its answer to the client's close
+            // frame, which goes out when the sink is flushed.
+            sink.flush().await?;
+        }
+        Ok::<(), axum::Error>(())
+    };
+    let _ = tokio::time::timeout(p.write_timeout, goodbye).await;
 }

@@ -2,19 +2,27 @@
 //! hands them to [`Conn`](super::requests::Conn), and the [writer](super::writer), which drains
 //! the connection's bounded outbound queue and sends pings. Rooms push into the queue with
 //! `try_send`; a client too slow to keep up is closed as too slow.
+//!
+//! The reader owns the connection's clocks: the time allowed for `hello`, and idleness (no
+//! frame for `idle_timeout_ms`), checked at each ping interval whether or not the writer makes
+//! progress. It reads the next request only once the replies to earlier ones are on their way.
 
 use super::AppState;
-use super::errors::{ApiError, ErrorCode};
+use super::accept::Peer;
 use super::requests::Conn;
-use super::writer::{WriterParams, elapsed_ms, writer};
+use super::writer::{WriterParams, writer};
 use crate::room::{CloseReason, Outbox, RoomCmd};
+use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// `?token=` for browsers, which cannot set headers.
 #[derive(serde::Deserialize)]
@@ -26,71 +34,105 @@ pub(super) async fn upgrade(
     ws: WebSocketUpgrade,
     Query(q): Query<WsQuery>,
     State(app): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
 ) -> Response {
     let cfg = &app.config.connection;
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && !cfg.allowed_origins.is_empty()
+        && !cfg
+            .allowed_origins
+            .iter()
+            .any(|o| o.as_bytes() == origin.as_bytes())
+    {
+        app.metrics.ended("origin_not_allowed");
+        return (
+            StatusCode::FORBIDDEN,
+            "this origin may not open a WebSocket",
+        )
+            .into_response();
+    }
     // A small read buffer: tungstenite zero-fills its whole read buffer before each read, which
     // at the default 128 KiB costs more CPU per move than the game itself.
     ws.read_buffer_size(4096)
         .max_message_size(cfg.transport_max_bytes)
         .max_frame_size(cfg.transport_max_bytes)
-        .on_upgrade(move |socket| connection(app, socket, q.token))
+        .on_upgrade(move |socket| connection(app, socket, q.token, peer))
 }
 
-/// Whether a read error is a frame or message above the transport's size limit.
-fn is_too_big(e: axum::Error) -> bool {
-    e.into_inner()
-        .downcast::<tungstenite::Error>()
-        .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)))
+/// The close reason for a transport error that a close frame can still answer: a frame or
+/// message above the size limit, text that is not UTF-8, a broken protocol rule. `None` for a
+/// connection that is simply gone.
+fn close_reason_of(e: axum::Error) -> Option<CloseReason> {
+    let e = e.into_inner().downcast::<tungstenite::Error>().ok()?;
+    match *e {
+        tungstenite::Error::Capacity(_) => Some(CloseReason::TooBig),
+        tungstenite::Error::Utf8(_) => Some(CloseReason::BadUtf8),
+        tungstenite::Error::Protocol(_) => Some(CloseReason::Protocol),
+        _ => None,
+    }
 }
 
-async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>) {
+async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>, peer: Peer) {
+    // Shutdown waits for this task, so that every client gets its close frame.
+    let _tracked = app.tracker.token();
     let cfg = app.config.connection.clone();
     let conn_id = app.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
     app.metrics.connections.inc();
     let (sink, mut stream) = socket.split();
     let (outbox, rx) = Outbox::new(conn_id, cfg.outbound_queue, app.shutdown.child_token());
-    let started = tokio::time::Instant::now();
-    let last_seen = Arc::new(AtomicU64::new(0));
-    let writer = tokio::spawn(writer(
+    let ping_every = Duration::from_millis(cfg.ping_interval_ms);
+    let write_timeout = Duration::from_millis(cfg.write_timeout_ms);
+    let mut writer = tokio::spawn(writer(
         sink,
         rx,
         WriterParams {
             outbox: outbox.clone(),
-            ping_every: Duration::from_millis(cfg.ping_interval_ms),
-            idle_after_ms: cfg.idle_timeout_ms,
-            started,
-            last_seen: last_seen.clone(),
+            ping_every,
+            write_timeout,
         },
     ));
     let close = outbox.closing().clone();
-    let mut conn = Conn::new(app.clone(), outbox);
+    let mut conn = Conn::new(app.clone(), outbox, peer.addr.ip());
     if let Some(token) = token {
         conn.hello(None, None, Some(token));
     }
-    // Idleness is checked by the writer at each ping, from this timestamp, so that reading a
-    // frame costs no timer registration.
     let closed = close.cancelled();
     tokio::pin!(closed);
+    let hello_by = tokio::time::sleep(Duration::from_millis(cfg.hello_timeout_ms));
+    tokio::pin!(hello_by);
+    let mut idle_check = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    let idle_after = Duration::from_millis(cfg.idle_timeout_ms);
+    let mut last_seen = Instant::now();
     loop {
+        // The replies to earlier requests go out before the next request is read.
+        conn.outbox().room_to_read(cfg.outbound_bytes).await;
         tokio::select! {
             biased;
             _ = &mut closed => break,
+            _ = &mut hello_by, if conn.session().is_none() => {
+                conn.outbox().close_with(CloseReason::NoHello);
+                break;
+            }
+            _ = idle_check.tick() => {
+                if last_seen.elapsed() >= idle_after {
+                    conn.outbox().close_with(CloseReason::Idle);
+                    break;
+                }
+            }
             frame = stream.next() => {
-                last_seen.store(elapsed_ms(started), Ordering::Relaxed);
+                last_seen = Instant::now();
                 match frame {
                     None | Some(Ok(Message::Close(_))) => break,
                     Some(Err(e)) => {
-                        // Oversized frames end the transport; say so before closing.
-                        if is_too_big(e) {
-                            conn.outbox().close_with(CloseReason::TooBig);
+                        // Say why before closing, when the transport can still say it.
+                        if let Some(reason) = close_reason_of(e) {
+                            conn.outbox().close_with(reason);
                         }
                         break;
                     }
                     Some(Ok(Message::Text(text))) => conn.on_text(text.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => conn.reply_error(
-                        None,
-                        ApiError::new(ErrorCode::BadJson, "binary frames are not supported; send JSON text"),
-                    ),
+                    Some(Ok(Message::Binary(_))) => conn.on_binary(),
                     Some(Ok(_)) => {} // ping/pong: signs of life only
                 }
             }
@@ -113,7 +155,47 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
             }
         }
     }
+    if let Some(reason) = conn.outbox().close_reason() {
+        app.metrics.ended(reason_name(reason));
+    }
     close.cancel();
-    let _ = writer.await;
+    // The writer sends what is queued and the close frame, each write within its time limit;
+    // meanwhile the client's frames are read and dropped, so that the socket is not reset under
+    // the close frame by data left unread.
+    let linger = Instant::now() + write_timeout * 2;
+    tokio::select! {
+        _ = &mut writer => {
+            let _ = tokio::time::timeout_at(linger, drain(&mut stream)).await;
+        }
+        _ = tokio::time::sleep_until(linger) => writer.abort(),
+        _ = drain(&mut stream) => {
+            let _ = tokio::time::timeout_at(linger, &mut writer).await;
+        }
+    }
     app.metrics.connections.dec();
+    drop(peer);
+}
+
+/// Reads and drops frames until the client's close frame or the end of the connection.
+async fn drain(stream: &mut SplitStream<WebSocket>) {
+    while let Some(Ok(frame)) = stream.next().await {
+        if let Message::Close(_) = frame {
+            break;
+        }
+    }
+}
+
+/// A close reason as a metric label.
+fn reason_name(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::Shutdown => "shutdown",
+        CloseReason::Idle => "idle",
+        CloseReason::Replaced => "replaced",
+        CloseReason::TooBig => "too_big",
+        CloseReason::Flood => "flood",
+        CloseReason::TooSlow => "too_slow",
+        CloseReason::NoHello => "no_hello",
+        CloseReason::BadUtf8 => "bad_utf8",
+        CloseReason::Protocol => "protocol",
+    }
 }

@@ -44,6 +44,9 @@ pub fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode>
             "tabula is serving on http://{} (WebSocket at /ws)",
             server.addr
         );
+        if let Some(admin) = server.admin_addr {
+            println!("health and metrics on http://{admin}");
+        }
         let stop = server.shutdown.clone();
         tokio::spawn(async move {
             shutdown_signal().await;

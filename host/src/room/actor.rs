@@ -172,10 +172,12 @@ impl RoomActor {
             }
         }
         self.release.release();
-        for outbox in self.member_outboxes() {
-            outbox.push(Outgoing::RoomClosed(self.id.clone()));
-        }
+        // A shutdown does not end the game (it comes back after a restart): only a room that
+        // really closes says so.
         if closing {
+            for outbox in self.member_outboxes() {
+                outbox.push(Outgoing::RoomClosed(self.id.clone()));
+            }
             self.release.close();
         }
         self.stats.closed();

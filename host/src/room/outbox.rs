@@ -7,9 +7,9 @@
 
 use super::{Joined, RoomError, RoomId, RoomInfo, Update};
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Why a connection is closed. The edge maps each reason to its close code.
@@ -26,19 +26,28 @@ pub enum CloseReason {
     TooBig,
     /// Too many messages, too long.
     Flood,
-    /// The client did not read its updates fast enough.
+    /// The client did not read its updates fast enough, or a write to it did not complete.
     TooSlow,
+    /// No `hello` within the time allowed after the WebSocket opened.
+    NoHello,
+    /// A text frame that is not UTF-8.
+    BadUtf8,
+    /// A frame that breaks the WebSocket protocol (unmasked, reserved opcode or bits).
+    Protocol,
 }
 
 impl CloseReason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [CloseReason; 6] = [
+    pub const ALL: [CloseReason; 9] = [
         CloseReason::Shutdown,
         CloseReason::Idle,
         CloseReason::Replaced,
         CloseReason::TooBig,
         CloseReason::Flood,
         CloseReason::TooSlow,
+        CloseReason::NoHello,
+        CloseReason::BadUtf8,
+        CloseReason::Protocol,
     ];
 
     fn from_u8(n: u8) -> Option<CloseReason> {
@@ -124,8 +133,14 @@ pub struct Outbox(Arc<OutboxInner>);
 struct OutboxInner {
     conn: u64,
     tx: mpsc::Sender<Outgoing>,
+    capacity: usize,
     close: CancellationToken,
     reason: AtomicU8,
+    /// Bytes of the connection's own replies ([`Outgoing::Frame`]) queued and not yet taken.
+    reply_bytes: AtomicUsize,
+    /// Whether the connection's reader waits for its replies to drain.
+    reader_waits: AtomicBool,
+    drained: Notify,
 }
 
 impl Outbox {
@@ -140,8 +155,12 @@ impl Outbox {
         let outbox = Outbox(Arc::new(OutboxInner {
             conn,
             tx,
+            capacity: capacity.max(1),
             close,
             reason: AtomicU8::new(0),
+            reply_bytes: AtomicUsize::new(0),
+            reader_waits: AtomicBool::new(false),
+            drained: Notify::new(),
         }));
         (outbox, rx)
     }
@@ -161,6 +180,55 @@ impl Outbox {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    /// Queues one of the connection's own replies, counting its bytes until the writer takes it.
+    /// The connection does not read further while replies wait (see [`Outbox::room_to_read`]),
+    /// so replies alone never fill the queue.
+    pub fn push_reply(&self, frame: Box<[u8]>) -> bool {
+        self.0.reply_bytes.fetch_add(frame.len(), Ordering::Relaxed);
+        self.push(Outgoing::Frame(frame))
+    }
+
+    /// The writer took `msg` from the queue.
+    pub fn taken(&self, msg: &Outgoing) {
+        if let Outgoing::Frame(frame) = msg {
+            self.0.reply_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// The writer has written what it took; wakes a reader waiting for room.
+    pub fn written(&self) {
+        if self.0.reader_waits.load(Ordering::Acquire) {
+            self.0.drained.notify_one();
+        }
+    }
+
+    /// Waits until the queue is at most half full and at most `max_reply_bytes` of replies wait,
+    /// so that the connection reads its next request only once earlier replies are on their way.
+    /// Room pushes may still use the other half.
+    pub async fn room_to_read(&self, max_reply_bytes: usize) {
+        let has_room = || {
+            self.0.tx.capacity() * 2 >= self.0.capacity
+                && self.0.reply_bytes.load(Ordering::Relaxed) <= max_reply_bytes
+        };
+        if has_room() {
+            return;
+        }
+        self.0.reader_waits.store(true, Ordering::Release);
+        loop {
+            let drained = self.0.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if has_room() || self.0.close.is_cancelled() {
+                break;
+            }
+            tokio::select! {
+                _ = drained => {}
+                _ = self.0.close.cancelled() => break,
+            }
+        }
+        self.0.reader_waits.store(false, Ordering::Release);
     }
 
     /// Asks the connection to close for `reason` (the first reason given wins).

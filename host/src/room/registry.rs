@@ -17,8 +17,9 @@ use crate::modules::ModuleCatalog;
 use crate::modules::catalog_key;
 use crate::rules::{CallContext, RulesError, Setup};
 use crate::store::{EventLog, GameHeader};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -100,10 +101,38 @@ pub struct RegistryParams {
 
 type Rooms = HashMap<RoomId, RoomHandle, foldhash::fast::RandomState>;
 
+/// One page of listed rooms.
+#[derive(Debug)]
+pub struct RoomPage {
+    /// The rooms, by id.
+    pub rooms: Vec<RoomInfo>,
+    /// Where the next page starts (`None`: this was the last).
+    pub next: Option<RoomId>,
+}
+
+/// What [`Registry::list`] looks for.
+#[derive(Debug, Default)]
+pub struct ListQuery<'a> {
+    /// Only rooms of this game.
+    pub game: Option<&'a str>,
+    /// Only rooms with this status.
+    pub status: Option<&'a str>,
+    /// Rooms after this id (the previous page's `next`).
+    pub after: Option<&'a str>,
+    /// At most this many rooms.
+    pub limit: usize,
+}
+
+/// Rooms looked at per room returned, at most: a page with a narrow filter stops early (with a
+/// `next` to go on from) rather than read every room.
+const SCAN_PER_ROOM: usize = 20;
+
 /// Open rooms and what is needed to make new ones.
 pub struct Registry {
     /// Looked up on every action: a fast keyed hash rather than SipHash.
     rooms: RwLock<Rooms>,
+    /// The rooms `list_rooms` shows (not private), in id order, so that a page costs its size.
+    listed: RwLock<BTreeMap<RoomId, RoomHandle>>,
     catalog: Arc<dyn ModuleCatalog>,
     log: Arc<dyn EventLog>,
     cfg: Arc<RoomConfig>,
@@ -118,6 +147,7 @@ impl Registry {
     pub fn new(p: RegistryParams) -> Arc<Self> {
         let registry = Arc::new(Registry {
             rooms: RwLock::new(HashMap::default()),
+            listed: RwLock::default(),
             catalog: p.catalog,
             log: p.log,
             cfg: Arc::new(p.cfg),
@@ -212,18 +242,29 @@ impl Registry {
             .ok_or_else(|| RoomError::UnknownRoom { room: id.into() })
     }
 
-    /// Listed rooms, optionally filtered by game and status.
-    pub fn list(&self, game: Option<&str>, status: Option<&str>) -> Vec<RoomInfo> {
-        let handles: Vec<RoomHandle> = self.read().values().cloned().collect();
-        let mut rooms: Vec<RoomInfo> = handles
-            .iter()
-            .map(RoomHandle::info)
-            .filter(|r| !r.private)
-            .filter(|r| game.is_none_or(|g| *r.game == *g))
-            .filter(|r| status.is_none_or(|s| r.status.as_str() == s))
-            .collect();
-        rooms.sort_by(|a, b| a.id.cmp(&b.id));
-        rooms
+    /// A page of listed rooms in id order, filtered by game and status.
+    pub fn list(&self, q: &ListQuery<'_>) -> RoomPage {
+        let listed = self.listed.read().unwrap_or_else(|p| p.into_inner());
+        let from = q.after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rooms = Vec::new();
+        let mut scanned = 0;
+        let budget = q.limit.max(1).saturating_mul(SCAN_PER_ROOM);
+        let mut range = listed.range::<str, _>((from, Bound::Unbounded));
+        for (id, handle) in range.by_ref() {
+            let wanted = handle.with_info(|r| {
+                q.game.is_none_or(|g| *r.game == *g)
+                    && q.status.is_none_or(|s| r.status.as_str() == s)
+            });
+            if wanted {
+                rooms.push(handle.info());
+            }
+            scanned += 1;
+            if rooms.len() >= q.limit || scanned >= budget {
+                let next = range.next().is_some().then(|| id.clone());
+                return RoomPage { rooms, next };
+            }
+        }
+        RoomPage { rooms, next: None }
     }
 
     /// Creates a room and seats its creator in seat 0; the room sends the creator's connection
@@ -291,7 +332,11 @@ impl Registry {
             }
             Err(fault) => return Err(RoomError::from_rules(&fault, "to start")),
         }
-        let id = RoomId::random();
+        let id = if req.private {
+            RoomId::secret()
+        } else {
+            RoomId::random()
+        };
         let clock = Clock::new();
         let turn_deadline_ms = req.turn_deadline_ms.or(self.cfg.turn_deadline_ms);
         let log = self
@@ -336,6 +381,12 @@ impl Registry {
             info: info_rx,
         };
         self.write().insert(id.clone(), handle.clone());
+        if !req.private {
+            self.listed
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone(), handle.clone());
+        }
         let registry = Arc::downgrade(self);
         let room_id = id.clone();
         // Boxed before the task captures it: a task keeps its captures for its whole life, beside
@@ -345,6 +396,10 @@ impl Registry {
             actor.run(rx).await;
             if let Some(r) = registry.upgrade() {
                 r.write().remove(&room_id);
+                r.listed
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&room_id);
             }
         });
         // The catalog may have changed between the look-up above and the room's insertion, where

@@ -464,8 +464,12 @@ async fn rooms_keep_their_version_and_report_when_the_catalog_activates_another(
         |m| matches!(m, Outgoing::Room(i) if i.get().active_version.as_deref() == Some(&*new)),
     );
     assert!(told, "the room's members hear of the new active version");
-    let listed = rooms.registry.list(Some("turn-room"), None);
-    assert_eq!(listed[0].active_version.as_deref(), Some(&*new));
+    let listed = rooms.registry.list(&registry::ListQuery {
+        game: Some("turn-room"),
+        limit: 10,
+        ..Default::default()
+    });
+    assert_eq!(listed.rooms[0].active_version.as_deref(), Some(&*new));
     let (b, _b_rx) = rooms.conn();
     let fresh = rooms.create(turn_room(), &player("p-bob"), b).await;
     assert_eq!(
@@ -547,4 +551,26 @@ async fn a_game_read_back_from_the_log_replays_to_the_same_state() {
     let last = crate::replay::run(&module, &record, |_| steps += 1).expect("replays");
     assert_eq!(steps as u64, seq);
     assert!(last.result.is_some(), "the replay ends the game too");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_room_stopped_by_a_shutdown_does_not_tell_its_members_it_closed() {
+    // A shutdown does not end the game (it comes back after a restart), so members hear no
+    // `room_closed`.
+    let mut rooms = Rooms::new(RoomConfig::default(), Arc::new(MemoryLog::default()));
+    let ann = player("p-ann");
+    let closed_frames = |rx: &mut mpsc::Receiver<Outgoing>| {
+        let mut n = 0;
+        while let Ok(msg) = rx.try_recv() {
+            n += usize::from(matches!(msg, Outgoing::RoomClosed(_)));
+        }
+        n
+    };
+    let (a, mut a_rx) = rooms.conn();
+    let stopped = rooms.create(hostile("none"), &ann, a).await;
+    stopped.send_reliably(RoomCmd::Shutdown).await;
+    while stopped.send(RoomCmd::Shutdown).is_ok() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(closed_frames(&mut a_rx), 0);
 }
