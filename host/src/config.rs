@@ -88,7 +88,8 @@ pub struct RoomConfig {
     pub bot_think_ms: u64,
     /// How long a disconnected player keeps control before the bot plays for them, ms.
     pub reconnect_grace_ms: u64,
-    /// How long a room whose players all left stays open, ms.
+    /// How long a room whose players all left (before the start: left or were disconnected past
+    /// the reconnect grace) stays open, ms.
     pub abandoned_close_ms: u64,
     /// How long a finished game stays open once its players have gone, ms.
     pub finished_close_ms: u64,

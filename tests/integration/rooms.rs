@@ -160,3 +160,33 @@ async fn a_crowd_of_spectators_costs_members_a_few_room_notices_and_is_capped() 
     let listed = late.ok(json!({"type": "list_rooms"})).await;
     assert_eq!(listed["rooms"][0]["spectators"], CROWD, "{listed}");
 }
+
+#[tokio::test]
+async fn a_waiting_room_whose_creator_disconnected_closes() {
+    // A room nobody will play: its creator's connection dropped before the game started, and
+    // after the reconnect grace and the abandoned period it is gone from the lobby.
+    let s = TestServer::start().await;
+    let mut alice = s.player("alice").await;
+    let room = alice
+        .create_room(json!({"game": "turn-room", "seats": 2}))
+        .await;
+    alice.drop_connection().await;
+    let mut bob = s.player("bob").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let listed = bob.ok(json!({"type": "list_rooms"})).await;
+        let rooms = listed["rooms"].as_array().expect("rooms");
+        if rooms.iter().all(|r| r["id"] != room.as_str()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned room is still listed: {listed}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        bob.error_code(json!({"type": "join", "room": room})).await,
+        "unknown_room"
+    );
+}

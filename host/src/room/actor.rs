@@ -290,9 +290,11 @@ impl RoomActor {
         }
     }
 
-    /// Re-arms the end of the earliest reconnect grace period (only while the game runs).
+    /// Re-arms the end of the earliest reconnect grace period (while the game waits or runs:
+    /// a waiting room whose humans are all gone past it is abandoned).
     fn schedule_grace(&mut self) {
-        self.deadlines.grace = (self.game.status() == RoomStatus::Running)
+        let status = self.game.status();
+        self.deadlines.grace = matches!(status, RoomStatus::Waiting | RoomStatus::Running)
             .then(|| {
                 self.seats
                     .next_grace_end(Duration::from_millis(self.cfg.reconnect_grace_ms))
@@ -311,7 +313,10 @@ impl RoomActor {
             self.tell_members();
         }
         if due.grace {
-            if self.game.status() == RoomStatus::Running
+            // In a waiting room too: a seat whose player is gone past the grace is played by
+            // the bot if the game starts, and a room whose humans are all gone is abandoned.
+            let status = self.game.status();
+            if matches!(status, RoomStatus::Waiting | RoomStatus::Running)
                 && self
                     .seats
                     .end_grace(Duration::from_millis(self.cfg.reconnect_grace_ms), now)
@@ -408,12 +413,20 @@ impl RoomActor {
         self.lobby_dirty = true;
     }
 
-    /// Starts or cancels the closing countdown: rooms every human has left (and nobody
-    /// watches) close, and so do finished games once their players have gone.
+    /// Starts or cancels the closing countdown: abandoned rooms (nobody watches, and every
+    /// human has left — or, before the start, left or been gone past the reconnect grace) close,
+    /// and so do finished games once their players have gone. A running game whose players are
+    /// merely disconnected goes on: the bots play for them.
     fn update_close_timer(&mut self) {
-        let finished = self.game.status() == RoomStatus::Finished;
+        let status = self.game.status();
+        let finished = status == RoomStatus::Finished;
         let nobody_watches = self.spectators.is_empty();
-        let wait = if nobody_watches && !finished && self.seats.all_left() {
+        let abandoned = if status == RoomStatus::Waiting {
+            self.seats.all_gone()
+        } else {
+            self.seats.all_left()
+        };
+        let wait = if nobody_watches && !finished && abandoned {
             Some(self.cfg.abandoned_close_ms)
         } else if nobody_watches && finished && self.seats.none_connected() {
             Some(self.cfg.finished_close_ms)

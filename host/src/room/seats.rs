@@ -25,7 +25,8 @@ pub(crate) enum Presence {
         /// When the connection went away.
         since: Instant,
     },
-    /// The grace period passed: the bot plays for them until they come back.
+    /// The grace period passed: the bot plays for them (once the game runs) until they come
+    /// back. A waiting room whose humans are all this far gone is abandoned.
     BotPlaying,
     /// They left a running game: the bot plays the seat for good.
     Left,
@@ -226,6 +227,15 @@ impl Seats {
         })
     }
 
+    /// Whether every human has gone: left, or away past the reconnect grace (the bot plays for
+    /// them), with nobody connected or still within the grace.
+    pub fn all_gone(&self) -> bool {
+        self.iter().all(|(_, o)| match o {
+            Occupant::Human(h) => matches!(h.presence, Presence::BotPlaying | Presence::Left),
+            _ => true,
+        })
+    }
+
     /// Whether no human is connected.
     pub fn none_connected(&self) -> bool {
         self.connected().next().is_none()
@@ -273,8 +283,10 @@ mod tests {
         assert_eq!(seats.next_grace_end(grace), None);
         assert!(seats.connect(0, outbox(3)), "the bot was playing");
         assert!(!seats.get(0).expect("seat").bot_controlled());
+        assert!(!seats.all_gone(), "she is here");
         seats.leave(0);
         assert!(seats.get(0).expect("seat").bot_controlled());
+        assert!(seats.all_gone());
         assert_eq!(seats.seat_of(&ann), None, "a player who left has no seat");
         assert!(seats.all_left());
     }
