@@ -98,6 +98,12 @@ pub struct RoomConfig {
     pub info_interval_ms: u64,
     /// Spectators a room takes; more are refused with `too_many_spectators`.
     pub max_spectators: usize,
+    /// Live rooms on this server; `create_room` beyond it gets `server_full`.
+    pub max_rooms: usize,
+    /// Rooms one player may have created and not yet finished; more get `too_many_rooms`.
+    pub max_open_rooms_per_player: u32,
+    /// Rooms created from one IP address and not yet finished; more get `too_many_rooms`.
+    pub max_open_rooms_per_address: u32,
     /// Default per-room turn deadline for humans, ms (`None`: no deadline).
     pub turn_deadline_ms: Option<u64>,
     /// Consecutive timer or bot failures after which a room pauses.
@@ -124,6 +130,9 @@ impl Default for RoomConfig {
             finished_close_ms: 60_000,
             info_interval_ms: 250,
             max_spectators: 1_000,
+            max_rooms: 10_000,
+            max_open_rooms_per_player: 20,
+            max_open_rooms_per_address: 100,
             turn_deadline_ms: None,
             max_module_failures: 5,
             retry_base_ms: 100,
@@ -272,8 +281,17 @@ impl Config {
     /// Checks every range once, so the rest of the server can rely on them.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let (r, c) = (&self.room, &self.connection);
-        let must_be_positive: [(&'static str, u64); 18] = [
+        let must_be_positive: [(&'static str, u64); 21] = [
             ("room.inbox_capacity", r.inbox_capacity as u64),
+            ("room.max_rooms", r.max_rooms as u64),
+            (
+                "room.max_open_rooms_per_player",
+                u64::from(r.max_open_rooms_per_player),
+            ),
+            (
+                "room.max_open_rooms_per_address",
+                u64::from(r.max_open_rooms_per_address),
+            ),
             ("room.max_module_failures", u64::from(r.max_module_failures)),
             ("room.request_window", r.request_window as u64),
             ("connection.max_message_bytes", c.max_message_bytes as u64),

@@ -190,3 +190,69 @@ async fn a_waiting_room_whose_creator_disconnected_closes() {
         "unknown_room"
     );
 }
+
+#[tokio::test]
+async fn open_rooms_are_capped_per_player_and_per_address_until_they_finish_or_close() {
+    // One player cannot create rooms without end, nor can everyone at one address: past the
+    // caps `create_room` is refused with `too_many_rooms`, and a room stops counting once its
+    // game is over or it has closed.
+    let s = TestServer::start_with(|c| {
+        c.room.max_open_rooms_per_player = 2;
+        c.room.max_open_rooms_per_address = 3;
+    })
+    .await;
+    let mut alice = s.player("alice").await;
+    let short = alice
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 1}}))
+        .await;
+    let waiting = alice
+        .create_room(json!({"game": "turn-room", "seats": 2}))
+        .await;
+    let create = json!({"type": "create_room", "game": "turn-room", "seats": 2});
+    assert_eq!(alice.error_code(create.clone()).await, "too_many_rooms");
+
+    // Her one-move game ends: it no longer counts, though it is still open.
+    alice.update_at_least(&short, 1).await;
+    alice
+        .ok(json!({"type": "act", "room": short, "action": {"add": 1}}))
+        .await;
+    let end = alice.update_at_least(&short, 2).await;
+    assert_eq!(end["status"], "finished");
+    alice.ok(create.clone()).await;
+    assert_eq!(alice.error_code(create.clone()).await, "too_many_rooms");
+
+    // Everyone here shares the address (127.0.0.1): three open rooms between them.
+    let mut bob = s.player("bob").await;
+    bob.ok(create.clone()).await;
+    assert_eq!(bob.error_code(create.clone()).await, "too_many_rooms");
+
+    // Alice leaves her waiting room; once it has closed, bob may create again.
+    alice.ok(json!({"type": "leave", "room": waiting})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let reply = bob.request(create.clone()).await;
+        if reply["type"] == "room" {
+            break;
+        }
+        assert_eq!(reply["code"], "too_many_rooms", "{reply}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed room still counts"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_server_refuses_rooms_beyond_its_cap() {
+    // A server holds at most `room.max_rooms` live rooms; the next `create_room` is refused
+    // with `server_full`, whoever asks.
+    let s = TestServer::start_with(|c| c.room.max_rooms = 2).await;
+    let mut alice = s.player("alice").await;
+    let mut bob = s.player("bob").await;
+    let create = json!({"type": "create_room", "game": "turn-room", "seats": 2});
+    alice.ok(create.clone()).await;
+    bob.ok(create.clone()).await;
+    let mut carol = s.player("carol").await;
+    assert_eq!(carol.error_code(create).await, "server_full");
+}

@@ -57,6 +57,10 @@ error_codes! {
     BadOptions = "bad_options",
     /// Client seeds not allowed.
     SeedNotAllowed = "seed_not_allowed",
+    /// The creator has as many rooms open as allowed (per player or per address).
+    TooManyRooms = "too_many_rooms",
+    /// The server has as many rooms as it takes.
+    ServerFull = "server_full",
     /// No such room.
     UnknownRoom = "unknown_room",
     /// No free seat.
@@ -183,6 +187,11 @@ mod tests {
             RoomError::BadOptions { reason: "r".into() },
             RoomError::SeedNotAllowed,
             RoomError::BadRequest { reason: "r".into() },
+            RoomError::TooManyRooms {
+                max: 1,
+                per: "player",
+            },
+            RoomError::ServerFull,
             RoomError::AlreadyStarted,
             RoomError::SeatTaken {
                 seat: 1,

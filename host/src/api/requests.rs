@@ -293,6 +293,7 @@ impl Conn {
                         Creator {
                             player: session.player.clone(),
                             name: session.name.clone(),
+                            addr: self.peer,
                             outbox: self.outbox.clone(),
                             request_id: request_id.map(Arc::from),
                         },

@@ -12,6 +12,7 @@ use super::calls::Sandboxed;
 use super::deadlines::{Deadlines, Work};
 use super::game::{Game, GameParams, Produced};
 use super::inbox::Receiver;
+use super::quota::Claim;
 use super::release::{Out, Release};
 use super::requests::RequestWindow;
 use super::seats::Seats;
@@ -43,6 +44,8 @@ pub(crate) struct RoomParams {
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
     pub log: Box<dyn GameWriter>,
+    /// The room's place among live rooms and its creator's open room (see `quota`).
+    pub claim: Claim,
 }
 
 pub(crate) struct RoomActor {
@@ -67,6 +70,9 @@ pub(crate) struct RoomActor {
     published: super::Published,
     lobby_dirty: bool,
     stats: RoomStats,
+    /// Given back in parts: the creator's open room when the game finishes, the rest when the
+    /// actor drops (the room closed).
+    claim: Claim,
 }
 
 impl RoomActor {
@@ -119,6 +125,7 @@ impl RoomActor {
             published: published.clone(),
             lobby_dirty: true,
             stats,
+            claim: p.claim,
         };
         let bots: Vec<u32> = (0..p.seats).rev().take(p.bots as usize).collect();
         for seat in bots.into_iter().rev() {
@@ -243,6 +250,8 @@ impl RoomActor {
         let status = self.game.status();
         if status == RoomStatus::Finished {
             self.lobby_dirty = true;
+            // A finished game no longer counts among its creator's open rooms.
+            self.claim.open = None;
         }
         if self.stats.set_phase(self.game.phase()) {
             self.lobby_dirty = true;

@@ -41,6 +41,17 @@ pub enum RoomError {
         /// What is wrong.
         reason: String,
     },
+    /// The creator (a player, or everyone at their address) has as many rooms open as allowed.
+    #[error("at most {max} rooms per {per} may be open (created and not finished) at once")]
+    TooManyRooms {
+        /// The cap.
+        max: u32,
+        /// What it counts by: "player" or "address".
+        per: &'static str,
+    },
+    /// The server has as many rooms as it takes.
+    #[error("the server has as many rooms as it takes; try again later")]
+    ServerFull,
     /// Seats can no longer change.
     #[error("the game has already started")]
     AlreadyStarted,
@@ -126,6 +137,8 @@ impl RoomError {
             RoomError::BadOptions { .. } => "bad_options",
             RoomError::SeedNotAllowed => "seed_not_allowed",
             RoomError::BadRequest { .. } => "bad_message",
+            RoomError::TooManyRooms { .. } => "too_many_rooms",
+            RoomError::ServerFull => "server_full",
             RoomError::AlreadyStarted => "already_started",
             RoomError::SeatTaken { .. } => "seat_taken",
             RoomError::RoomFull => "room_full",

@@ -23,6 +23,7 @@ mod error;
 mod game;
 mod inbox;
 mod outbox;
+mod quota;
 pub mod registry;
 mod release;
 mod requests;

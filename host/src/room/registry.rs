@@ -5,10 +5,14 @@
 //! changes, each of its rooms gets one [`RoomCmd::ActiveVersion`] (an explicit input like any
 //! other, rather than a watch receiver in every room) and reports it in its info.
 //!
+//! Creation is bounded: live rooms on the server, and rooms open per creator and per address
+//! (created and not yet finished), through the claims of [`super::quota`].
+//!
 //! Rooms are spawned through a [`RoomSpawner`] (a runtime handle and the task tracker that waits
 //! for them at shutdown), so that tests can run them on a paused clock.
 
 use super::actor::{RoomActor, RoomParams};
+use super::quota::{Caps, Quotas};
 use super::{Clock, Entering, JoinCmd, Outbox, RoomCmd, RoomError, RoomHandle, RoomInfo};
 use crate::config::RoomConfig;
 use crate::ids::{PlayerId, RoomId};
@@ -19,6 +23,7 @@ use crate::rules::{CallContext, RulesError, Setup};
 use crate::store::{EventLog, GameHeader};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::net::IpAddr;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
@@ -52,6 +57,8 @@ pub struct Creator {
     pub player: PlayerId,
     /// Their name.
     pub name: String,
+    /// Their IP address (rooms open per address are capped).
+    pub addr: IpAddr,
     /// Their connection, which receives the reply and then the room's updates.
     pub outbox: Outbox,
     /// The request's id, echoed by the reply.
@@ -140,12 +147,20 @@ pub struct Registry {
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     spawner: RoomSpawner,
+    /// Live rooms, and open rooms per creator and address, with their caps.
+    quotas: Quotas,
 }
 
 impl Registry {
     /// An empty registry. When `p.shutdown` is cancelled, every room is told to stop.
     pub fn new(p: RegistryParams) -> Arc<Self> {
+        let quotas = Quotas::new(Caps {
+            rooms: p.cfg.max_rooms,
+            per_player: p.cfg.max_open_rooms_per_player,
+            per_address: p.cfg.max_open_rooms_per_address,
+        });
         let registry = Arc::new(Registry {
+            quotas,
             rooms: RwLock::new(HashMap::default()),
             listed: RwLock::default(),
             catalog: p.catalog,
@@ -277,6 +292,9 @@ impl Registry {
         if self.shutdown.is_cancelled() {
             return Err(RoomError::Closed);
         }
+        // Claimed before any work: a refusal costs nothing, and a request refused further on
+        // gives the claim back as it drops.
+        let claim = self.quotas.claim(&creator.player, creator.addr)?;
         let module = match &req.version {
             Some(v) => self.catalog.version(&req.game, v),
             None => self.catalog.active(&req.game),
@@ -374,6 +392,7 @@ impl Registry {
             metrics: self.metrics.clone(),
             clock,
             log,
+            claim,
         });
         let handle = RoomHandle {
             id: id.clone(),

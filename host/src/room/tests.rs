@@ -89,6 +89,7 @@ fn creator(who: &PlayerId, outbox: Outbox) -> Creator {
     Creator {
         player: who.clone(),
         name: "ann".into(),
+        addr: std::net::IpAddr::from([127, 0, 0, 1]),
         outbox,
         request_id: None,
     }
