@@ -123,12 +123,9 @@ row round server tabula-relay limit server/relay server/limit "other cores"
 # Per column: s(erver), r(elay), l(imit) x t(otal), u(ser), k(ernel); ratios rr and rl.
 st=() su=() sk=() rt=() ru=() rk=() lt=() lu=() lk=() rr=() rl=()
 for round in $(seq "$rounds"); do
-  # The load generator sends as fast as the game allows: lift the per-connection rate limit.
-  TABULA_CONNECTION__MESSAGES_PER_SECOND=100000 TABULA_CONNECTION__BURST=100000 \
-  TABULA_CONNECTION__MAX_CONNECTIONS_PER_ADDRESS=100000 TABULA_CONNECTION__SESSIONS_PER_ADDRESS=100000 \
-  TABULA_CONNECTION__NEW_SESSIONS_PER_MINUTE=100000 \
-    TABULA_CONNECTION__OUTBOUND_QUEUE=4096 \
-    start_server $server_cpu "$server_bin" serve --listen 127.0.0.1:0 --data-dir "$data"
+  # The load generator sends as fast as the game allows: lift the limits (serve.sh's load_env).
+  start_server env "${load_env[@]}" TABULA_CONNECTION__OUTBOUND_QUEUE=4096 \
+    $server_cpu "$server_bin" serve --listen 127.0.0.1:0 --data-dir "$data"
   out=$(tabula_load)
   stop
   read -r s u k o_server <<<"$out"

@@ -22,12 +22,10 @@ ulimit -n "$(ulimit -Hn)"
 data=$(mktemp -d)
 pid=""
 trap '[ -z "$pid" ] || stop_server "$pid"; rm -rf "$data"' EXIT
-# Rooms whose creator disconnected stay open (only `leave` starts the abandoned-room countdown),
-# so the defaults keep every room for the whole run. The rate limit is lifted as for tabula-load.
-TABULA_CONNECTION__MESSAGES_PER_SECOND=100000 TABULA_CONNECTION__BURST=100000 \
-  TABULA_CONNECTION__MAX_CONNECTIONS_PER_ADDRESS=100000 TABULA_CONNECTION__SESSIONS_PER_ADDRESS=100000 \
-  TABULA_CONNECTION__NEW_SESSIONS_PER_MINUTE=100000 \
-  start_server "$tabula_bin" serve --listen 127.0.0.1:0 --data-dir "$data"
+# A waiting room whose creator disconnected closes once the reconnect grace and the abandoned-room
+# time have passed; load_env's long grace keeps every room for the whole run, and lifts the
+# per-address caps (every client is on 127.0.0.1).
+start_server env "${load_env[@]}" "$tabula_bin" serve --listen 127.0.0.1:0 --data-dir "$data"
 echo "server: $tabula_bin (pid $pid, port $port)"
 target/release/tabula-idle --url "ws://127.0.0.1:$port/ws" --server-pid "$pid" \
   --rooms "$rooms" --connections "$connections" "$@"

@@ -5,7 +5,8 @@
 //! buffers), so that only the growth per room or per connection remains:
 //! - idle rooms: N clients each say hello, create a turn-room game with the game's defaults,
 //!   wait for the `room` reply and close their socket cleanly. The rooms stay open with their
-//!   creator disconnected (a disconnect is not a `leave`), and so does the creator's session;
+//!   creator disconnected for the reconnect grace and the abandoned-room time (idle.sh makes the
+//!   grace an hour), and so does the creator's session;
 //! - idle connections: M clients say hello and stay connected doing nothing but answering pings.
 //!
 //! Each step's growth, read once the server's memory has settled, divided by N or M is the figure.
