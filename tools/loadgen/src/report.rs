@@ -53,6 +53,8 @@ pub struct Report {
     pub clients: usize,
     /// Moves per game.
     pub moves_per_room: u32,
+    /// A client's pause before each move, ms (0: moves at once).
+    pub think_ms: u64,
     /// Rooms whose game all four clients saw to the end.
     pub rooms_finished: usize,
     /// Rooms that failed (connect, setup, refused move, closed socket, ...).
@@ -98,6 +100,8 @@ pub struct RunFacts {
     pub rooms: usize,
     /// Moves per game.
     pub moves: u32,
+    /// A client's pause before each move.
+    pub think: Duration,
     /// Setup duration.
     pub setup: Duration,
     /// Play-phase duration.
@@ -145,6 +149,7 @@ impl Report {
             rooms: facts.rooms,
             clients: facts.rooms * crate::room::SEATS as usize,
             moves_per_room: facts.moves,
+            think_ms: facts.think.as_millis() as u64,
             rooms_finished: finished,
             rooms_failed: failed,
             total_moves,
@@ -178,7 +183,7 @@ impl Report {
         let opt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1}"));
         let l = &self.latency_us;
         let mut out = format!(
-            "rooms {} ({} clients, {} moves each): {} finished, {} failed{}\n\
+            "rooms {} ({} clients, {} moves each, think {} ms): {} finished, {} failed{}\n\
              setup {:.2} s; play {:.3} s: {} moves, {:.0} moves/s\n\
              latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}\n\
              server: {} µs CPU/move (user {} + kernel {}), {} cores, peak RSS {} KiB; \
@@ -187,6 +192,7 @@ impl Report {
             self.rooms,
             self.clients,
             self.moves_per_room,
+            self.think_ms,
             self.rooms_finished,
             self.rooms_failed,
             if self.timed_out { " (TIMED OUT)" } else { "" },
