@@ -7,6 +7,11 @@
 //! also the CPU that other processes took meanwhile, which on a shared machine says whether the
 //! figures can be trusted.
 //!
+//! With `--hostile`, the soak benchmark: once the rooms are set up, a hostile mix (idle sockets,
+//! non-readers, `list_rooms` at the rate limit, watch/leave toggles, binary floods; see
+//! `hostile`) starts in this process and runs until the play phase ends; the report then says
+//! what each hostile kind did and what the server answered.
+//!
 //! The workload itself lives in the library (`load`, `room`, `client`, `report`), shared with
 //! other tools. This binary must stay free of the server's crates (no wasmtime): it is a client
 //! like any other.
@@ -15,6 +20,7 @@ use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
 use std::time::Duration;
+use tabula_loadgen::hostile::{Mix, MixArgs};
 use tabula_loadgen::load::{self, LoadParams};
 use tabula_loadgen::report::Report;
 use tokio::time::Instant;
@@ -55,6 +61,8 @@ struct Args {
     /// Also write the report as one JSON object to this file (the text still goes to stdout).
     #[arg(long)]
     json_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    mix: MixArgs,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -89,5 +97,13 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         deadline: Instant::now() + Duration::from_secs(args.timeout_secs),
     };
     let set_up = load::set_up(&params).await?;
-    Ok(set_up.play().await)
+    let mix = match args.mix.hostile {
+        true => Some(Mix::start(&args.mix, &params.url, set_up.rooms()).await?),
+        false => None,
+    };
+    let mut report = set_up.play().await;
+    if let Some(mix) = mix {
+        report.hostile = Some(mix.stop().await);
+    }
+    Ok(report)
 }

@@ -1,6 +1,7 @@
 //! The run's final figures: built from the rooms' outcomes and the CPU/memory samples, printed as
 //! text for people or as one JSON object for scripts.
 
+use crate::hostile::MixReport;
 use crate::procfs::CpuTime;
 use crate::room::RoomOutcome;
 use serde::Serialize;
@@ -92,6 +93,9 @@ pub struct Report {
     pub other_cpu_cores: Option<f64>,
     /// Whether `--timeout-secs` cut the run short.
     pub timed_out: bool,
+    /// What the hostile mix did, when one ran beside the load (`--hostile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostile: Option<MixReport>,
 }
 
 /// Measurements taken by the run itself, besides the rooms' outcomes.
@@ -175,6 +179,7 @@ impl Report {
             loadgen_cpu_us_per_move: per_move(facts.loadgen_cpu.map(CpuTime::total)),
             other_cpu_cores: other_cores(&facts),
             timed_out: facts.timed_out,
+            hostile: None,
         }
     }
 
@@ -220,6 +225,9 @@ impl Report {
         );
         for why in &self.failures {
             out.push_str(&format!("  {why}\n"));
+        }
+        if let Some(mix) = &self.hostile {
+            out.push_str(&mix.text());
         }
         out
     }

@@ -168,6 +168,8 @@ impl SeatTask {
         if !client.wait_for_play(&mut phase).await? {
             return Ok(ClientOutcome::default());
         }
-        client.play(&room, self.seat, self.params.think, phase).await
+        client
+            .play(&room, self.seat, self.params.think, phase)
+            .await
     }
 }
