@@ -1,7 +1,8 @@
 //! The noisy part of the mix: clients that stay inside the protocol but cost the server as much
 //! as it lets them, and one that leaves it.
-//! - non-readers `watch` a busy room and never read again; they only write a pong now and then,
-//!   which is how they learn that the server has closed them (the write fails), and reconnect;
+//! - non-readers `watch` a busy room and never read again, over a socket with a small receive
+//!   buffer; they only write a pong now and then, which is how they learn that the server has
+//!   closed them (the write fails), and reconnect;
 //! - listers send `list_rooms` at a fixed rate (by default their rate limit) and read the replies;
 //! - togglers alternate `watch` and `leave` on a room at a fixed rate, reading everything;
 //! - floods write binary frames as fast as the socket takes them, reading the refusals
@@ -19,6 +20,10 @@ use std::time::Duration;
 use tokio::time::{MissedTickBehavior, interval, sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
+/// A non-reader's kernel receive buffer, bytes. Small, as a client that means to hold the
+/// server's memory would make it: with the default (which grows to megabytes on loopback) the
+/// kernel absorbs a busy room's updates for minutes and the server never sees the client lag.
+const NON_READER_RCVBUF: u32 = 4096;
 /// How often a non-reader writes a pong to learn whether it is still connected.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// How long a non-reader whose write failed reads on, looking for the server's close frame.
@@ -46,7 +51,8 @@ pub async fn non_reader(c: Client, room: Arc<str>) {
     let mut again = false;
     let mut request = 0u64;
     loop {
-        if let Some(mut ws) = conn::join(&c.url, &mut who, &c.tally, again).await {
+        let joined = conn::join(&c.url, &mut who, &c.tally, again, Some(NON_READER_RCVBUF)).await;
+        if let Some(mut ws) = joined {
             again = true;
             request += 1;
             if watch(&mut ws, &room, request, &c.tally).await {
@@ -132,7 +138,7 @@ async fn paced(c: Client, per_second: f64, frame: impl Fn(u64) -> String) {
     let mut again = false;
     let mut n = 0u64;
     loop {
-        if let Some(mut ws) = conn::join(&c.url, &mut who, &c.tally, again).await {
+        if let Some(mut ws) = conn::join(&c.url, &mut who, &c.tally, again, None).await {
             again = true;
             let mut tick = interval(period);
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -164,7 +170,7 @@ pub async fn flood(c: Client) {
     let mut who = Identity::new(c.name);
     let mut again = false;
     loop {
-        if let Some(ws) = conn::join(&c.url, &mut who, &c.tally, again).await {
+        if let Some(ws) = conn::join(&c.url, &mut who, &c.tally, again, None).await {
             again = true;
             let (mut sink, mut stream) = ws.split();
             let reader = async {

@@ -7,8 +7,9 @@
 use super::tally::{self, Tally};
 use crate::proto::{self, Incoming};
 use futures_util::{SinkExt, Stream, StreamExt};
+use std::io;
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -125,13 +126,16 @@ fn type_prefix(text: &str) -> Option<&str> {
 }
 
 /// Connects and says hello as `who`; `None` (counted) when either fails. `again` marks a
-/// reconnection for the tally.
-pub async fn join(url: &str, who: &mut Identity, tally: &Tally, again: bool) -> Option<Ws> {
-    // Small frames mostly: a 4 KiB read buffer instead of tungstenite's zero-filled 128 KiB.
-    let config = WebSocketConfig::default().read_buffer_size(4096);
-    let connecting = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
-    let mut ws = match timeout(STEP_TIMEOUT, connecting).await {
-        Ok(Ok((ws, _))) => ws,
+/// reconnection for the tally; `rcvbuf`, if given, is the socket's kernel receive buffer.
+pub async fn join(
+    url: &str,
+    who: &mut Identity,
+    tally: &Tally,
+    again: bool,
+    rcvbuf: Option<u32>,
+) -> Option<Ws> {
+    let mut ws = match timeout(STEP_TIMEOUT, connect(url, rcvbuf)).await {
+        Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tally.connect_failed(&tally::error_name(&e));
             return None;
@@ -179,6 +183,37 @@ pub async fn join(url: &str, who: &mut Identity, tally: &Tally, again: bool) -> 
             None
         }
     }
+}
+
+/// Opens the WebSocket, over a socket with the receive buffer `rcvbuf` when one is given.
+async fn connect(url: &str, rcvbuf: Option<u32>) -> Result<Ws, tungstenite::Error> {
+    // Small frames mostly: a 4 KiB read buffer instead of tungstenite's zero-filled 128 KiB.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let Some(bytes) = rcvbuf else {
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+        return Ok(ws);
+    };
+    let unusable = |e: anyhow::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+    let authority = self::authority(url).map_err(unusable)?;
+    let addr = tokio::net::lookup_host(&authority)
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, authority.clone()))?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Set before connecting, so that the window the server sees is small from the start.
+    socket.set_recv_buffer_size(bytes)?;
+    let stream = socket.connect(addr).await?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        url,
+        MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await?;
+    Ok(ws)
 }
 
 /// Reads (answering pings) until the connection ends.

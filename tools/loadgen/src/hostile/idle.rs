@@ -73,7 +73,7 @@ pub async fn websocket(url: Arc<str>, name: String, tally: Arc<Tally>, pause: Du
     let mut who = Identity::new(name);
     let mut again = false;
     loop {
-        if let Some(mut ws) = conn::join(&url, &mut who, &tally, again).await {
+        if let Some(mut ws) = conn::join(&url, &mut who, &tally, again, None).await {
             again = true;
             conn::idle(&mut ws, &tally).await;
         }
@@ -98,7 +98,7 @@ pub async fn creator(
     // The rooms are created on the first connection; later ones only keep the player present.
     let mut done = Some(done);
     loop {
-        if let Some(mut ws) = conn::join(&url, &mut who, &tally, again).await {
+        if let Some(mut ws) = conn::join(&url, &mut who, &tally, again, None).await {
             again = true;
             if let Some(done) = done.take() {
                 let _ = done.send(create(&mut ws, rooms, &tally).await);
