@@ -140,11 +140,13 @@ impl Client {
         }
     }
 
-    /// Plays `room` (quoted) for `seat` until the game ends or the phase becomes `Stop`.
+    /// Plays `room` (quoted) for `seat` until the game ends or the phase becomes `Stop`, pausing
+    /// `think` before each move. The pause is not part of the move's latency.
     pub async fn play(
         mut self,
         room: &str,
         seat: u32,
+        think: Duration,
         mut phase: watch::Receiver<Phase>,
     ) -> anyhow::Result<ClientOutcome> {
         let mut pending: Option<Pending> = None;
@@ -155,6 +157,9 @@ impl Client {
                 requests += 1;
                 // Vary the move a little so the server sees more than one action shape.
                 let add = (requests % 3) as u8 + 1;
+                if !think.is_zero() {
+                    tokio::time::sleep(think).await;
+                }
                 let sent = Instant::now();
                 self.ws
                     .send(Message::text(proto::act(room, requests, add)))

@@ -41,6 +41,9 @@ pub struct Incoming<'a> {
     /// Suggested wait before retrying (`rate_limited` errors).
     #[serde(default)]
     pub retry_after_ms: Option<u64>,
+    /// The session's token (`welcome`).
+    #[serde(default, borrow)]
+    pub token: Option<Cow<'a, str>>,
 }
 
 /// A room as it appears in frames: a bare id or a room-info object.
@@ -83,6 +86,11 @@ pub fn hello(name: &str) -> String {
     format!(r#"{{"type":"hello","name":{}}}"#, quote(name))
 }
 
+/// `hello` with a session's token, to come back as the same player.
+pub fn hello_token(token: &str) -> String {
+    format!(r#"{{"type":"hello","token":{}}}"#, quote(token))
+}
+
 /// `create_room` for a private, bot-free turn-room game of `moves` moves.
 pub fn create_room(moves: u32) -> String {
     format!(
@@ -93,6 +101,26 @@ pub fn create_room(moves: u32) -> String {
 /// `create_room` for a turn-room game with the game's defaults (all seats, no bots, public).
 pub fn create_default_room() -> String {
     r#"{"type":"create_room","request_id":"c","game":"turn-room"}"#.to_owned()
+}
+
+/// `create_room` for a public turn-room game with the game's defaults, which waits for players.
+pub fn create_waiting_room(request: u64) -> String {
+    format!(r#"{{"type":"create_room","request_id":"c{request}","game":"turn-room"}}"#)
+}
+
+/// `list_rooms` of waiting rooms.
+pub fn list_waiting_rooms(request: u64) -> String {
+    format!(r#"{{"type":"list_rooms","request_id":"l{request}","status":"waiting"}}"#)
+}
+
+/// `watch`; `room` is already quoted.
+pub fn watch(room: &str, request: u64) -> String {
+    format!(r#"{{"type":"watch","request_id":"w{request}","room":{room}}}"#)
+}
+
+/// `leave`; `room` is already quoted.
+pub fn leave(room: &str, request: u64) -> String {
+    format!(r#"{{"type":"leave","request_id":"v{request}","room":{room}}}"#)
 }
 
 /// `join` for a given seat; `room` is already quoted.
@@ -152,8 +180,13 @@ mod tests {
         let room = quote("r-\"1");
         for frame in [
             hello("load-\"0"),
+            hello_token("t-\"1"),
             create_room(5),
             create_default_room(),
+            create_waiting_room(3),
+            list_waiting_rooms(4),
+            watch(&room, 5),
+            leave(&room, 6),
             join(&room, 2),
             act(&room, 7, 3),
         ] {

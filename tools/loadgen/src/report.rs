@@ -1,6 +1,7 @@
 //! The run's final figures: built from the rooms' outcomes and the CPU/memory samples, printed as
 //! text for people or as one JSON object for scripts.
 
+use crate::hostile::MixReport;
 use crate::procfs::CpuTime;
 use crate::room::RoomOutcome;
 use serde::Serialize;
@@ -53,6 +54,8 @@ pub struct Report {
     pub clients: usize,
     /// Moves per game.
     pub moves_per_room: u32,
+    /// A client's pause before each move, ms (0: moves at once).
+    pub think_ms: u64,
     /// Rooms whose game all four clients saw to the end.
     pub rooms_finished: usize,
     /// Rooms that failed (connect, setup, refused move, closed socket, ...).
@@ -90,6 +93,9 @@ pub struct Report {
     pub other_cpu_cores: Option<f64>,
     /// Whether `--timeout-secs` cut the run short.
     pub timed_out: bool,
+    /// What the hostile mix did, when one ran beside the load (`--hostile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostile: Option<MixReport>,
 }
 
 /// Measurements taken by the run itself, besides the rooms' outcomes.
@@ -98,6 +104,8 @@ pub struct RunFacts {
     pub rooms: usize,
     /// Moves per game.
     pub moves: u32,
+    /// A client's pause before each move.
+    pub think: Duration,
     /// Setup duration.
     pub setup: Duration,
     /// Play-phase duration.
@@ -145,6 +153,7 @@ impl Report {
             rooms: facts.rooms,
             clients: facts.rooms * crate::room::SEATS as usize,
             moves_per_room: facts.moves,
+            think_ms: facts.think.as_millis() as u64,
             rooms_finished: finished,
             rooms_failed: failed,
             total_moves,
@@ -170,6 +179,7 @@ impl Report {
             loadgen_cpu_us_per_move: per_move(facts.loadgen_cpu.map(CpuTime::total)),
             other_cpu_cores: other_cores(&facts),
             timed_out: facts.timed_out,
+            hostile: None,
         }
     }
 
@@ -178,7 +188,7 @@ impl Report {
         let opt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1}"));
         let l = &self.latency_us;
         let mut out = format!(
-            "rooms {} ({} clients, {} moves each): {} finished, {} failed{}\n\
+            "rooms {} ({} clients, {} moves each, think {} ms): {} finished, {} failed{}\n\
              setup {:.2} s; play {:.3} s: {} moves, {:.0} moves/s\n\
              latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}\n\
              server: {} µs CPU/move (user {} + kernel {}), {} cores, peak RSS {} KiB; \
@@ -187,6 +197,7 @@ impl Report {
             self.rooms,
             self.clients,
             self.moves_per_room,
+            self.think_ms,
             self.rooms_finished,
             self.rooms_failed,
             if self.timed_out { " (TIMED OUT)" } else { "" },
@@ -214,6 +225,9 @@ impl Report {
         );
         for why in &self.failures {
             out.push_str(&format!("  {why}\n"));
+        }
+        if let Some(mix) = &self.hostile {
+            out.push_str(&mix.text());
         }
         out
     }

@@ -5,7 +5,7 @@
 use crate::client::{Client, ClientOutcome, Phase};
 use crate::proto;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -19,6 +19,8 @@ pub struct RoomParams {
     pub url: Arc<str>,
     /// Moves per game.
     pub moves: u32,
+    /// A client's pause between seeing its turn and moving.
+    pub think: Duration,
     /// Bounds concurrent connection handshakes.
     pub gate: Arc<Semaphore>,
     /// The run's phase.
@@ -32,7 +34,10 @@ pub struct RoomParams {
 #[derive(Debug)]
 pub enum RoomEvent {
     /// All seats are taken; the clients wait for `Phase::Play`.
-    Ready,
+    Ready {
+        /// The room's id, quoted for splicing into frames.
+        room: Arc<str>,
+    },
     /// All clients have stopped.
     Ended {
         /// When the last client saw the game end, if every client did.
@@ -72,7 +77,7 @@ pub async fn run(index: usize, params: RoomParams) -> RoomOutcome {
         };
         clients.spawn(task.run());
     }
-    drop((ready_tx, id_rx));
+    drop(ready_tx);
 
     let mut outcome = RoomOutcome {
         finished: true,
@@ -84,9 +89,11 @@ pub async fn run(index: usize, params: RoomParams) -> RoomOutcome {
         tokio::select! {
             Some(()) = ready_rx.recv(), if !announced => {
                 ready += 1;
-                if ready == SEATS {
+                // Every seat is taken, so seat 0 has published the id.
+                let id = id_rx.borrow().clone();
+                if let (SEATS, Some(room)) = (ready, id) {
                     announced = true;
-                    let _ = params.events.send(RoomEvent::Ready).await;
+                    let _ = params.events.send(RoomEvent::Ready { room }).await;
                 }
             }
             joined = clients.join_next() => match joined {
@@ -161,6 +168,8 @@ impl SeatTask {
         if !client.wait_for_play(&mut phase).await? {
             return Ok(ClientOutcome::default());
         }
-        client.play(&room, self.seat, phase).await
+        client
+            .play(&room, self.seat, self.params.think, phase)
+            .await
     }
 }
