@@ -163,8 +163,9 @@ pub struct ConnectionConfig {
     pub burst: u32,
     /// `rate_limited` answers in a row after which a flooding client is disconnected.
     pub flood_strikes: u32,
-    /// Kernel send buffer per socket, bytes (`None`: the kernel's auto-tuning). Smaller
-    /// buffers bound memory per connection and detect slow clients sooner.
+    /// Kernel send buffer per socket, bytes (`None`: the kernel's auto-tuning, which lets a
+    /// client that does not read hold megabytes of kernel memory for minutes). Smaller buffers
+    /// bound memory per connection and detect slow clients sooner.
     pub socket_send_buffer_bytes: Option<usize>,
     /// A session with no connection for this long is forgotten (its token stops working), ms.
     pub session_ttl_ms: u64,
@@ -204,7 +205,7 @@ impl Default for ConnectionConfig {
             messages_per_second: 50,
             burst: 100,
             flood_strikes: 20,
-            socket_send_buffer_bytes: None,
+            socket_send_buffer_bytes: Some(256 * 1024),
             session_ttl_ms: 24 * 60 * 60 * 1000,
             header_timeout_ms: 10_000,
             hello_timeout_ms: 10_000,

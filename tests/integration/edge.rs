@@ -459,3 +459,23 @@ async fn private_rooms_cannot_be_guessed() {
         .await;
     assert_eq!(code, "rate_limited");
 }
+
+#[tokio::test]
+async fn an_expensive_request_refused_for_its_rate_passes_after_the_wait_it_was_told() {
+    // list_rooms costs 5 of a bucket of 5: refused at once after the first, then let through
+    // once the client has waited `retry_after_ms`, each time.
+    let s = TestServer::start_with(|c| {
+        c.connection.messages_per_second = 5;
+        c.connection.burst = 5;
+    })
+    .await;
+    let mut c = s.player("patient").await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    for _ in 0..3 {
+        c.ok(json!({"type": "list_rooms"})).await;
+        let refused = c.request(json!({"type": "list_rooms"})).await;
+        assert_eq!(refused["code"], "rate_limited", "{refused}");
+        let wait = refused["retry_after_ms"].as_u64().expect("retry_after_ms");
+        tokio::time::sleep(Duration::from_millis(wait + 20)).await;
+    }
+}

@@ -64,9 +64,9 @@ impl Conn {
     }
 
     /// Takes `cost` from the rate limit; on refusal answers `rate_limited` (with the request's
-    /// id, read from `text` when there is one), or closes a client that keeps flooding. Every
-    /// frame costs at least one, whatever its kind.
-    fn within_rate(&mut self, cost: u32, text: Option<&str>) -> bool {
+    /// id), or closes a client that keeps flooding. Every frame costs at least one, whatever its
+    /// kind.
+    fn within_rate(&mut self, cost: u32, request_id: Option<&str>) -> bool {
         let Some(cost) = NonZeroU32::new(cost) else {
             return true;
         };
@@ -89,11 +89,7 @@ impl Conn {
         let mut e = ApiError::new(ErrorCode::RateLimited, "too many messages; slow down");
         e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
         // Every request gets its one reply, so the client can retry exactly that one.
-        let request_id = text
-            .filter(|t| t.len() <= self.app.config.connection.max_message_bytes)
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-            .and_then(|v| request_id_of(&v));
-        self.reply_error(request_id.as_deref(), e);
+        self.reply_error(request_id, e);
         false
     }
 
@@ -110,23 +106,26 @@ impl Conn {
         }
     }
 
+    /// A text frame: read, charged to the rate limit by what it asks for (a frame that cannot be
+    /// read costs one), and answered.
     pub async fn on_text(&mut self, text: &str) {
-        if !self.within_rate(1, Some(text)) {
+        let max = self.app.config.connection.max_message_bytes;
+        if text.len() > max {
+            if self.within_rate(1, None) {
+                self.reply_error(
+                    None,
+                    ApiError::new(
+                        ErrorCode::FrameTooLarge,
+                        format!("frames may be at most {max} bytes"),
+                    ),
+                );
+            }
             return;
         }
-        if text.len() > self.app.config.connection.max_message_bytes {
-            return self.reply_error(
-                None,
-                ApiError::new(
-                    ErrorCode::FrameTooLarge,
-                    format!(
-                        "frames may be at most {} bytes",
-                        self.app.config.connection.max_message_bytes
-                    ),
-                ),
-            );
-        }
         if let Some(act) = ActFrame::parse(text) {
+            if !self.within_rate(1, Some(act.request_id)) {
+                return;
+            }
             let action = act.action.get();
             if let Err(e) = self.act(act.request_id, act.room, action, act.expected_seq) {
                 self.reply_error(Some(act.request_id), e);
@@ -135,11 +134,17 @@ impl Conn {
         }
         let msg = match parse(text) {
             Ok(m) => m,
-            Err((request_id, e)) => return self.reply_error(request_id.as_deref(), e),
+            Err((request_id, e)) => {
+                if self.within_rate(1, request_id.as_deref()) {
+                    self.reply_error(request_id.as_deref(), e);
+                }
+                return;
+            }
         };
         let request_id = msg.request_id().map(str::to_owned);
-        // Requests that cost the server more cost more of the rate limit (one is taken).
-        if !self.within_rate(cost(&msg) - 1, Some(text)) {
+        // The whole cost at once: a refused request leaves the bucket as it was, so waiting
+        // `retry_after_ms` is enough for the same request to pass.
+        if !self.within_rate(cost(&msg), request_id.as_deref()) {
             return;
         }
         if let Err(e) = self.dispatch(msg).await {

@@ -176,10 +176,24 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
     drop(peer);
 }
 
-/// Reads and drops frames until the client's close frame or the end of the connection.
+/// What a closing connection reads and drops, at most, before it lets the socket go.
+const DRAIN_BYTES: usize = 1 << 20;
+
+/// Reads and drops frames until the client's close frame, the end of the connection or
+/// [`DRAIN_BYTES`]: enough for the close to get through to a client that was sending, and no
+/// more work for one that keeps flooding.
 async fn drain(stream: &mut SplitStream<WebSocket>) {
+    let mut read = 0;
     while let Some(Ok(frame)) = stream.next().await {
         if let Message::Close(_) = frame {
+            break;
+        }
+        read += match &frame {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+            Message::Close(_) => 0,
+        };
+        if read >= DRAIN_BYTES {
             break;
         }
     }
