@@ -15,9 +15,9 @@
 # The server keeps its default rate limit (50 frames a second, bursts of 100): the mix's listers
 # and floods are measured against it. The normal load therefore paces itself: each client thinks
 # THINK_MS before moving, so a room makes at most 1000/THINK_MS moves a second and a client a
-# quarter of that. All clients come from 127.0.0.1, so the per-address caps are lifted (as in
-# compare.sh), and so are the open-room caps where this server has them (detected in the binary;
-# the server refuses keys it does not know).
+# quarter of that. All clients come from 127.0.0.1, so the per-address caps on connections,
+# sessions and open rooms are lifted (as in compare.sh), and so is the per-player room cap, for
+# the mix's creators of waiting rooms.
 # On a machine with two or more CPUs the server runs on CPU 0 and the load generator, hostile mix
 # included, on CPU 1. Build first: cargo build --release -p tabula -p tabula-loadgen
 set -euo pipefail
@@ -40,12 +40,10 @@ config=(
   TABULA_CONNECTION__MAX_CONNECTIONS_PER_ADDRESS=100000
   TABULA_CONNECTION__SESSIONS_PER_ADDRESS=100000
   TABULA_CONNECTION__NEW_SESSIONS_PER_MINUTE=100000
+  TABULA_ROOM__MAX_OPEN_ROOMS_PER_PLAYER=100000
+  TABULA_ROOM__MAX_OPEN_ROOMS_PER_ADDRESS=100000
+  TABULA_ROOM__MAX_ROOMS=100000
 )
-for key in max_open_rooms_per_player max_open_rooms_per_address max_rooms; do
-  if grep -qaw "$key" "$server_bin"; then
-    config+=("TABULA_ROOM__${key^^}=100000")
-  fi
-done
 
 data=$(mktemp -d)
 pid=""
