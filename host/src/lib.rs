@@ -36,6 +36,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+mod counts;
 pub mod ids;
 pub mod metrics;
 pub mod modules;

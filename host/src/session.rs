@@ -188,23 +188,17 @@ impl Sessions {
         let now = tokio::time::Instant::now();
         let mut expired = Vec::new();
         let mut table = self.lock();
-        let mut gone_from = Vec::new();
-        table.live.retain(|token, e| {
+        let Table { live, by_address } = &mut *table;
+        live.retain(|token, e| {
             let keep = e.detached_at.is_none_or(|t| now.duration_since(t) < ttl);
             if !keep {
                 expired.push(token.clone());
-                gone_from.extend(e.opened_from);
+                if let Some(addr) = &e.opened_from {
+                    crate::counts::lower(by_address, addr);
+                }
             }
             keep
         });
-        for addr in gone_from {
-            if let Some(n) = table.by_address.get_mut(&addr) {
-                *n -= 1;
-                if *n == 0 {
-                    table.by_address.remove(&addr);
-                }
-            }
-        }
         drop(table);
         self.new_per_address.retain_recent();
         for token in &expired {

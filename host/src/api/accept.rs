@@ -104,12 +104,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.admission.lock();
         open.total -= 1;
-        if let Some(n) = open.by_address.get_mut(&self.addr) {
-            *n -= 1;
-            if *n == 0 {
-                open.by_address.remove(&self.addr);
-            }
-        }
+        crate::counts::lower(&mut open.by_address, &self.addr);
     }
 }
 

@@ -121,6 +121,27 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// `rate_limited`, to be tried again after `wait`.
+    pub fn rate_limited(message: &str, wait: std::time::Duration) -> Self {
+        ApiError {
+            retry_after_ms: Some(wait.as_millis().max(1) as u64),
+            ..ApiError::new(ErrorCode::RateLimited, message)
+        }
+    }
+}
+
+/// How long a rate limiter's refusal asks to wait, from now.
+pub fn wait_time(
+    not_until: &governor::NotUntil<
+        <governor::clock::DefaultClock as governor::clock::Clock>::Instant,
+    >,
+) -> std::time::Duration {
+    not_until.wait_time_from(governor::clock::Clock::now(
+        &governor::clock::DefaultClock::default(),
+    ))
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.message)
@@ -154,20 +175,32 @@ impl From<SessionError> for ApiError {
     }
 }
 
+/// How the server closes a connection for a reason: the WebSocket close code, the reason
+/// text, and the label the closes are counted under in metrics.
+fn close_of(reason: CloseReason) -> (u16, &'static str, &'static str) {
+    match reason {
+        CloseReason::Shutdown => (1012, "server restarting", "shutdown"),
+        CloseReason::Idle => (4000, "idle timeout: no sign of life", "idle"),
+        CloseReason::Replaced => (4001, "replaced by a newer connection", "replaced"),
+        CloseReason::TooBig => (1009, "message too big", "too_big"),
+        CloseReason::Flood => (4008, "too many messages", "flood"),
+        CloseReason::TooSlow => (4009, "too slow to keep up", "too_slow"),
+        CloseReason::NoHello => (4002, "no hello in time", "no_hello"),
+        CloseReason::BadUtf8 => (1007, "text frame is not UTF-8", "bad_utf8"),
+        CloseReason::Protocol => (1002, "WebSocket protocol error", "protocol"),
+    }
+}
+
 /// The WebSocket close code and reason text for a close reason (`None`: shutdown). A shutdown
 /// is a restart as far as clients know: their games are not over.
 pub fn close_frame(reason: Option<CloseReason>) -> (u16, &'static str) {
-    match reason.unwrap_or(CloseReason::Shutdown) {
-        CloseReason::Shutdown => (1012, "server restarting"),
-        CloseReason::Idle => (4000, "idle timeout: no sign of life"),
-        CloseReason::Replaced => (4001, "replaced by a newer connection"),
-        CloseReason::TooBig => (1009, "message too big"),
-        CloseReason::Flood => (4008, "too many messages"),
-        CloseReason::TooSlow => (4009, "too slow to keep up"),
-        CloseReason::NoHello => (4002, "no hello in time"),
-        CloseReason::BadUtf8 => (1007, "text frame is not UTF-8"),
-        CloseReason::Protocol => (1002, "WebSocket protocol error"),
-    }
+    let (code, text, _) = close_of(reason.unwrap_or(CloseReason::Shutdown));
+    (code, text)
+}
+
+/// The metrics label of a close reason.
+pub fn close_label(reason: CloseReason) -> &'static str {
+    close_of(reason).2
 }
 
 #[cfg(test)]

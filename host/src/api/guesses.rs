@@ -67,9 +67,7 @@ impl Guesses {
         let mut longest = None;
         for key in Self::keys(addr, player) {
             if let Err(not_until) = self.failures.check_key(&key) {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ));
+                let wait = super::errors::wait_time(&not_until);
                 let mut barred = self.lock();
                 barred.insert(key, Instant::now() + wait);
                 self.bars.store(barred.len(), Ordering::Relaxed);

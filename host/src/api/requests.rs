@@ -3,7 +3,7 @@
 //! Room and session refusals become wire errors here, through [`super::errors`].
 
 use super::AppState;
-use super::errors::{ApiError, ErrorCode};
+use super::errors::{ApiError, ErrorCode, wait_time};
 use super::protocol::{
     ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, MAX_ROOMS_PER_PAGE, ROOMS_PER_PAGE,
     ServerMsg, forbidden_char, request_id_ok,
@@ -75,9 +75,7 @@ impl Conn {
                 self.strikes = 0;
                 return true;
             }
-            Ok(Err(not_until)) => not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            )),
+            Ok(Err(not_until)) => wait_time(&not_until),
             // More than a whole burst: never possible, as if it had to wait a second.
             Err(_) => std::time::Duration::from_secs(1),
         };
@@ -86,10 +84,11 @@ impl Conn {
             self.outbox.close_with(CloseReason::Flood);
             return false;
         }
-        let mut e = ApiError::new(ErrorCode::RateLimited, "too many messages; slow down");
-        e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
         // Every request gets its one reply, so the client can retry exactly that one.
-        self.reply_error(request_id, e);
+        self.reply_error(
+            request_id,
+            ApiError::rate_limited("too many messages; slow down", wait),
+        );
         false
     }
 
@@ -389,13 +388,8 @@ impl Conn {
     /// their limit every lookup is refused for a while (see [`super::guesses`]).
     fn room(&self, id: &str) -> Result<RoomHandle, ApiError> {
         let player = self.session.as_ref().map(|s| &s.player);
-        let barred = |wait: std::time::Duration| {
-            let mut e = ApiError::new(
-                ErrorCode::RateLimited,
-                "too many lookups of rooms that do not exist; wait",
-            );
-            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
-            e
+        let barred = |wait| {
+            ApiError::rate_limited("too many lookups of rooms that do not exist; wait", wait)
         };
         if let Some(wait) = self.app.guesses.barred(self.peer, player) {
             return Err(barred(wait));

@@ -32,6 +32,16 @@ fn text(msg: Outgoing) -> Message {
     )
 }
 
+/// Hands `msg` to the socket's buffer (written at the next flush), counting it out of the queue.
+async fn feed(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbox: &Outbox,
+    msg: Outgoing,
+) -> Result<(), axum::Error> {
+    outbox.taken(&msg);
+    sink.feed(text(msg)).await
+}
+
 /// Why the writer stopped writing.
 enum Stop {
     /// Asked to close: send what is due and the close frame.
@@ -60,16 +70,10 @@ pub(super) async fn writer(
                     // its ack, say): one system call instead of several. The whole write has
                     // one time limit: a client that does not read cannot hold this task.
                     let batch = async {
-                        p.outbox.taken(&msg);
-                        sink.feed(text(msg)).await?;
+                        feed(&mut sink, &p.outbox, msg).await?;
                         for _ in 0..64 {
-                            match rx.try_recv() {
-                                Ok(msg) => {
-                                    p.outbox.taken(&msg);
-                                    sink.feed(text(msg)).await?;
-                                }
-                                Err(_) => break,
-                            }
+                            let Ok(msg) = rx.try_recv() else { break };
+                            feed(&mut sink, &p.outbox, msg).await?;
                         }
                         sink.flush().await
                     };
@@ -101,8 +105,7 @@ pub(super) async fn writer(
         // Replies already queued still go out, except to a client that is too slow to read them.
         if reason != Some(CloseReason::TooSlow) {
             while let Ok(msg) = rx.try_recv() {
-                p.outbox.taken(&msg);
-                sink.feed(text(msg)).await?;
+                feed(&mut sink, &p.outbox, msg).await?;
             }
         }
         let (code, reason) = close_frame(reason);

@@ -9,6 +9,7 @@
 
 use super::AppState;
 use super::accept::Peer;
+use super::errors::close_label;
 use super::requests::Conn;
 use super::writer::{WriterParams, writer};
 use crate::room::{CloseReason, Outbox, RoomCmd};
@@ -156,7 +157,7 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
         }
     }
     if let Some(reason) = conn.outbox().close_reason() {
-        app.metrics.ended(reason_name(reason));
+        app.metrics.ended(close_label(reason));
     }
     close.cancel();
     // The writer sends what is queued and the close frame, each write within its time limit;
@@ -196,20 +197,5 @@ async fn drain(stream: &mut SplitStream<WebSocket>) {
         if read >= DRAIN_BYTES {
             break;
         }
-    }
-}
-
-/// A close reason as a metric label.
-fn reason_name(reason: CloseReason) -> &'static str {
-    match reason {
-        CloseReason::Shutdown => "shutdown",
-        CloseReason::Idle => "idle",
-        CloseReason::Replaced => "replaced",
-        CloseReason::TooBig => "too_big",
-        CloseReason::Flood => "flood",
-        CloseReason::TooSlow => "too_slow",
-        CloseReason::NoHello => "no_hello",
-        CloseReason::BadUtf8 => "bad_utf8",
-        CloseReason::Protocol => "protocol",
     }
 }

@@ -66,17 +66,6 @@ fn lock(counts: &Mutex<Counts>) -> std::sync::MutexGuard<'_, Counts> {
     counts.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Lowers a per-key count, forgetting keys that reach zero (so the maps hold only creators with
-/// open rooms).
-fn lower<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: &K) {
-    if let Some(n) = map.get_mut(key) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            map.remove(key);
-        }
-    }
-}
-
 impl Quotas {
     pub fn new(caps: Caps) -> Quotas {
         Quotas {
@@ -137,8 +126,8 @@ impl Drop for LiveSlot {
 impl Drop for OpenSlot {
     fn drop(&mut self) {
         let mut counts = lock(&self.counts);
-        lower(&mut counts.by_player, &self.player);
-        lower(&mut counts.by_address, &self.address);
+        crate::counts::lower(&mut counts.by_player, &self.player);
+        crate::counts::lower(&mut counts.by_address, &self.address);
     }
 }
 

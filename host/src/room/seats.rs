@@ -230,10 +230,8 @@ impl Seats {
     /// Whether every human has gone: left, or away past the reconnect grace (the bot plays for
     /// them), with nobody connected or still within the grace.
     pub fn all_gone(&self) -> bool {
-        self.iter().all(|(_, o)| match o {
-            Occupant::Human(h) => matches!(h.presence, Presence::BotPlaying | Presence::Left),
-            _ => true,
-        })
+        self.iter()
+            .all(|(_, o)| !matches!(o, Occupant::Human(_)) || o.bot_controlled())
     }
 
     /// Whether no human is connected.

@@ -114,15 +114,11 @@ impl RoomActor {
             seat,
             to,
         } = cmd;
-        let outbox = to.outbox.clone();
         if let Some(mine) = self.seats.seat_of(&player) {
             // Coming back to one's own seat (a second join, or a join after a reconnect).
-            self.attach(mine, outbox.clone());
-            self.answer(to, Ok(Some(mine)));
-            self.send_current(&outbox, Viewer::Seat(mine), true).await;
-            return;
+            return self.come_back(mine, to).await;
         }
-        match self.take_seat(player, name, seat, outbox) {
+        match self.take_seat(player, name, seat, to.outbox.clone()) {
             Ok(seat) => {
                 // The reply goes before the start's first update.
                 self.answer(to, Ok(Some(seat)));
@@ -179,15 +175,20 @@ impl RoomActor {
         Ok(index)
     }
 
-    async fn watch(&mut self, player: PlayerId, to: Entering) {
+    /// A seated player comes back to their seat on `to`'s connection and gets the current state.
+    async fn come_back(&mut self, seat: u32, to: Entering) {
         let outbox = to.outbox.clone();
+        self.attach(seat, outbox.clone());
+        self.answer(to, Ok(Some(seat)));
+        self.send_current(&outbox, Viewer::Seat(seat), true).await;
+    }
+
+    async fn watch(&mut self, player: PlayerId, to: Entering) {
         if let Some(mine) = self.seats.seat_of(&player) {
             // A seated player's watch comes back to the seat: one stream of updates, not two.
-            self.attach(mine, outbox.clone());
-            self.answer(to, Ok(Some(mine)));
-            self.send_current(&outbox, Viewer::Seat(mine), true).await;
-            return;
+            return self.come_back(mine, to).await;
         }
+        let outbox = to.outbox.clone();
         if let Err(e) = self.spectate(player, outbox.clone()) {
             return self.answer(to, Err(e));
         }
@@ -377,21 +378,18 @@ impl RoomActor {
 
     async fn resume(&mut self, player: &PlayerId, last_seq: u64, to: Entering) {
         let outbox = to.outbox.clone();
-        let viewer = if let Some(seat) = self.seats.seat_of(player) {
-            self.attach(seat, outbox.clone());
-            Viewer::Seat(seat)
-        } else {
+        let seat = self.seats.seat_of(player);
+        match seat {
+            Some(seat) => self.attach(seat, outbox.clone()),
             // A spectator's place goes with their connection, so a player without a seat who
             // comes back watches again: the same as `watch`, plus what they missed.
-            if let Err(e) = self.spectate(player.clone(), outbox.clone()) {
-                return self.answer(to, Err(e));
+            None => {
+                if let Err(e) = self.spectate(player.clone(), outbox.clone()) {
+                    return self.answer(to, Err(e));
+                }
             }
-            Viewer::Spectator
-        };
-        let seat = match viewer {
-            Viewer::Seat(seat) => Some(seat),
-            Viewer::Spectator => None,
-        };
+        }
+        let viewer = seat.map_or(Viewer::Spectator, Viewer::Seat);
         self.answer(to, Ok(seat));
         if let Some(view) = self.render(viewer).await {
             for update in self.game.missed(viewer, last_seq, view) {
