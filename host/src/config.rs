@@ -61,6 +61,10 @@ pub struct Config {
     pub connection: ConnectionConfig,
     /// The rules sandbox.
     pub sandbox: Limits,
+    /// Storage: the event log, sessions, module bytes.
+    pub database: DatabaseConfig,
+    /// The operators' API.
+    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -74,8 +78,74 @@ impl Default for Config {
             room: RoomConfig::default(),
             connection: ConnectionConfig::default(),
             sandbox: Limits::default(),
+            database: DatabaseConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
+}
+
+impl Config {
+    /// The database URL in use: `database.url`, or the SQLite file `tabula.db` in the data
+    /// directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tabula.db").display()),
+        }
+    }
+}
+
+/// When a commit counts as durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Survives the server being killed (SQLite: WAL with `synchronous=NORMAL`; PostgreSQL: its
+    /// own commit, which is `full` already).
+    #[default]
+    Normal,
+    /// Also survives the machine losing power (SQLite: `synchronous=FULL`, one fsync per commit).
+    Full,
+}
+
+/// Where and how games, sessions and module bytes are stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH`, `postgres://USER@HOST/DB` or `memory:` (nothing survives the process).
+    /// `None`: `sqlite://DATA_DIR/tabula.db`.
+    pub url: Option<String>,
+    /// When a commit counts as durable.
+    pub sync: SyncMode,
+    /// Log entries (of all rooms) not yet durable beyond which rooms refuse new inputs with
+    /// `unavailable` and readiness turns false.
+    pub max_backlog: usize,
+    /// Most entries one commit writes.
+    pub max_batch: usize,
+    /// Connections to the database (PostgreSQL; SQLite uses one writer and a few readers).
+    pub max_connections: u32,
+    /// A room saves a snapshot every this many entries (bounds what recovery replays).
+    pub snapshot_every: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            sync: SyncMode::Normal,
+            max_backlog: 50_000,
+            max_batch: 1_000,
+            max_connections: 8,
+            snapshot_every: 64,
+        }
+    }
+}
+
+/// The operators' API (`/admin/*`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The bearer token operators send (`TABULA_ADMIN__TOKEN`); `None` turns the API off.
+    pub token: Option<String>,
 }
 
 /// How rooms behave.
@@ -206,7 +276,7 @@ impl Default for ConnectionConfig {
             burst: 100,
             flood_strikes: 20,
             socket_send_buffer_bytes: Some(256 * 1024),
-            session_ttl_ms: 24 * 60 * 60 * 1000,
+            session_ttl_ms: 30 * 24 * 60 * 60 * 1000,
             header_timeout_ms: 10_000,
             hello_timeout_ms: 10_000,
             write_timeout_ms: 10_000,
@@ -232,6 +302,8 @@ pub struct FlagOverrides {
     pub modules_dir: Option<PathBuf>,
     /// `--allow-client-seed`.
     pub allow_client_seed: bool,
+    /// `--database-url`.
+    pub database_url: Option<String>,
 }
 
 impl Config {
@@ -268,6 +340,9 @@ impl Config {
             config.modules_dir = Some(m.clone());
         }
         config.allow_client_seed |= flags.allow_client_seed;
+        if let Some(u) = &flags.database_url {
+            config.database.url = Some(u.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -282,7 +357,8 @@ impl Config {
     /// Checks every range once, so the rest of the server can rely on them.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let (r, c) = (&self.room, &self.connection);
-        let must_be_positive: [(&'static str, u64); 21] = [
+        let d = &self.database;
+        let must_be_positive: [(&'static str, u64); 25] = [
             ("room.inbox_capacity", r.inbox_capacity as u64),
             ("room.max_rooms", r.max_rooms as u64),
             (
@@ -325,6 +401,10 @@ impl Config {
             ),
             ("connection.outbound_bytes", c.outbound_bytes as u64),
             ("sandbox.deadline_ms", self.sandbox.deadline_ms),
+            ("database.max_backlog", d.max_backlog as u64),
+            ("database.max_batch", d.max_batch as u64),
+            ("database.max_connections", u64::from(d.max_connections)),
+            ("database.snapshot_every", d.snapshot_every),
         ];
         if let Some((key, _)) = must_be_positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::OutOfRange {

@@ -159,7 +159,8 @@ impl GameRecord {
     /// since (seat changes do not change the state). `None` before the game started.
     pub fn from_log(log: &crate::store::GameLog) -> Option<Self> {
         use crate::store::Input;
-        let start = log.entries.iter().position(|e| e.input == Input::Start)?;
+        let entries: Vec<&crate::store::Entry> = log.entries.iter().map(|(_, e)| e).collect();
+        let start = entries.iter().position(|e| e.input == Input::Start)?;
         let h = &log.header;
         Some(GameRecord {
             format: FORMAT.into(),
@@ -170,8 +171,8 @@ impl GameRecord {
             seed: h.seed,
             seats: h.seats,
             options: serde_json::from_str(&h.options).unwrap_or(serde_json::Value::Null),
-            started_at: log.entries[start].at,
-            inputs: log.entries[start + 1..]
+            started_at: entries[start].at,
+            inputs: entries[start + 1..]
                 .iter()
                 .filter_map(|e| match &e.input {
                     Input::Act { seat, action, .. } => Some(RecordedInput::Act {

@@ -13,7 +13,7 @@ use crate::room::registry::RegistryParams;
 use crate::room::{Registry, RoomSpawner};
 use crate::rules::{Runtime, RuntimeConfig};
 use crate::session::{SessionLimits, Sessions};
-use crate::store::{EventLog, MemoryLog, MemorySessions};
+use crate::store::{EventLog, MemoryLog, MemoryModules, MemorySessions, ModuleStore};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +56,8 @@ pub struct Ports {
     pub log: Arc<dyn EventLog>,
     /// Sessions.
     pub sessions: Arc<dyn crate::store::SessionStore>,
+    /// Module bytes by digest.
+    pub modules: Arc<dyn ModuleStore>,
 }
 
 impl Ports {
@@ -65,6 +67,7 @@ impl Ports {
             catalog: Arc::new(catalog),
             log: Arc::new(MemoryLog::default()),
             sessions: Arc::new(MemorySessions::default()),
+            modules: Arc::new(MemoryModules::default()),
         }
     }
 }
@@ -143,7 +146,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
                 _ = sweeper.shutdown.cancelled() => break,
                 _ = every.tick() => {
                     sweeper.guesses.sweep();
-                    let n = sweeper.sessions.expire(ttl);
+                    let n = sweeper.sessions.expire(ttl).await;
                     if n > 0 {
                         tracing::debug!(expired = n, "sessions expired");
                     }

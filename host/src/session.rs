@@ -23,6 +23,21 @@ pub enum SessionError {
     /// The address has opened too many sessions, or opens them too fast.
     #[error("too many new sessions from your address; use the token you have")]
     TooMany,
+    /// The session store cannot be reached or written now.
+    #[error("sessions cannot be opened or resumed right now; try again shortly")]
+    Unavailable,
+}
+
+fn unavailable(e: crate::store::StoreError) -> SessionError {
+    tracing::warn!("session store: {e}");
+    SessionError::Unavailable
+}
+
+/// Host time, ms since the Unix epoch (sessions' last use).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// How many sessions one IP address may open.
@@ -97,25 +112,34 @@ impl Sessions {
     }
 
     /// A new session for `name`, attached to `conn`, opened from `addr` (within its limits).
-    pub fn create(
+    /// Resolves once the session is durable: its token works after a restart.
+    pub async fn create(
         &self,
         name: &str,
         conn: Outbox,
         addr: IpAddr,
     ) -> Result<SessionInfo, SessionError> {
-        let mut table = self.lock();
-        let opened = table.by_address.get(&addr).copied().unwrap_or(0);
-        if opened >= self.limits.per_address || self.new_per_address.check_key(&addr).is_err() {
-            return Err(SessionError::TooMany);
+        {
+            let mut table = self.lock();
+            let opened = table.by_address.get(&addr).copied().unwrap_or(0);
+            if opened >= self.limits.per_address
+                || self.new_per_address.check_key(&addr).is_err()
+            {
+                return Err(SessionError::TooMany);
+            }
+            // Counted before the write, so that concurrent hellos cannot pass the cap together.
+            *table.by_address.entry(addr).or_default() += 1;
         }
         let stored = StoredSession {
             token: Token::random(),
             player: PlayerId::random(),
             name: name.to_owned(),
         };
-        self.store.insert(stored.clone());
-        *table.by_address.entry(addr).or_default() += 1;
-        table.live.insert(
+        if let Err(e) = self.store.insert(stored.clone(), now_ms()).await {
+            crate::counts::lower(&mut self.lock().by_address, &addr);
+            return Err(unavailable(e));
+        }
+        self.lock().live.insert(
             stored.token.clone(),
             Live {
                 conn: Some(conn),
@@ -128,8 +152,14 @@ impl Sessions {
     }
 
     /// Attaches `conn` to the session of `token`, closing the connection it replaces.
-    pub fn resume(&self, token: &str, conn: Outbox) -> Result<SessionInfo, SessionError> {
-        let stored = self.store.get(token).ok_or(SessionError::UnknownToken)?;
+    pub async fn resume(&self, token: &str, conn: Outbox) -> Result<SessionInfo, SessionError> {
+        let stored = self
+            .store
+            .get(token)
+            .await
+            .map_err(unavailable)?
+            .ok_or(SessionError::UnknownToken)?;
+        self.store.touch(&stored.token, now_ms());
         let mut table = self.lock();
         let entry = table
             .live
@@ -158,6 +188,8 @@ impl Sessions {
                 if e.conn.as_ref().is_some_and(|o| o.conn() == conn) {
                     e.conn = None;
                     e.detached_at = Some(tokio::time::Instant::now());
+                    // Its lifetime counts from its last use.
+                    self.store.touch(token, now_ms());
                 }
                 e.rooms.clone()
             }
@@ -183,26 +215,31 @@ impl Sessions {
         }
     }
 
-    /// Forgets sessions that have had no connection for `ttl`; returns how many.
-    pub fn expire(&self, ttl: std::time::Duration) -> usize {
+    /// Forgets sessions unused for `ttl` in the store, and lets sessions without a connection
+    /// for `ttl` (at most an hour: the store keeps them) leave memory, where they stop counting
+    /// against their address. Returns how many left memory.
+    pub async fn expire(&self, ttl: std::time::Duration) -> usize {
         let now = tokio::time::Instant::now();
+        let kept_here = ttl.min(std::time::Duration::from_secs(3600));
         let mut expired = Vec::new();
-        let mut table = self.lock();
-        let Table { live, by_address } = &mut *table;
-        live.retain(|token, e| {
-            let keep = e.detached_at.is_none_or(|t| now.duration_since(t) < ttl);
-            if !keep {
-                expired.push(token.clone());
-                if let Some(addr) = &e.opened_from {
-                    crate::counts::lower(by_address, addr);
+        {
+            let mut table = self.lock();
+            let Table { live, by_address } = &mut *table;
+            live.retain(|token, e| {
+                let keep = e.detached_at.is_none_or(|t| now.duration_since(t) < kept_here);
+                if !keep {
+                    expired.push(token.clone());
+                    if let Some(addr) = &e.opened_from {
+                        crate::counts::lower(by_address, addr);
+                    }
                 }
-            }
-            keep
-        });
-        drop(table);
+                keep
+            });
+        }
         self.new_per_address.retain_recent();
-        for token in &expired {
-            self.store.remove(token);
+        let before = now_ms().saturating_sub(ttl.as_millis() as u64);
+        if let Err(e) = self.store.expire(before).await {
+            tracing::warn!("expiring stored sessions: {e}");
         }
         expired.len()
     }

@@ -89,6 +89,8 @@ error_codes! {
     Stale = "stale",
     /// Room inbox full.
     Busy = "busy",
+    /// Storage is behind: nothing new is taken for now (nothing acknowledged is lost).
+    Unavailable = "unavailable",
     /// Too many messages.
     RateLimited = "rate_limited",
     /// Room paused.
@@ -171,6 +173,7 @@ impl From<SessionError> for ApiError {
         match e {
             SessionError::UnknownToken => ApiError::new(ErrorCode::BadToken, e.to_string()),
             SessionError::TooMany => ApiError::new(ErrorCode::TooManySessions, e.to_string()),
+            SessionError::Unavailable => ApiError::new(ErrorCode::Unavailable, e.to_string()),
         }
     }
 }
@@ -213,6 +216,7 @@ mod tests {
             RoomError::UnknownRoom { room: "r-x".into() },
             RoomError::Closed,
             RoomError::Busy,
+            RoomError::Unavailable,
             RoomError::UnknownGame {
                 game: "g".into(),
                 version: Some("9".into()),

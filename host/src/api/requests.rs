@@ -153,7 +153,12 @@ impl Conn {
 
     /// `hello`: opens or resumes a session. A connection has one session: a second `hello` is
     /// refused unless it presents the same token, which just answers `welcome` again.
-    pub fn hello(&mut self, request_id: Option<&str>, name: Option<String>, token: Option<String>) {
+    pub async fn hello(
+        &mut self,
+        request_id: Option<&str>,
+        name: Option<String>,
+        token: Option<String>,
+    ) {
         if let Some(current) = &self.session {
             if token.as_deref() != Some(current.token.as_str()) {
                 return self.reply_error(
@@ -173,6 +178,7 @@ impl Conn {
                 .app
                 .sessions
                 .resume(&token, self.outbox.clone())
+                .await
                 .map(|s| (s, true))
                 .map_err(ApiError::from),
             (None, Some(name)) => {
@@ -191,6 +197,7 @@ impl Conn {
                     self.app
                         .sessions
                         .create(&name, self.outbox.clone(), self.peer)
+                        .await
                         .map(|s| (s, false))
                         .map_err(ApiError::from)
                 }
@@ -226,7 +233,7 @@ impl Conn {
             token,
         } = msg
         {
-            self.hello(request_id.as_deref(), name, token);
+            self.hello(request_id.as_deref(), name, token).await;
             return Ok(());
         }
         let session = self.signed_in()?;

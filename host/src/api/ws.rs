@@ -96,7 +96,7 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
     let close = outbox.closing().clone();
     let mut conn = Conn::new(app.clone(), outbox, peer.addr.ip());
     if let Some(token) = token {
-        conn.hello(None, None, Some(token));
+        conn.hello(None, None, Some(token)).await;
     }
     let closed = close.cancelled();
     tokio::pin!(closed);

@@ -185,7 +185,13 @@ impl RoomActor {
             for outbox in self.member_outboxes() {
                 outbox.push(Outgoing::RoomClosed(self.id.clone()));
             }
-            self.release.close();
+            let ending = match self.game.result() {
+                Some(result) => crate::store::Ending::Finished {
+                    result: result.to_string(),
+                },
+                None => crate::store::Ending::Abandoned,
+            };
+            self.release.end(ending);
         }
         self.stats.closed();
         tracing::debug!(room_id = %self.id, "room closed");
@@ -265,6 +271,7 @@ impl RoomActor {
             seq: self.game.seq(),
             at: self.clock.now_ms(),
             input: Input::Seat { seat, change },
+            state_hash: None,
         });
         self.lobby_dirty = true;
     }

@@ -18,6 +18,10 @@ pub enum RoomError {
     /// The room's inbox is full.
     #[error("the room is busy; try again")]
     Busy,
+    /// Storage is behind (the database is slow or down): nothing new is taken until it catches
+    /// up, and nothing acknowledged is lost.
+    #[error("the server cannot store new moves right now; try again shortly")]
+    Unavailable,
     /// No such game, or not at that version.
     #[error("no game {game}{}", version.as_ref().map(|v| format!(" at version {v}")).unwrap_or_default())]
     UnknownGame {
@@ -133,6 +137,7 @@ impl RoomError {
         match self {
             RoomError::UnknownRoom { .. } | RoomError::Closed => "unknown_room",
             RoomError::Busy => "busy",
+            RoomError::Unavailable => "unavailable",
             RoomError::UnknownGame { .. } => "unknown_game",
             RoomError::BadOptions { .. } => "bad_options",
             RoomError::SeedNotAllowed => "seed_not_allowed",

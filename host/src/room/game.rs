@@ -98,6 +98,9 @@ impl Game {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+    pub fn result(&self) -> Option<&str> {
+        self.result.as_deref()
+    }
     pub fn paused_reason(&self) -> Option<&str> {
         self.paused_reason.as_deref()
     }
@@ -236,6 +239,7 @@ impl Game {
                 seq: self.seq,
                 at: ctx.now,
                 input,
+                state_hash: Some(crate::store::state_hash(&self.state)),
             },
             updates,
         }

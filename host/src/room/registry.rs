@@ -292,6 +292,9 @@ impl Registry {
         if self.shutdown.is_cancelled() {
             return Err(RoomError::Closed);
         }
+        if !self.log.accepting() {
+            return Err(RoomError::Unavailable);
+        }
         // Claimed before any work: a refusal costs nothing, and a request refused further on
         // gives the claim back as it drops.
         let claim = self.quotas.claim(&creator.player, creator.addr)?;

@@ -99,8 +99,13 @@ impl Release {
         self.durable.moved().await;
     }
 
-    /// The room closed for good: the log will get no more entries.
-    pub fn close(&mut self) {
-        self.log.close();
+    /// The game left the server for good: the log will get no more entries.
+    pub fn end(&mut self, ending: crate::store::Ending) {
+        self.log.end(ending);
+    }
+
+    /// Whether the log takes new inputs now (see [`crate::store::EventLog::accepting`]).
+    pub fn accepting(&self) -> bool {
+        self.log.accepting()
     }
 }

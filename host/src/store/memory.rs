@@ -1,17 +1,25 @@
 //! In-memory implementations of the storage ports: what a server without a database uses, and
 //! what tests use. The log reports every entry durable as soon as it is appended, and forgets a
-//! game when its room closes.
+//! game when it ends; a game that has not ended can be rebuilt by another server given the same
+//! log (how recovery is tested without a database).
 
 use super::{
-    Durable, Entry, EventLog, GameHeader, GameLog, GameWriter, SessionStore, StoreError,
-    StoredSession,
+    BoxFuture, Durable, Ending, Entry, EventLog, GameHeader, GameLog, GameWriter, ModuleKey,
+    ModuleStore, SessionStore, Snapshot, StoreError, StoredSession,
 };
 use crate::ids::{RoomId, Token};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// One game as kept here: every entry, and the latest snapshot.
+struct Kept {
+    header: GameHeader,
+    entries: Vec<Entry>,
+    snapshot: Option<Snapshot>,
+}
+
 /// One game's log; its writer appends without going through the map of games.
-type Shared = Arc<Mutex<GameLog>>;
+type Shared = Arc<Mutex<Kept>>;
 type Games = Arc<Mutex<HashMap<RoomId, Shared>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -24,6 +32,29 @@ pub struct MemoryLog {
     games: Games,
 }
 
+impl MemoryLog {
+    fn writer(&self, room: RoomId, game: Shared, appended: u64) -> Box<dyn GameWriter> {
+        let durable = Arc::new(Durable::default());
+        durable.advance(appended);
+        Box::new(MemoryWriter {
+            games: self.games.clone(),
+            game,
+            room,
+            appended,
+            durable,
+        })
+    }
+}
+
+fn numbered(entries: &[Entry], from: usize) -> Vec<(u64, Entry)> {
+    entries
+        .iter()
+        .enumerate()
+        .skip(from)
+        .map(|(i, e)| (i as u64 + 1, e.clone()))
+        .collect()
+}
+
 impl EventLog for MemoryLog {
     fn create(&self, header: GameHeader) -> Result<Box<dyn GameWriter>, StoreError> {
         let room = header.room.clone();
@@ -31,24 +62,63 @@ impl EventLog for MemoryLog {
         if games.contains_key(&room) {
             return Err(StoreError::Duplicate { room });
         }
-        let game = Arc::new(Mutex::new(GameLog {
+        let game = Arc::new(Mutex::new(Kept {
             header,
             entries: Vec::new(),
+            snapshot: None,
         }));
         games.insert(room.clone(), game.clone());
-        Ok(Box::new(MemoryWriter {
-            games: self.games.clone(),
-            game,
-            room,
-            appended: 0,
-            durable: Arc::default(),
-        }))
+        drop(games);
+        Ok(self.writer(room, game, 0))
     }
 
-    fn read(&self, room: &RoomId) -> Option<GameLog> {
-        let game = lock(&self.games).get(room).cloned()?;
-        let log = lock(&game).clone();
-        Some(log)
+    fn reopen(&self, header: &GameHeader, appended: u64) -> Box<dyn GameWriter> {
+        let room = header.room.clone();
+        let game = lock(&self.games)
+            .entry(room.clone())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Kept {
+                    header: header.clone(),
+                    entries: Vec::new(),
+                    snapshot: None,
+                }))
+            })
+            .clone();
+        self.writer(room, game, appended)
+    }
+
+    fn unfinished(&self) -> BoxFuture<'_, Result<Vec<GameLog>, StoreError>> {
+        let games: Vec<Shared> = lock(&self.games).values().cloned().collect();
+        let logs = games
+            .iter()
+            .map(|g| {
+                let g = lock(g);
+                let from = g.snapshot.as_ref().map_or(0, |s| s.pos as usize);
+                GameLog {
+                    header: g.header.clone(),
+                    snapshot: g.snapshot.clone(),
+                    entries: numbered(&g.entries, from),
+                }
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(logs)))
+    }
+
+    fn read(&self, room: &RoomId) -> BoxFuture<'_, Result<Option<GameLog>, StoreError>> {
+        let game = lock(&self.games).get(room).cloned();
+        let log = game.map(|g| {
+            let g = lock(&g);
+            GameLog {
+                header: g.header.clone(),
+                snapshot: None,
+                entries: numbered(&g.entries, 0),
+            }
+        });
+        Box::pin(std::future::ready(Ok(log)))
+    }
+
+    fn accepting(&self) -> bool {
+        true
     }
 }
 
@@ -73,11 +143,23 @@ impl GameWriter for MemoryWriter {
         self.appended
     }
 
+    fn snapshot(&mut self, seq: u64, data: Vec<u8>) {
+        lock(&self.game).snapshot = Some(Snapshot {
+            pos: self.appended,
+            seq,
+            data,
+        });
+    }
+
     fn durable(&self) -> Arc<Durable> {
         self.durable.clone()
     }
 
-    fn close(&mut self) {
+    fn accepting(&self) -> bool {
+        true
+    }
+
+    fn end(&mut self, _ending: Ending) {
         lock(&self.games).remove(&self.room);
     }
 }
@@ -85,19 +167,58 @@ impl GameWriter for MemoryWriter {
 /// Sessions in memory.
 #[derive(Default)]
 pub struct MemorySessions {
-    sessions: Mutex<HashMap<Token, StoredSession>>,
+    sessions: Mutex<HashMap<Token, (StoredSession, u64)>>,
 }
 
 impl SessionStore for MemorySessions {
-    fn insert(&self, session: StoredSession) {
-        lock(&self.sessions).insert(session.token.clone(), session);
+    fn insert(&self, session: StoredSession, now_ms: u64) -> BoxFuture<'_, Result<(), StoreError>> {
+        lock(&self.sessions).insert(session.token.clone(), (session, now_ms));
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    fn get(&self, token: &str) -> Option<StoredSession> {
-        lock(&self.sessions).get(token).cloned()
+    fn get<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredSession>, StoreError>> {
+        let found = lock(&self.sessions).get(token).map(|(s, _)| s.clone());
+        Box::pin(std::future::ready(Ok(found)))
     }
 
-    fn remove(&self, token: &Token) {
-        lock(&self.sessions).remove(token);
+    fn touch(&self, token: &Token, now_ms: u64) {
+        if let Some((_, used)) = lock(&self.sessions).get_mut(token) {
+            *used = now_ms;
+        }
+    }
+
+    fn expire(&self, before_ms: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let mut sessions = lock(&self.sessions);
+        let was = sessions.len();
+        sessions.retain(|_, (_, used)| *used >= before_ms);
+        let gone = (was - sessions.len()) as u64;
+        Box::pin(std::future::ready(Ok(gone)))
+    }
+}
+
+/// Module bytes in memory.
+#[derive(Default)]
+pub struct MemoryModules {
+    modules: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl ModuleStore for MemoryModules {
+    fn keep<'a>(
+        &'a self,
+        key: &'a ModuleKey,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        lock(&self.modules)
+            .entry(key.digest.clone())
+            .or_insert_with(|| bytes.to_vec());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn load<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        let found = lock(&self.modules).get(digest).cloned();
+        Box::pin(std::future::ready(Ok(found)))
     }
 }

@@ -1,21 +1,29 @@
-//! Ports to what outlives a room: the event log of every game and the session store, each a
-//! trait with an in-memory implementation (used today; durable ones come beside them).
+//! Ports to what outlives a room: the event log of every game, the session store and the module
+//! store, each a trait with an in-memory implementation (tests, throwaway servers) and a SQL one
+//! (SQLite by default, PostgreSQL) beside it, all chosen by one URL ([`Storage::open`]).
 //!
-//! Owns: the record types (a game's [`GameHeader`], its [`Entry`]s) and the traits. Must not
-//! touch: wasm, sockets, rooms' internals. Everything here is data a room hands over.
+//! Owns: the record types (a game's [`GameHeader`], its [`Entry`]s, [`Snapshot`]s) and the
+//! traits. Must not touch: wasm, sockets, rooms' internals. Everything here is data a room hands
+//! over; a snapshot's contents are the room's business, opaque bytes here.
 
 mod memory;
 
-pub use memory::{MemoryLog, MemorySessions};
+pub use memory::{MemoryLog, MemoryModules, MemorySessions};
 
 use crate::ids::{PlayerId, RoomId, Token};
 use futures_util::task::AtomicWaker;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Poll;
 
+/// A boxed future, for the ports' async methods (traits used as objects).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Which module a game runs: name, version and the digest of the component's bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ModuleKey {
     /// Game name, e.g. `liap-tui`.
     pub name: String,
@@ -49,7 +57,7 @@ pub struct GameHeader {
 }
 
 /// One input to a game, in the order the room applied it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The game's sequence number after the input (seat changes leave it as it was).
     pub seq: u64,
@@ -57,10 +65,23 @@ pub struct Entry {
     pub at: u64,
     /// The input.
     pub input: Input,
+    /// A hash of the game's state bytes after the input ([`state_hash`]); `None` for inputs that
+    /// leave the state as it was (seat changes). Recovery compares it with its own.
+    pub state_hash: Option<u64>,
+}
+
+/// The hash recorded with each entry: the first 8 bytes of the SHA-256 of the state bytes. It
+/// must not change between builds (a recorded game is checked with it after an upgrade).
+pub fn state_hash(state: &[u8]) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(state);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// What reached a game. A module swap will be one more kind, naming the new digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Input {
     /// The seats were full: the module's `start` ran.
     Start,
@@ -85,7 +106,7 @@ pub enum Input {
 }
 
 /// A seat's new occupant.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SeatChange {
     /// A person took the seat.
     Human {
@@ -102,13 +123,40 @@ pub enum SeatChange {
     Left,
 }
 
-/// A game read back from the log: its header and its entries, oldest first.
+/// What a room saved so that it can be rebuilt without replaying its whole log: opaque bytes,
+/// taken after the entry at `pos`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The log position it follows (entries after it are replayed on top).
+    pub pos: u64,
+    /// The game's sequence number then.
+    pub seq: u64,
+    /// The room's encoding of itself.
+    pub data: Vec<u8>,
+}
+
+/// A game read back from the log: its header, its latest snapshot (if any) and the entries after
+/// it, oldest first, each with its position.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GameLog {
     /// The header.
     pub header: GameHeader,
-    /// Every durable entry.
-    pub entries: Vec<Entry>,
+    /// The latest snapshot, when one was taken.
+    pub snapshot: Option<Snapshot>,
+    /// The durable entries after the snapshot (all of them without one), with their positions.
+    pub entries: Vec<(u64, Entry)>,
+}
+
+/// How a game left the server for good (it is not rebuilt after a restart).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The game finished with this result (the module's JSON text).
+    Finished {
+        /// The result.
+        result: String,
+    },
+    /// The room closed before the game finished (abandoned).
+    Abandoned,
 }
 
 /// Why storage failed.
@@ -120,6 +168,25 @@ pub enum StoreError {
         /// The room.
         room: RoomId,
     },
+    /// The database URL is not one of `sqlite://PATH`, `postgres://...`, `memory:`.
+    #[error("database.url {url:?}: {reason}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database refused or failed an operation.
+    #[error("database: {0}")]
+    Database(String),
+    /// A stored record does not decode.
+    #[error("stored {what} does not decode: {reason}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The event log of every game.
@@ -129,8 +196,16 @@ pub enum StoreError {
 pub trait EventLog: Send + Sync + 'static {
     /// Records a new game's header and returns the writer for its entries.
     fn create(&self, header: GameHeader) -> Result<Box<dyn GameWriter>, StoreError>;
-    /// A game's header and durable entries.
-    fn read(&self, room: &RoomId) -> Option<GameLog>;
+    /// The writer of a game read back by [`EventLog::unfinished`], whose entries up to
+    /// `appended` are durable: its next entry is `appended + 1`.
+    fn reopen(&self, header: &GameHeader, appended: u64) -> Box<dyn GameWriter>;
+    /// Every game that has not ended ([`GameWriter::end`]): what recovery rebuilds.
+    fn unfinished(&self) -> BoxFuture<'_, Result<Vec<GameLog>, StoreError>>;
+    /// One game whole: every entry from the first, with no snapshot (inspection, repair).
+    fn read(&self, room: &RoomId) -> BoxFuture<'_, Result<Option<GameLog>, StoreError>>;
+    /// Whether rooms may take new inputs: false while the backlog of entries not yet durable is
+    /// at its bound (the database is slow or down).
+    fn accepting(&self) -> bool;
 }
 
 /// How far a game's log is durable: the writer advances it, the room reads it and waits for it
@@ -181,10 +256,15 @@ impl Durable {
 pub trait GameWriter: Send + Sync + 'static {
     /// Queues an entry and returns its position (1 for the first). Never waits.
     fn append(&mut self, entry: Entry) -> u64;
+    /// Queues a snapshot taken after the last appended entry. Never waits.
+    fn snapshot(&mut self, seq: u64, data: Vec<u8>);
     /// How far the entries are durable.
     fn durable(&self) -> Arc<Durable>;
-    /// The room has closed; nothing more will be appended.
-    fn close(&mut self);
+    /// Whether the room may take new inputs (see [`EventLog::accepting`]).
+    fn accepting(&self) -> bool;
+    /// The game left the server for good: it will not be rebuilt after a restart, and nothing
+    /// more will be appended.
+    fn end(&mut self, ending: Ending);
 }
 
 /// A session as stored: what a token stands for.
@@ -198,12 +278,50 @@ pub struct StoredSession {
     pub name: String,
 }
 
-/// Where sessions are kept.
+/// Where sessions are kept. Durable stores keep a hash of the token, never the token.
 pub trait SessionStore: Send + Sync + 'static {
-    /// Keeps a new session.
-    fn insert(&self, session: StoredSession);
+    /// Keeps a new session; resolves once it is durable (its token may then be handed out).
+    fn insert(&self, session: StoredSession, now_ms: u64) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The session of `token`.
-    fn get(&self, token: &str) -> Option<StoredSession>;
-    /// Forgets a session.
-    fn remove(&self, token: &Token);
+    fn get<'a>(&'a self, token: &'a str)
+    -> BoxFuture<'a, Result<Option<StoredSession>, StoreError>>;
+    /// The session was used at `now_ms` (written behind; its lifetime counts from there).
+    fn touch(&self, token: &Token, now_ms: u64);
+    /// Forgets sessions unused since before `before_ms`; resolves to how many.
+    fn expire(&self, before_ms: u64) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+/// Where module bytes are kept, by digest: a game is rebuilt under the module that played it,
+/// even after the binary's bundled modules have changed.
+pub trait ModuleStore: Send + Sync + 'static {
+    /// Keeps a module's bytes (nothing happens if its digest is kept already).
+    fn keep<'a>(
+        &'a self,
+        key: &'a ModuleKey,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The bytes of the module with `digest`.
+    fn load<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+}
+
+/// The storage ports of one server.
+#[derive(Clone)]
+pub struct Storage {
+    /// Games' event logs.
+    pub log: Arc<dyn EventLog>,
+    /// Sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Module bytes.
+    pub modules: Arc<dyn ModuleStore>,
+}
+
+impl Storage {
+    /// Everything in memory: nothing survives the process.
+    pub fn memory() -> Storage {
+        Storage {
+            log: Arc::new(MemoryLog::default()),
+            sessions: Arc::new(MemorySessions::default()),
+            modules: Arc::new(MemoryModules::default()),
+        }
+    }
 }

@@ -30,7 +30,11 @@ impl RoomActor {
                 add,
                 reply,
             } => {
-                let r = self.change_bot(&player, seat, add);
+                let r = if self.release.accepting() {
+                    self.change_bot(&player, seat, add)
+                } else {
+                    Err(RoomError::Unavailable)
+                };
                 if r.is_ok() {
                     self.start_if_full().await;
                 }
@@ -117,6 +121,9 @@ impl RoomActor {
         if let Some(mine) = self.seats.seat_of(&player) {
             // Coming back to one's own seat (a second join, or a join after a reconnect).
             return self.come_back(mine, to).await;
+        }
+        if !self.release.accepting() {
+            return self.answer(to, Err(RoomError::Unavailable));
         }
         match self.take_seat(player, name, seat, to.outbox.clone()) {
             Ok(seat) => {
@@ -331,6 +338,10 @@ impl RoomActor {
         };
         if let Some(previous) = self.requests.get(player).and_then(|w| w.get(request_id)) {
             return previous;
+        }
+        // Refused before it is tried, and not remembered: the same request may pass later.
+        if !self.release.accepting() {
+            return Err(RoomError::Unavailable);
         }
         let result = match self.game.may_act(expected_seq) {
             Ok(()) => self.apply_act(seat, action, request_id).await,

@@ -17,7 +17,7 @@ async fn an_abandoned_room_closes_after_its_grace_period_and_forgets_its_log() {
     let (a, _a_rx) = rooms.conn();
     let handle = rooms.create(hostile("none"), &ann, a).await;
     let id = handle.id().clone();
-    assert!(log.read(&id).is_some());
+    assert!(log.read(&id).await.expect("reads").is_some());
     handle
         .ask(|reply| RoomCmd::Leave {
             player: ann.clone(),
@@ -33,7 +33,7 @@ async fn an_abandoned_room_closes_after_its_grace_period_and_forgets_its_log() {
         handle.send(act(&ann, "late", &rooms.conn().0)),
         Err(RoomError::Closed)
     );
-    assert!(log.read(&id).is_none());
+    assert!(log.read(&id).await.expect("reads").is_none());
 }
 
 #[tokio::test(start_paused = true)]
