@@ -46,6 +46,14 @@ pub struct CallLabels {
     pub call: String,
 }
 
+/// Labels of the count of games rebuilt at start.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecoveryLabels {
+    /// `ok`, `repaired` (rebuilt from the start of its log after its snapshot did not match),
+    /// `corrupt` (paused: the log does not replay), `no_module` (not rebuilt).
+    pub outcome: String,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -61,6 +69,8 @@ pub struct Metrics {
     pub module_calls: Family<CallLabels, Histogram>,
     /// Module failures by kind (`call` holds the kind).
     pub module_failures: Family<CallLabels, Counter>,
+    /// Games rebuilt from the event log at start, by outcome.
+    pub games_recovered: Family<RecoveryLabels, Counter>,
 }
 
 impl Metrics {
@@ -101,7 +111,14 @@ impl Metrics {
             "Rules module failures by kind",
             module_failures.clone(),
         );
+        let games_recovered = Family::<RecoveryLabels, Counter>::default();
+        registry.register(
+            "games_recovered",
+            "Unfinished games rebuilt from the event log at start, by outcome",
+            games_recovered.clone(),
+        );
         Metrics {
+            games_recovered,
             registry,
             connections,
             connections_ended,
@@ -117,6 +134,15 @@ impl Metrics {
         self.connections_ended
             .get_or_create(&ReasonLabels {
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a game rebuilt at start with `outcome`.
+    pub fn recovered(&self, outcome: &str) {
+        self.games_recovered
+            .get_or_create(&RecoveryLabels {
+                outcome: outcome.to_owned(),
             })
             .inc();
     }

@@ -13,8 +13,9 @@ use crate::room::registry::RegistryParams;
 use crate::room::{Registry, RoomSpawner};
 use crate::rules::{Runtime, RuntimeConfig};
 use crate::session::{SessionLimits, Sessions};
-use crate::store::{EventLog, MemoryLog, MemoryModules, MemorySessions, ModuleStore};
+use crate::store::Storage;
 use anyhow::Context;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -52,34 +53,77 @@ impl RunningServer {
 pub struct Ports {
     /// The installed games.
     pub catalog: Arc<dyn ModuleCatalog>,
-    /// The event log.
-    pub log: Arc<dyn EventLog>,
-    /// Sessions.
-    pub sessions: Arc<dyn crate::store::SessionStore>,
-    /// Module bytes by digest.
-    pub modules: Arc<dyn ModuleStore>,
+    /// The event log, sessions and module bytes.
+    pub storage: Storage,
+    /// Compiles modules the catalog does not have that unfinished games were played with (read
+    /// back from the module store); `None`: such games are not rebuilt.
+    pub runtime: Option<Runtime>,
 }
 
 impl Ports {
-    /// In-memory log and sessions around `catalog`.
+    /// In-memory storage around `catalog`.
     pub fn memory(catalog: MemoryCatalog) -> Ports {
         Ports {
             catalog: Arc::new(catalog),
-            log: Arc::new(MemoryLog::default()),
-            sessions: Arc::new(MemorySessions::default()),
-            modules: Arc::new(MemoryModules::default()),
+            storage: Storage::memory(),
+            runtime: None,
         }
     }
 }
 
-/// Loads the modules, binds `config.listen` and starts serving in the background.
+/// Loads the modules, opens the database, binds `config.listen`, starts serving in the
+/// background and rebuilds every unfinished game (readiness waits for it).
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let runtime = Runtime::new(RuntimeConfig {
         limits: config.sandbox.clone(),
         cache_dir: Some(config.data_dir.join("modules")),
     })?;
     let catalog = load_catalog(&runtime, config.modules_dir.as_deref())?;
-    start_with(config, Ports::memory(catalog)).await
+    let storage = open_storage(&config).await?;
+    let ports = Ports {
+        catalog: Arc::new(catalog),
+        storage,
+        runtime: Some(runtime),
+    };
+    start_with(config, ports).await
+}
+
+/// The storage `config.database` names.
+async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
+    let url = config.database_url();
+    match url.as_str() {
+        "memory:" => Ok(Storage::memory()),
+        other => anyhow::bail!("database.url {other:?}: only memory: is supported yet"),
+    }
+}
+
+/// The modules unfinished games were played with that the catalog lacks, read back from the
+/// module store and compiled, by digest.
+async fn modules_for(
+    logs: &[crate::store::GameLog],
+    ports: &Ports,
+) -> HashMap<String, crate::rules::Module> {
+    let mut found = HashMap::new();
+    let Some(runtime) = &ports.runtime else {
+        return found;
+    };
+    for log in logs {
+        let digest = &log.header.module.digest;
+        if found.contains_key(digest) || ports.catalog.by_digest(digest).is_some() {
+            continue;
+        }
+        match ports.storage.modules.load(digest).await {
+            Ok(Some(bytes)) => match runtime.load(&bytes) {
+                Ok(module) => {
+                    found.insert(digest.clone(), module);
+                }
+                Err(e) => tracing::error!(%digest, "a stored module does not load: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!(%digest, "reading a stored module: {e}"),
+        }
+    }
+    found
 }
 
 /// Like [`start`], with the given ports.
@@ -88,14 +132,41 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
     let tracker = TaskTracker::new();
     let metrics = Arc::new(Metrics::new());
     let spawner = RoomSpawner::current(tracker.clone());
+    // Every installed module's bytes are kept, so that its games can be rebuilt under it later.
+    for game in ports.catalog.list() {
+        for version in &game.versions {
+            if let Some(module) = ports.catalog.version(&game.name, version) {
+                ports
+                    .storage
+                    .modules
+                    .keep(&crate::modules::catalog_key(&module), module.bytes())
+                    .await
+                    .context("keeping the installed modules")?;
+            }
+        }
+    }
+    let unfinished = ports
+        .storage
+        .log
+        .unfinished()
+        .await
+        .context("reading the unfinished games")?;
+    let stored_modules = modules_for(&unfinished, &ports).await;
     let registry = Registry::new(RegistryParams {
-        catalog: ports.catalog,
-        log: ports.log,
+        catalog: ports.catalog.clone(),
+        log: ports.storage.log.clone(),
         cfg: config.room.clone(),
         allow_client_seed: config.allow_client_seed,
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
         spawner,
+        snapshot_every: config.database.snapshot_every,
+    });
+    let catalog = ports.catalog.clone();
+    let recovery = registry.recover(unfinished, |key| {
+        catalog
+            .by_digest(&key.digest)
+            .or_else(|| stored_modules.get(&key.digest).cloned())
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -126,12 +197,22 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
     let state = Arc::new(AppState {
         config,
         registry,
-        sessions: Sessions::new(ports.sessions, session_limits),
+        sessions: Sessions::new(ports.storage.sessions.clone(), session_limits),
+        log: ports.storage.log.clone(),
+        recovering: std::sync::atomic::AtomicBool::new(true),
         metrics,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         guesses: Guesses::new(state_guesses),
         next_conn: AtomicU64::new(0),
+    });
+    let recovered = state.clone();
+    tracker.spawn(async move {
+        recovery.done().await;
+        recovered
+            .recovering
+            .store(false, std::sync::atomic::Ordering::Release);
+        tracing::info!("recovery done");
     });
     // Forget sessions nobody has used for a while, so that abandoned tokens do not pile up.
     let ttl = std::time::Duration::from_millis(state.config.connection.session_ttl_ms);

@@ -43,6 +43,10 @@ pub struct AppState {
     pub guesses: guesses::Guesses,
     /// Source of connection ids.
     pub next_conn: AtomicU64,
+    /// The event log (readiness asks whether it keeps up).
+    pub log: Arc<dyn crate::store::EventLog>,
+    /// True until every unfinished game has been rebuilt.
+    pub recovering: std::sync::atomic::AtomicBool,
 }
 
 /// The game port's router: `/ws`.
@@ -67,6 +71,13 @@ async fn ready(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
     } else if app.registry.catalog().list().is_empty() {
         (StatusCode::SERVICE_UNAVAILABLE, "no games installed")
+    } else if app.recovering.load(std::sync::atomic::Ordering::Acquire) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "rebuilding unfinished games",
+        )
+    } else if !app.log.accepting() {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage is behind")
     } else {
         (StatusCode::OK, "ready")
     }

@@ -7,6 +7,7 @@
 //! beyond it, so a slow module never holds a connection worker for long.
 
 mod commands;
+mod recover;
 
 use super::calls::Sandboxed;
 use super::deadlines::{Deadlines, Work};
@@ -16,6 +17,7 @@ use super::quota::Claim;
 use super::release::{Out, Release};
 use super::requests::RequestWindow;
 use super::seats::Seats;
+use super::snapshot::RoomSnapshot;
 use super::stats::RoomStats;
 use super::{Clock, Outbox, Outgoing, RoomCmd, RoomInfo, RoomStatus, Shared};
 use crate::config::RoomConfig;
@@ -46,6 +48,8 @@ pub(crate) struct RoomParams {
     pub log: Box<dyn GameWriter>,
     /// The room's place among live rooms and its creator's open room (see `quota`).
     pub claim: Claim,
+    /// A snapshot every this many log entries.
+    pub snapshot_every: u64,
 }
 
 pub(crate) struct RoomActor {
@@ -73,11 +77,32 @@ pub(crate) struct RoomActor {
     /// Given back in parts: the creator's open room when the game finishes, the rest when the
     /// actor drops (the room closed).
     claim: Claim,
+    snapshot_every: u64,
+    /// Entries appended since the last snapshot.
+    since_snapshot: u64,
 }
 
 impl RoomActor {
     /// A room with `bots` bots in its last seats; returns it with its info channel.
     pub fn new(p: RoomParams) -> (Self, super::Published) {
+        let bots = p.bots;
+        let seats = p.seats;
+        let (mut actor, published) = Self::build(p);
+        let bots: Vec<u32> = (0..seats).rev().take(bots as usize).collect();
+        for seat in bots.into_iter().rev() {
+            actor.record_seat(seat, SeatChange::Bot);
+        }
+        actor.publish_info();
+        (actor, published)
+    }
+
+    /// A room to be rebuilt from its log ([`RoomActor::recover`]): open seats, nothing recorded.
+    pub fn rebuilt(p: RoomParams) -> (Self, super::Published) {
+        Self::build(p)
+    }
+
+    /// The room with its seats as `p` says, recording nothing.
+    fn build(p: RoomParams) -> (Self, super::Published) {
         let info = p.module.info();
         let stats = RoomStats::new(p.metrics, &info.name, &info.version);
         let game = Game::new(GameParams {
@@ -104,7 +129,7 @@ impl RoomActor {
             turn_deadline_ms: p.turn_deadline_ms,
             seed: None,
         }));
-        let mut actor = RoomActor {
+        let actor = RoomActor {
             id: p.id,
             game,
             calls,
@@ -126,12 +151,9 @@ impl RoomActor {
             lobby_dirty: true,
             stats,
             claim: p.claim,
+            snapshot_every: p.snapshot_every,
+            since_snapshot: 0,
         };
-        let bots: Vec<u32> = (0..p.seats).rev().take(p.bots as usize).collect();
-        for seat in bots.into_iter().rev() {
-            actor.record_seat(seat, SeatChange::Bot);
-        }
-        actor.publish_info();
         (actor, published)
     }
 
@@ -236,7 +258,7 @@ impl RoomActor {
     /// Records what a step produced and hands its updates to their recipients.
     fn publish(&mut self, produced: Produced) {
         self.failures = 0;
-        self.release.record(produced.entry);
+        self.record(produced.entry);
         for (viewer, update) in produced.updates {
             match viewer {
                 Viewer::Seat(seat) => {
@@ -267,13 +289,37 @@ impl RoomActor {
 
     /// Records a seat change (it does not change the game's sequence number).
     fn record_seat(&mut self, seat: u32, change: SeatChange) {
-        self.release.record(Entry {
+        self.record(Entry {
             seq: self.game.seq(),
             at: self.clock.now_ms(),
             input: Input::Seat { seat, change },
             state_hash: None,
         });
         self.lobby_dirty = true;
+    }
+
+    /// Appends an entry to the log, and a snapshot after it every `snapshot_every` entries.
+    fn record(&mut self, entry: Entry) {
+        self.release.record(entry);
+        self.since_snapshot += 1;
+        if self.since_snapshot >= self.snapshot_every {
+            self.since_snapshot = 0;
+            let snapshot = self.snapshot();
+            self.release.snapshot(self.game.seq(), snapshot.encode());
+        }
+    }
+
+    /// The room as a snapshot keeps it.
+    fn snapshot(&self) -> RoomSnapshot {
+        let requests = self
+            .requests
+            .iter()
+            .map(|(player, window)| {
+                let acks = window.acks().map(|(id, seq)| (id.clone(), seq)).collect();
+                (player.clone(), acks)
+            })
+            .collect();
+        RoomSnapshot::new(self.game.saved(), self.seats.saved(), requests)
     }
 
     // ----- time -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 //! Owns: [`Game`], [`Produced`], the recent steps kept for reconnecting clients. Must not touch:
 //! the module, seats' connections, deadlines, the log, metrics.
 
+use super::snapshot::SavedGame;
 use super::{RoomError, RoomId, RoomStatus, Shared, Update};
 use crate::rules::{Audience, CallContext, Setup, Step, Viewer};
 use crate::store::{Entry, Input};
@@ -257,6 +258,34 @@ impl Game {
             result: self.result.clone(),
             resync,
         }
+    }
+
+    /// What a snapshot keeps of the game.
+    pub fn saved(&self) -> SavedGame {
+        SavedGame {
+            status: self.status,
+            paused_reason: self.paused_reason.clone(),
+            seq: self.seq,
+            state: self.state.clone(),
+            phase: self.phase.clone(),
+            awaiting: self.awaiting.clone(),
+            wake_at: self.wake_at,
+            result: self.result.clone(),
+        }
+    }
+
+    /// Takes the game back to what a snapshot saved (the steps kept for reconnecting clients
+    /// start again from here).
+    pub fn restore(&mut self, saved: SavedGame) {
+        self.status = saved.status;
+        self.paused_reason = saved.paused_reason;
+        self.seq = saved.seq;
+        self.state = saved.state;
+        self.phase = saved.phase;
+        self.awaiting = saved.awaiting;
+        self.wake_at = saved.wake_at;
+        self.result = saved.result;
+        self.history.clear();
     }
 
     /// Whether the game has a state to show (it has started).

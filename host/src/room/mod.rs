@@ -28,6 +28,7 @@ pub mod registry;
 mod release;
 mod requests;
 mod seats;
+mod snapshot;
 mod stats;
 
 pub use clock::Clock;
@@ -74,7 +75,7 @@ pub struct SeatInfo {
 }
 
 /// A room's lifecycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomStatus {
     /// Waiting for seats to fill.

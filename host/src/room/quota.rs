@@ -109,6 +109,18 @@ impl Quotas {
         })
     }
 
+    /// The claim of a room rebuilt after a restart: it counts among live rooms (beyond the cap,
+    /// if need be: it existed before), and not as anyone's open room.
+    pub fn recovered(&self) -> Claim {
+        lock(&self.counts).live += 1;
+        Claim {
+            _live: LiveSlot {
+                counts: self.counts.clone(),
+            },
+            open: None,
+        }
+    }
+
     /// Live rooms now.
     #[cfg(test)]
     pub fn live(&self) -> usize {

@@ -29,6 +29,10 @@ use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod recover;
+
+pub use recover::Recovery;
+
 /// A request to create a room.
 #[derive(Clone, Debug, Default)]
 pub struct CreateRoom {
@@ -104,6 +108,8 @@ pub struct RegistryParams {
     pub shutdown: CancellationToken,
     /// Where rooms run.
     pub spawner: RoomSpawner,
+    /// Rooms save a snapshot every this many log entries.
+    pub snapshot_every: u64,
 }
 
 type Rooms = HashMap<RoomId, RoomHandle, foldhash::fast::RandomState>;
@@ -149,6 +155,7 @@ pub struct Registry {
     spawner: RoomSpawner,
     /// Live rooms, and open rooms per creator and address, with their caps.
     quotas: Quotas,
+    snapshot_every: u64,
 }
 
 impl Registry {
@@ -170,6 +177,7 @@ impl Registry {
             metrics: p.metrics,
             shutdown: p.shutdown,
             spawner: p.spawner,
+            snapshot_every: p.snapshot_every,
         });
         let weak = Arc::downgrade(&registry);
         let shutdown = registry.shutdown.clone();
@@ -234,6 +242,40 @@ impl Registry {
                 room.send_reliably(RoomCmd::ActiveVersion(now)).await;
             }
         }
+    }
+
+    /// Makes a room reachable (and listed unless `private`) and runs it until it closes, after
+    /// its rebuild when `rebuild` is given.
+    fn launch(
+        self: &Arc<Self>,
+        handle: &RoomHandle,
+        private: bool,
+        mut actor: Box<RoomActor>,
+        rx: super::inbox::Receiver,
+        rebuild: Option<recover::Rebuild>,
+    ) {
+        let id = handle.id().clone();
+        self.write().insert(id.clone(), handle.clone());
+        if !private {
+            self.listed
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone(), handle.clone());
+        }
+        let registry = Arc::downgrade(self);
+        self.spawner.spawn(async move {
+            if let Some(rebuild) = rebuild {
+                rebuild.run(&mut actor).await;
+            }
+            actor.run(rx).await;
+            if let Some(r) = registry.upgrade() {
+                r.write().remove(&id);
+                r.listed
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            }
+        });
     }
 
     /// The installed games.
@@ -396,34 +438,16 @@ impl Registry {
             clock,
             log,
             claim,
+            snapshot_every: self.snapshot_every,
         });
         let handle = RoomHandle {
             id: id.clone(),
             tx,
             info: info_rx,
         };
-        self.write().insert(id.clone(), handle.clone());
-        if !req.private {
-            self.listed
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id.clone(), handle.clone());
-        }
-        let registry = Arc::downgrade(self);
-        let room_id = id.clone();
         // Boxed before the task captures it: a task keeps its captures for its whole life, beside
         // the state of the loop.
-        let actor = Box::new(actor);
-        self.spawner.spawn(async move {
-            actor.run(rx).await;
-            if let Some(r) = registry.upgrade() {
-                r.write().remove(&room_id);
-                r.listed
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&room_id);
-            }
-        });
+        self.launch(&handle, req.private, Box::new(actor), rx, None);
         // The catalog may have changed between the look-up above and the room's insertion, where
         // the relay of changes could not see it.
         let active_now = self.active_besides(&game, &pinned);

@@ -62,6 +62,11 @@ impl Release {
         self.appended = self.log.append(entry);
     }
 
+    /// Saves a snapshot taken after the last recorded entry.
+    pub fn snapshot(&mut self, seq: u64, data: Vec<u8>) {
+        self.log.snapshot(seq, data);
+    }
+
     /// Delivers `out` once every entry appended so far is durable (at once if they are and
     /// nothing older is held).
     pub fn send(&mut self, out: Out) {

@@ -65,6 +65,16 @@ impl RequestWindow {
     }
 }
 
+impl RequestWindow {
+    /// The acknowledged requests, oldest first (what a snapshot keeps: refusals are not
+    /// recorded anywhere, and a retried refusal may simply be tried again).
+    pub fn acks(&self) -> impl Iterator<Item = (&Arc<str>, u64)> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.reply.as_ref().ok().map(|seq| (&e.id, *seq)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,42 @@ pub(crate) struct Seats {
 }
 
 impl Seats {
+    /// What a snapshot keeps: who holds each seat (not whether they are connected).
+    pub fn saved(&self) -> Vec<super::snapshot::SavedSeat> {
+        use super::snapshot::SavedSeat;
+        self.seats
+            .iter()
+            .map(|o| match o {
+                Occupant::Open => SavedSeat::Open,
+                Occupant::Bot => SavedSeat::Bot,
+                Occupant::Human(h) => SavedSeat::Human {
+                    player: h.player.clone(),
+                    name: h.name.clone(),
+                    left: matches!(h.presence, Presence::Left),
+                },
+            })
+            .collect()
+    }
+
+    /// A seat as rebuilt after a restart: a person who had not left is away since `now` (their
+    /// reconnect grace starts again: the bot does not take over before they can come back).
+    pub fn rebuilt(seat: super::snapshot::SavedSeat, now: Instant) -> Occupant {
+        use super::snapshot::SavedSeat;
+        match seat {
+            SavedSeat::Open => Occupant::Open,
+            SavedSeat::Bot => Occupant::Bot,
+            SavedSeat::Human { player, name, left } => Occupant::Human(Box::new(Human {
+                player,
+                name,
+                presence: if left {
+                    Presence::Left
+                } else {
+                    Presence::Away { since: now }
+                },
+            })),
+        }
+    }
+
     /// `count` seats, the last `bots` of them bots.
     pub fn new(count: u32, bots: u32) -> Seats {
         let mut seats: Vec<Occupant> = (0..count).map(|_| Occupant::Open).collect();
@@ -147,6 +183,14 @@ impl Seats {
                     && !matches!(h.presence, Presence::Left))
             })
             .map(|(i, _)| i)
+    }
+
+    /// The person who holds `seat` (also after leaving it).
+    pub fn player_in(&self, seat: u32) -> Option<PlayerId> {
+        match self.seats.get(seat as usize) {
+            Some(Occupant::Human(h)) => Some(h.player.clone()),
+            _ => None,
+        }
     }
 
     fn human_mut(&mut self, seat: u32) -> Option<&mut Human> {

@@ -7,9 +7,8 @@ use crate::metrics::Metrics;
 use crate::modules::{MemoryCatalog, ModuleCatalog};
 use crate::rules::{Limits, Runtime, RuntimeConfig};
 use crate::store::{
-    BoxFuture,
-    Durable, Entry, EventLog, GameHeader, GameLog, GameWriter, Input, MemoryLog, SeatChange,
-    StoreError,
+    BoxFuture, Durable, Entry, EventLog, GameHeader, GameLog, GameWriter, Input, MemoryLog,
+    SeatChange, StoreError,
 };
 use registry::RegistryParams;
 use std::sync::Mutex;
@@ -20,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod closing;
+mod recovery;
 
 /// The bundled modules, compiled once for every test of this binary.
 fn catalog() -> Arc<MemoryCatalog> {
@@ -44,6 +44,7 @@ fn catalog() -> Arc<MemoryCatalog> {
 
 struct Rooms {
     registry: Arc<Registry>,
+    shutdown: CancellationToken,
     catalog: Arc<MemoryCatalog>,
     next_conn: u64,
 }
@@ -51,17 +52,20 @@ struct Rooms {
 impl Rooms {
     fn new(cfg: RoomConfig, log: Arc<dyn EventLog>) -> Rooms {
         let catalog = catalog();
+        let shutdown = CancellationToken::new();
         let registry = Registry::new(RegistryParams {
             catalog: catalog.clone(),
             log,
             cfg,
             allow_client_seed: true,
             metrics: Arc::new(Metrics::new()),
-            shutdown: CancellationToken::new(),
+            shutdown: shutdown.clone(),
             spawner: RoomSpawner::current(TaskTracker::new()),
+            snapshot_every: 4,
         });
         Rooms {
             registry,
+            shutdown,
             catalog,
             next_conn: 0,
         }

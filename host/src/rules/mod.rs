@@ -71,7 +71,8 @@ impl Runtime {
                 Loaded::Compiled,
             ),
         };
-        let module = Module::prepare(&self.sandbox, component, digest, self.limits.clone())?;
+        let source = (digest, std::sync::Arc::from(bytes));
+        let module = Module::prepare(&self.sandbox, component, source, self.limits.clone())?;
         Ok((module, loaded))
     }
 

@@ -60,6 +60,9 @@ struct ModuleInner {
     info: GameInfo,
     label: Arc<str>,
     digest: String,
+    /// The component's bytes: kept by digest in the module store, so that a game can be rebuilt
+    /// under the module that played it after the binary has changed.
+    bytes: Arc<[u8]>,
     engine: Engine,
     component: Component,
     pre: GameRulesPre<HostState>,
@@ -87,9 +90,10 @@ impl Module {
     pub(super) fn prepare(
         sandbox: &Sandbox,
         component: Component,
-        digest: String,
+        source: (String, Arc<[u8]>),
         limits: Limits,
     ) -> Result<Module, RulesError> {
+        let (digest, bytes) = source;
         let pre = sandbox
             .linker
             .instantiate_pre(&component)
@@ -103,6 +107,7 @@ impl Module {
             info: GameInfo::default(),
             label: Arc::from("(loading)"),
             digest,
+            bytes,
             engine: sandbox.engine.clone(),
             component,
             pre,
@@ -348,6 +353,11 @@ impl Module {
         &self.inner.digest
     }
 
+    /// The component's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.inner.bytes
+    }
+
     /// The limits every call runs under.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
@@ -374,6 +384,7 @@ impl Module {
                 info: m.info.clone(),
                 label: m.label.clone(),
                 digest: m.digest.clone(),
+                bytes: m.bytes.clone(),
                 engine: m.engine.clone(),
                 component: m.component.clone(),
                 pre: m.pre.clone(),

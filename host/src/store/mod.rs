@@ -283,8 +283,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Keeps a new session; resolves once it is durable (its token may then be handed out).
     fn insert(&self, session: StoredSession, now_ms: u64) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The session of `token`.
-    fn get<'a>(&'a self, token: &'a str)
-    -> BoxFuture<'a, Result<Option<StoredSession>, StoreError>>;
+    fn get<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredSession>, StoreError>>;
     /// The session was used at `now_ms` (written behind; its lifetime counts from there).
     fn touch(&self, token: &Token, now_ms: u64);
     /// Forgets sessions unused since before `before_ms`; resolves to how many.
