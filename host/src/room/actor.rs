@@ -30,6 +30,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tokio::time::{Duration, Instant, Sleep};
 
+/// How long timers and bots wait while storage is behind, ms.
+const STORAGE_RETRY_MS: u64 = 100;
+
 /// What a room needs to start.
 pub(crate) struct RoomParams {
     pub id: RoomId,
@@ -391,6 +394,14 @@ impl RoomActor {
         if self.game.status() != RoomStatus::Running {
             return false;
         }
+        if let Some(work) = due.work
+            && !self.release.accepting()
+        {
+            // Storage is behind: timers and bots wait too (a game of bots would otherwise
+            // fill memory with entries the database cannot take).
+            self.retry_later(work, STORAGE_RETRY_MS);
+            return false;
+        }
         match due.work {
             Some(Work::Timer) => {
                 let ctx = self.call_ctx();
@@ -456,16 +467,20 @@ impl RoomActor {
                 .cfg
                 .retry_base_ms
                 .saturating_mul(1 << (self.failures - 1).min(16));
-            // The failed work stays due: it is done again once the retry time comes.
-            let now = Instant::now();
-            let slot = match work {
-                Work::Timer => &mut self.deadlines.timer,
-                Work::Bot => &mut self.deadlines.bot,
-                Work::Turn => &mut self.deadlines.turn,
-            };
-            *slot = Some(now);
-            self.deadlines.retry = Some(now + Duration::from_millis(backoff));
+            self.retry_later(work, backoff);
         }
+    }
+
+    /// Keeps `work` due, to be done again in `ms`.
+    fn retry_later(&mut self, work: Work, ms: u64) {
+        let now = Instant::now();
+        let slot = match work {
+            Work::Timer => &mut self.deadlines.timer,
+            Work::Bot => &mut self.deadlines.bot,
+            Work::Turn => &mut self.deadlines.turn,
+        };
+        *slot = Some(now);
+        self.deadlines.retry = Some(now + Duration::from_millis(ms));
     }
 
     fn pause(&mut self, reason: String) {

@@ -53,11 +53,7 @@ pub(crate) enum SavedSeat {
 }
 
 impl RoomSnapshot {
-    pub fn new(
-        game: SavedGame,
-        seats: Vec<SavedSeat>,
-        requests: Vec<(PlayerId, Acks)>,
-    ) -> Self {
+    pub fn new(game: SavedGame, seats: Vec<SavedSeat>, requests: Vec<(PlayerId, Acks)>) -> Self {
         RoomSnapshot {
             format: FORMAT,
             game,

@@ -257,6 +257,8 @@ fn a_failing_timer_is_retried_with_backoff_then_pauses_the_room_without_spinning
 struct ManualLog {
     entries: Arc<Mutex<Vec<Entry>>>,
     durable: Arc<Durable>,
+    /// Set: the log reports its backlog full (rooms refuse new inputs).
+    full: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct ManualWriter {
@@ -301,7 +303,7 @@ impl EventLog for ManualLog {
     }
 
     fn accepting(&self) -> bool {
-        true
+        !self.full.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -319,7 +321,7 @@ impl GameWriter for ManualWriter {
     fn snapshot(&mut self, _: u64, _: Vec<u8>) {}
 
     fn accepting(&self) -> bool {
-        true
+        self.log.accepting()
     }
 
     fn end(&mut self, _: crate::store::Ending) {}
@@ -573,4 +575,76 @@ async fn a_room_stopped_by_a_shutdown_does_not_tell_its_members_it_closed() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(closed_frames(&mut a_rx), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_storage_is_behind_players_get_unavailable_and_bots_and_timers_wait() {
+    // A full log backlog refuses new actions with `unavailable` (not remembered: the same
+    // request passes later) and holds the bots back; once it drains, play goes on.
+    let log = ManualLog::default();
+    let cfg = RoomConfig {
+        bot_think_ms: 10,
+        ..RoomConfig::default()
+    };
+    let mut rooms = Rooms::new(cfg, Arc::new(log.clone()));
+    let ann = player("p-ann");
+    let (a, _a_rx) = rooms.conn();
+    let create = tokio::spawn({
+        let registry = rooms.registry.clone();
+        let req = CreateRoom {
+            bots: 1,
+            ..hostile("none")
+        };
+        let who = creator(&ann, a);
+        async move { registry.create(req, who).await }
+    });
+    settle().await;
+    log.flush();
+    let id = create.await.expect("task").expect("created");
+    let handle = rooms.registry.get(id.as_str()).expect("open");
+    settle().await;
+    log.flush();
+    settle().await;
+    let (out, mut rx) = rooms.conn();
+    handle.send(act(&ann, "m1", &out)).expect("sent");
+    settle().await;
+    log.flush();
+    settle().await;
+    let entries = || log.entries.lock().expect("lock").len();
+    let before = entries();
+    log.full.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The bot's turn came: it waits.
+    assert_eq!(entries(), before, "nothing recorded while the log is full");
+    handle.send(act(&ann, "m2", &out)).expect("sent");
+    settle().await;
+    log.flush();
+    settle().await;
+    let mut got = Vec::new();
+    while let Ok(msg) = rx.try_recv() {
+        match msg {
+            Outgoing::Ack(a) => got.push(format!("ack {} {}", a.request_id, a.seq)),
+            Outgoing::Refused(r) => {
+                got.push(format!("refused {} {}", r.request_id, r.error.kind()))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(got, ["ack m1 2", "refused m2 unavailable"]);
+    log.full.store(false, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    log.flush();
+    settle().await;
+    assert_eq!(entries(), before + 1, "the bot moved once the log drained");
+    handle.send(act(&ann, "m2", &out)).expect("sent");
+    settle().await;
+    log.flush();
+    settle().await;
+    let mut got = Vec::new();
+    while let Ok(msg) = rx.try_recv() {
+        if let Outgoing::Ack(a) = msg {
+            got.push(format!("ack {} {}", a.request_id, a.seq));
+        }
+    }
+    assert_eq!(got, ["ack m2 4"], "the refused request passes now");
 }
