@@ -430,3 +430,140 @@ impl Client {
 pub fn room_id(reply: &Value) -> String {
     reply["room"]["id"].as_str().expect("room id").to_string()
 }
+
+/// A database for one test server: its own SQLite file, or its own PostgreSQL database.
+pub mod databases {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+
+    /// A fresh SQLite database URL: a new file in the test process's directory.
+    pub fn sqlite() -> String {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = super::cache_dir().join(format!("db-{n}.sqlite"));
+        format!("sqlite://{}", path.display())
+    }
+
+    /// A fresh, empty PostgreSQL database on the server `DATABASE_URL` names (dropped at the
+    /// end of the test process's next run, not here: a killed server may still hold it), or
+    /// `None` with a visible message when there is no `DATABASE_URL`. With
+    /// `TEST_REQUIRE_SERVICES=1`, a missing or unreachable database fails the test instead.
+    pub async fn postgres(test: &str) -> Option<String> {
+        let required = std::env::var("TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+        let Ok(url) = std::env::var("DATABASE_URL") else {
+            assert!(!required, "{test}: DATABASE_URL is not set");
+            eprintln!("SKIPPED {test}: set DATABASE_URL to a PostgreSQL server to run it");
+            return None;
+        };
+        use sqlx::Connection;
+        let mut admin = match sqlx::PgConnection::connect(&url).await {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(!required, "{test}: cannot reach {url}: {e}");
+                eprintln!("SKIPPED {test}: cannot reach {url}: {e}");
+                return None;
+            }
+        };
+        let name = format!(
+            "tabula_t{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            test.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(20)
+                .collect::<String>()
+                .to_lowercase()
+        );
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        let base = match url.rfind('/') {
+            Some(i) if url[..i].contains("://") && url[i..].len() > 1 => &url[..i],
+            _ => url.as_str(),
+        };
+        Some(format!("{base}/{name}"))
+    }
+}
+
+/// A server in a process of its own, which a test can kill as a crash would.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// The game port.
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `bin serve` on `database_url` with the data directory `data_dir`, fast bots and the
+    /// limits tests need, plus `env`; waits until it listens (not until it is ready).
+    pub fn start(
+        bin: &str,
+        data_dir: &std::path::Path,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--database-url")
+            .arg(database_url)
+            .env("TABULA_LOG", "warn")
+            .env("TABULA_CONNECTION__MESSAGES_PER_SECOND", "5000")
+            .env("TABULA_CONNECTION__BURST", "5000")
+            .env("TABULA_CONNECTION__SESSIONS_PER_ADDRESS", "100000")
+            .env("TABULA_CONNECTION__NEW_SESSIONS_PER_MINUTE", "100000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("the server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let line = lines
+            .next()
+            .expect("the server says where it serves")
+            .expect("utf-8 output");
+        let addr = line
+            .split("serving on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        // Keep reading, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServerProcess { child, addr }
+    }
+
+    /// Waits until `/health/ready` answers 200 (recovery done).
+    pub async fn ready(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE * 3;
+        loop {
+            if http_get(self.addr, "/health/ready").await.0 == 200 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and waits for it to be gone.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
