@@ -14,7 +14,7 @@ pub use harness::{Harness, HarnessError, Playout};
 pub use rng::Rng;
 pub use state::{decode_body, decode_state, encode_state, split_version};
 pub use types::{
-    AddressedView, Audience, Context, Ctx, Event, GameInfo, RuleError, Seat, Setup, Status, Step,
+    AddressedView, Audience, Context, Ctx, Event, GameInfo, Outcome, RuleError, Seat, Setup, Status, Step,
     Viewer,
 };
 

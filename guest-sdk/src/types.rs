@@ -90,8 +90,68 @@ impl std::error::Error for RuleError {}
 pub enum Status {
     /// Still being played.
     Running,
-    /// Over, with a result (winners, scores, ...) as JSON.
+    /// Over, with a result (winners, scores, ...) as JSON. Build it from an [`Outcome`] so that
+    /// the host can count wins and scores for its player statistics; any other JSON is kept
+    /// and shown, and the game counts as played only.
     Finished(serde_json::Value),
+}
+
+/// How a game ended, in the form hosts read for statistics: a JSON object with `"winners"` (the
+/// winning seats; empty when nobody won) and, optionally, `"scores"` (one number per seat), plus
+/// whatever else the game wants to show.
+///
+/// ```
+/// use tabula_sdk::{Outcome, Status};
+/// let status: Status = Outcome::winners([2]).with_scores([10, -5, 31, 0]).into();
+/// assert_eq!(
+///     status,
+///     Status::Finished(serde_json::json!({"winners": [2], "scores": [10, -5, 31, 0]}))
+/// );
+/// let draw: Status = Outcome::draw().with("reason", "board full").into();
+/// assert_eq!(
+///     draw,
+///     Status::Finished(serde_json::json!({"winners": [], "reason": "board full"}))
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    result: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Outcome {
+    /// These seats won.
+    pub fn winners(seats: impl IntoIterator<Item = Seat>) -> Outcome {
+        let winners: Vec<Seat> = seats.into_iter().collect();
+        let mut result = serde_json::Map::new();
+        result.insert("winners".into(), winners.into());
+        Outcome { result }
+    }
+
+    /// Nobody won.
+    pub fn draw() -> Outcome {
+        Outcome::winners([])
+    }
+
+    /// Each seat's final score, in seat order.
+    pub fn with_scores(mut self, scores: impl IntoIterator<Item = i64>) -> Outcome {
+        let scores: Vec<i64> = scores.into_iter().collect();
+        self.result.insert("scores".into(), scores.into());
+        self
+    }
+
+    /// Something else to show with the result (`winners` and `scores` are kept as set).
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Outcome {
+        if key != "winners" && key != "scores" {
+            self.result.insert(key.into(), value.into());
+        }
+        self
+    }
+}
+
+impl From<Outcome> for Status {
+    fn from(o: Outcome) -> Status {
+        Status::Finished(serde_json::Value::Object(o.result))
+    }
 }
 
 /// What a game is: static facts the host reads once per module.

@@ -6,10 +6,14 @@
 //! server's event log becomes a record with [`GameRecord::from_log`]. See `docs/replay.md`.
 
 use crate::rules::{CallContext, Module, RulesError, Setup, Step, Viewer};
+use crate::store::SeatChange;
 use serde::{Deserialize, Serialize};
 
 /// The format tag written in every record.
-pub const FORMAT: &str = "tabula-replay/1";
+pub const FORMAT: &str = "tabula-replay/2";
+
+/// The earlier format, still read (no digest, request ids, seat changes or state hashes).
+pub const FORMAT_1: &str = "tabula-replay/1";
 
 /// Which module version a game was played with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,9 +23,12 @@ pub struct ModuleRef {
     pub name: String,
     /// Rules version, e.g. `1.0.0`.
     pub version: String,
+    /// SHA-256 of the component's bytes, hex (format 2): the exact module that played.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
-/// One input that changed a game's state.
+/// One input of a game: what changed its state, and (format 2) who came and went.
 ///
 /// Written as an internally tagged object (`{"type":"act",...}`), but read through
 /// [`wire::Input`]: an internally tagged enum buffers its fields as `serde` content, which turns
@@ -40,12 +47,35 @@ pub enum RecordedInput {
         action: String,
         /// Host time of the action, ms.
         at: u64,
+        /// The player's request id (absent when a bot moved for the seat).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        /// The state hash recorded after the action (16 hex digits).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state_hash: Option<String>,
     },
     /// A timer the module asked for fired.
     Timer {
         /// Host time of the firing, ms.
         at: u64,
+        /// The state hash recorded after the timer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state_hash: Option<String>,
     },
+    /// Who holds a seat changed (the state does not change).
+    Seat {
+        /// The seat.
+        seat: u32,
+        /// Its new occupant.
+        change: SeatChange,
+        /// Host time, ms.
+        at: u64,
+    },
+}
+
+/// The hash format of records: 16 hex digits.
+pub fn hash_text(hash: u64) -> String {
+    format!("{hash:016x}")
 }
 
 impl<'de> Deserialize<'de> for RecordedInput {
@@ -56,28 +86,56 @@ impl<'de> Deserialize<'de> for RecordedInput {
             seat,
             action,
             at,
+            request_id,
+            state_hash,
+            change,
         } = wire::Input::deserialize(d)?;
-        match (kind, seat, action) {
-            (wire::Kind::Act, Some(seat), Some(action)) => {
-                Ok(RecordedInput::Act { seat, action, at })
+        let unknown = |f: &'static str, fields: &'static [&'static str]| {
+            Err(D::Error::unknown_field(f, fields))
+        };
+        match kind {
+            wire::Kind::Act => {
+                if change.is_some() {
+                    return unknown("change", wire::ACT);
+                }
+                Ok(RecordedInput::Act {
+                    seat: seat.ok_or_else(|| D::Error::missing_field("seat"))?,
+                    action: action.ok_or_else(|| D::Error::missing_field("action"))?,
+                    at,
+                    request_id,
+                    state_hash,
+                })
             }
-            (wire::Kind::Act, None, _) => Err(D::Error::missing_field("seat")),
-            (wire::Kind::Act, _, None) => Err(D::Error::missing_field("action")),
-            (wire::Kind::Timer, None, None) => Ok(RecordedInput::Timer { at }),
-            (wire::Kind::Timer, Some(_), _) => {
-                Err(D::Error::unknown_field("seat", &["type", "at"]))
-            }
-            (wire::Kind::Timer, _, Some(_)) => {
-                Err(D::Error::unknown_field("action", &["type", "at"]))
-            }
+            wire::Kind::Timer => match (seat, action, request_id, change) {
+                (None, None, None, None) => Ok(RecordedInput::Timer { at, state_hash }),
+                (Some(_), ..) => unknown("seat", wire::TIMER),
+                (_, Some(_), ..) => unknown("action", wire::TIMER),
+                (_, _, Some(_), _) => unknown("request_id", wire::TIMER),
+                _ => unknown("change", wire::TIMER),
+            },
+            wire::Kind::Seat => match (action, request_id, state_hash) {
+                (None, None, None) => Ok(RecordedInput::Seat {
+                    seat: seat.ok_or_else(|| D::Error::missing_field("seat"))?,
+                    change: change.ok_or_else(|| D::Error::missing_field("change"))?,
+                    at,
+                }),
+                (Some(_), ..) => unknown("action", wire::SEAT),
+                (_, Some(_), _) => unknown("request_id", wire::SEAT),
+                _ => unknown("state_hash", wire::SEAT),
+            },
         }
     }
 }
 
 /// The record's input objects as read, and the action's JSON text as written.
 mod wire {
+    use crate::store::SeatChange;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use serde_json::value::RawValue;
+
+    pub const ACT: &[&str] = &["type", "seat", "action", "at", "request_id", "state_hash"];
+    pub const TIMER: &[&str] = &["type", "at", "state_hash"];
+    pub const SEAT: &[&str] = &["type", "seat", "change", "at"];
 
     /// Every field any input type has; which ones must be present depends on `type`.
     #[derive(Deserialize)]
@@ -91,14 +149,18 @@ mod wire {
         #[serde(default, deserialize_with = "json_text")]
         pub action: Option<String>,
         pub at: u64,
+        pub request_id: Option<String>,
+        pub state_hash: Option<String>,
+        pub change: Option<SeatChange>,
     }
 
-    /// The input types of `tabula-replay/1`.
+    /// The input types.
     #[derive(Deserialize)]
     #[serde(rename_all = "snake_case")]
     pub enum Kind {
         Act,
         Timer,
+        Seat,
     }
 
     /// Writes a JSON text held as a `String` as the JSON value it is.
@@ -120,7 +182,7 @@ mod wire {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GameRecord {
-    /// Always [`FORMAT`].
+    /// [`FORMAT`] (or [`FORMAT_1`] for records written before it).
     pub format: String,
     /// The module the game was played with.
     pub module: ModuleRef,
@@ -134,7 +196,11 @@ pub struct GameRecord {
     /// Host time at start, ms.
     #[serde(default)]
     pub started_at: u64,
-    /// Every state-changing input, in order.
+    /// The state hash recorded after the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_hash: Option<String>,
+    /// Every input, in order: seat changes (before and after the start) and every input that
+    /// changed the state.
     pub inputs: Vec<RecordedInput>,
 }
 
@@ -146,17 +212,19 @@ impl GameRecord {
             module: ModuleRef {
                 name: module.info().name.clone(),
                 version: module.info().version.clone(),
+                digest: Some(module.digest().to_owned()),
             },
             seed: setup.seed,
             seats: setup.seats,
             options: serde_json::from_str(&setup.options).unwrap_or(serde_json::Value::Null),
             started_at,
+            start_hash: None,
             inputs: Vec::new(),
         }
     }
 
-    /// The record of a game read back from the event log: its start and every action and timer
-    /// since (seat changes do not change the state). `None` before the game started.
+    /// The record of a game read back from the event log, from its first entry (seat changes
+    /// included). `None` before the game started.
     pub fn from_log(log: &crate::store::GameLog) -> Option<Self> {
         use crate::store::Input;
         let entries: Vec<&crate::store::Entry> = log.entries.iter().map(|(_, e)| e).collect();
@@ -167,21 +235,37 @@ impl GameRecord {
             module: ModuleRef {
                 name: h.module.name.clone(),
                 version: h.module.version.clone(),
+                digest: Some(h.module.digest.clone()),
             },
             seed: h.seed,
             seats: h.seats,
             options: serde_json::from_str(&h.options).unwrap_or(serde_json::Value::Null),
             started_at: entries[start].at,
-            inputs: entries[start + 1..]
+            start_hash: entries[start].state_hash.map(hash_text),
+            inputs: entries
                 .iter()
                 .filter_map(|e| match &e.input {
-                    Input::Act { seat, action, .. } => Some(RecordedInput::Act {
+                    Input::Act {
+                        seat,
+                        action,
+                        request_id,
+                    } => Some(RecordedInput::Act {
                         seat: *seat,
                         action: action.to_string(),
                         at: e.at,
+                        request_id: request_id.as_deref().map(str::to_owned),
+                        state_hash: e.state_hash.map(hash_text),
                     }),
-                    Input::Timer => Some(RecordedInput::Timer { at: e.at }),
-                    Input::Start | Input::Seat { .. } => None,
+                    Input::Timer => Some(RecordedInput::Timer {
+                        at: e.at,
+                        state_hash: e.state_hash.map(hash_text),
+                    }),
+                    Input::Seat { seat, change } => Some(RecordedInput::Seat {
+                        seat: *seat,
+                        change: change.clone(),
+                        at: e.at,
+                    }),
+                    Input::Start => None,
                 })
                 .collect(),
         })
@@ -205,7 +289,7 @@ impl GameRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     /// The record is not in a format this version reads.
-    #[error("unsupported record format {found:?} (expected {FORMAT:?})")]
+    #[error("unsupported record format {found:?} (expected {FORMAT:?} or {FORMAT_1:?})")]
     Format {
         /// What the record says.
         found: String,
@@ -216,6 +300,32 @@ pub enum ReplayError {
         /// name@version in the record.
         wanted: String,
         /// name@version of the module.
+        found: String,
+    },
+    /// The module has the record's name and version but other bytes.
+    #[error(
+        "the record was played with {name}@{version} of digest {wanted}, but this module's digest \
+         is {found}: replay with the exact module (--module FILE, or --database-url to read it \
+         from the server's database)"
+    )]
+    WrongDigest {
+        /// Game name.
+        name: String,
+        /// Rules version.
+        version: String,
+        /// The record's digest.
+        wanted: String,
+        /// The module's.
+        found: String,
+    },
+    /// A step's state is not the one the record says the game reached.
+    #[error("the state after {what} is not the recorded one (recorded {recorded}, replayed {found})")]
+    Diverged {
+        /// Which step: `start` or `input N`.
+        what: String,
+        /// The recorded hash.
+        recorded: String,
+        /// The replay's hash.
         found: String,
     },
     /// Starting the game failed.
@@ -254,7 +364,7 @@ pub fn run(
     record: &GameRecord,
     mut on_step: impl FnMut(ReplayedStep<'_>),
 ) -> Result<Step, ReplayError> {
-    if record.format != FORMAT {
+    if record.format != FORMAT && record.format != FORMAT_1 {
         return Err(ReplayError::Format {
             found: record.format.clone(),
         });
@@ -266,30 +376,61 @@ pub fn run(
             found: module.label().into(),
         });
     }
+    if let Some(wanted) = &record.module.digest
+        && wanted != module.digest()
+    {
+        return Err(ReplayError::WrongDigest {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            wanted: wanted.clone(),
+            found: module.digest().to_owned(),
+        });
+    }
     let ctx = |now: u64| CallContext {
         now,
         viewers: vec![Viewer::Spectator],
     };
+    let check = |what: &dyn Fn() -> String, recorded: &Option<String>, step: &Step| {
+        let found = hash_text(crate::store::state_hash(&step.state));
+        match recorded {
+            Some(r) if *r != found => Err(ReplayError::Diverged {
+                what: what(),
+                recorded: r.clone(),
+                found,
+            }),
+            _ => Ok(()),
+        }
+    };
     let mut step = module
         .start(&record.setup(), &ctx(record.started_at))
         .map_err(|source| ReplayError::Start { source })?;
+    check(&|| "start".into(), &record.start_hash, &step)?;
     on_step(ReplayedStep {
         index: 0,
         input: None,
         step: &step,
     });
     for (i, input) in record.inputs.iter().enumerate() {
-        let next = match input {
-            RecordedInput::Act { seat, action, at } => {
-                module.act(&step.state, *seat, action, &ctx(*at))
+        let (next, recorded) = match input {
+            RecordedInput::Act {
+                seat,
+                action,
+                at,
+                state_hash,
+                ..
+            } => (module.act(&step.state, *seat, action, &ctx(*at)), state_hash),
+            RecordedInput::Timer { at, state_hash } => {
+                (module.timer(&step.state, &ctx(*at)), state_hash)
             }
-            RecordedInput::Timer { at } => module.timer(&step.state, &ctx(*at)),
+            // Who holds a seat does not change the state.
+            RecordedInput::Seat { .. } => continue,
         };
         step = next.map_err(|source| ReplayError::Input {
             index: i + 1,
             input: serde_json::to_string(input).unwrap_or_default(),
             source,
         })?;
+        check(&|| format!("input {}", i + 1), recorded, &step)?;
         on_step(ReplayedStep {
             index: i + 1,
             input: Some(input),
@@ -311,6 +452,8 @@ mod tests {
             seat: 2,
             action: r#"{"play":["HORSE_RED","HORSE_RED"]}"#.into(),
             at: 7,
+            request_id: None,
+            state_hash: None,
         };
         let text = serde_json::to_string(&input).expect("serialize");
         assert_eq!(
@@ -330,24 +473,42 @@ mod tests {
             seat: 1,
             action: action.into(),
             at: 5,
+            request_id: Some("q1".into()),
+            state_hash: Some(hash_text(7)),
         };
         let record = GameRecord {
             format: FORMAT.into(),
             module: ModuleRef {
                 name: "turn-room".into(),
                 version: "1.0.0".into(),
+                digest: Some("ab".into()),
             },
             seed: 3,
             seats: 2,
             options: serde_json::Value::Null,
             started_at: 0,
-            inputs: vec![input.clone(), RecordedInput::Timer { at: 9 }],
+            start_hash: Some(hash_text(1)),
+            inputs: vec![
+                RecordedInput::Seat {
+                    seat: 0,
+                    change: SeatChange::Human {
+                        player: crate::ids::PlayerId::from_wire("p-ann"),
+                        name: "ann".into(),
+                    },
+                    at: 0,
+                },
+                input.clone(),
+                RecordedInput::Timer {
+                    at: 9,
+                    state_hash: None,
+                },
+            ],
         };
         let text = serde_json::to_string_pretty(&record).expect("serialize");
         assert!(text.contains(action), "{text}");
         let back: GameRecord = serde_json::from_str(&text).expect("deserialize");
         assert_eq!(back, record);
-        match &back.inputs[0] {
+        match &back.inputs[1] {
             RecordedInput::Act { action: a, .. } => assert_eq!(a.as_bytes(), action.as_bytes()),
             other => panic!("expected an act, got {other:?}"),
         }
@@ -366,6 +527,9 @@ mod tests {
             r#"{"type":"timer","at":1,"extra":true}"#,
             r#"{"type":"swap","at":1}"#,
             r#"{"type":"timer"}"#,
+            r#"{"type":"seat","seat":0,"at":1}"#,
+            r#"{"type":"seat","seat":0,"change":"bot","at":1,"state_hash":"00"}"#,
+            r#"{"type":"act","seat":0,"action":{},"change":"bot","at":1}"#,
         ] {
             assert!(serde_json::from_str::<RecordedInput>(bad).is_err(), "{bad}");
         }
@@ -377,7 +541,9 @@ mod tests {
             RecordedInput::Act {
                 seat: 2,
                 action: "null".into(),
-                at: 4
+                at: 4,
+                request_id: None,
+                state_hash: None,
             }
         );
     }

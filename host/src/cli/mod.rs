@@ -1,6 +1,7 @@
 //! The `tabula` command line. Parses arguments with clap and calls into the library; prints
 //! results for people (and JSON with `--json`).
 
+mod inspect_cmd;
 mod replay_cmd;
 mod rules_cmd;
 mod serve_cmd;
@@ -34,10 +35,16 @@ pub enum Command {
     Replay {
         /// The record file.
         file: PathBuf,
-        /// The module to replay with (a file or bundled name); default: the record's module.
+        /// The module to replay with (a file or bundled name); default: the record's module,
+        /// found by its digest.
         #[arg(long)]
         module: Option<String>,
+        /// A server's database, to read the record's exact module from.
+        #[arg(long)]
+        database_url: Option<String>,
     },
+    /// Rebuild a game from a server's database at any step and print it (JSON).
+    Inspect(inspect_cmd::InspectArgs),
 }
 
 /// Runs the command line; the exit code is non-zero on any failure or violation.
@@ -63,7 +70,19 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve_cmd::run(args, cli.data_dir.as_deref()),
         Command::Rules(cmd) => rules_cmd::run(cmd, &data_dir),
-        Command::Replay { file, module } => replay_cmd::run(&file, module.as_deref(), &data_dir),
+        Command::Replay {
+            file,
+            module,
+            database_url,
+        } => replay_cmd::run(
+            &file,
+            &replay_cmd::ModuleSource {
+                spec: module.as_deref(),
+                database_url: database_url.as_deref(),
+            },
+            &data_dir,
+        ),
+        Command::Inspect(args) => inspect_cmd::run(args, &data_dir),
     };
     match outcome {
         Ok(code) => code,

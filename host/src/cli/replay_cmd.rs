@@ -1,28 +1,82 @@
-//! `tabula replay FILE`: run a recorded game through its module and print every step.
+//! `tabula replay FILE`: run a recorded game through the exact module that played it, checking
+//! every recorded state hash, and print every step.
 
 use crate::modules;
 use crate::replay::{self, GameRecord};
-use crate::rules::{Limits, Runtime, RuntimeConfig};
+use crate::rules::{Limits, Module, Runtime, RuntimeConfig};
 use anyhow::Context;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// Where the module of a record comes from.
+pub struct ModuleSource<'a> {
+    /// `--module`: a file or a bundled name.
+    pub spec: Option<&'a str>,
+    /// `--database-url`: the module store of a server's database.
+    pub database_url: Option<&'a str>,
+}
+
+/// The module a record names: `--module` if given; else the bundled module with the record's
+/// digest; else the bytes the server's database kept under that digest; else (a record without
+/// a digest) the bundled module of that name.
+pub fn module_for(
+    record: &GameRecord,
+    from: &ModuleSource<'_>,
+    runtime: &Runtime,
+) -> anyhow::Result<Module> {
+    let load = |bytes: &[u8], what: &str| {
+        runtime
+            .load(bytes)
+            .with_context(|| format!("loading {what}"))
+    };
+    if let Some(spec) = from.spec {
+        return load(&modules::resolve(spec)?, spec);
+    }
+    let Some(digest) = &record.module.digest else {
+        let name = &record.module.name;
+        return load(&modules::resolve(name)?, name);
+    };
+    if let Some(bundled) = tabula_bundle::MODULES
+        .iter()
+        .find(|m| crate::rules::sha256_hex(m.bytes) == *digest)
+    {
+        return load(bundled.bytes, bundled.name);
+    }
+    let Some(url) = from.database_url else {
+        anyhow::bail!(
+            "the record's module {}@{} (digest {digest}) is not bundled with this build: give \
+             --module FILE, or --database-url to read it from the server's database",
+            record.module.name,
+            record.module.version
+        );
+    };
+    let bytes = tokio::runtime::Runtime::new()?.block_on(async {
+        let metrics = crate::metrics::Metrics::new();
+        let storage =
+            crate::store::Storage::open(url, &crate::config::DatabaseConfig::default(), &metrics)
+                .await?;
+        let bytes = storage.modules.load(digest).await?;
+        anyhow::Ok(bytes)
+    })?;
+    match bytes {
+        Some(bytes) => load(&bytes, &format!("the module of digest {digest}")),
+        None => anyhow::bail!("the database has no module of digest {digest}"),
+    }
+}
+
 /// Replays the record in `file` and prints one JSON line per step (start first): the input, the
 /// phase, whom the game awaits, the next wake-up, the events and the spectator view.
-pub fn run(file: &Path, module: Option<&str>, data_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(file: &Path, from: &ModuleSource<'_>, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let record: GameRecord = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a game record", file.display()))?;
-    let spec = module.unwrap_or(&record.module.name);
     let runtime = Runtime::new(RuntimeConfig {
         limits: Limits::default(),
         cache_dir: Some(data_dir.join("modules")),
     })?;
-    let module = runtime
-        .load(&modules::resolve(spec)?)
-        .with_context(|| format!("loading {spec}"))?;
+    let module = module_for(&record, from, &runtime)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_error = None;

@@ -543,16 +543,41 @@ async fn a_game_read_back_from_the_log_replays_to_the_same_state() {
         .expect("reads")
         .expect("the log holds the game");
     let record = crate::replay::GameRecord::from_log(&game).expect("the game started");
+    let seat_changes = record
+        .inputs
+        .iter()
+        .filter(|i| matches!(i, crate::replay::RecordedInput::Seat { .. }))
+        .count();
+    assert_eq!(seat_changes, 5, "the creator and three bots took their seats, she left");
     assert_eq!(
-        record.inputs.len() as u64 + 1,
+        (record.inputs.len() - seat_changes) as u64 + 1,
         seq,
         "one input per step after the start"
     );
     let module = catalog().active("liap-tui").expect("bundled");
+    assert_eq!(record.module.digest.as_deref(), Some(module.digest()));
     let mut steps = 0;
     let last = crate::replay::run(&module, &record, |_| steps += 1).expect("replays");
     assert_eq!(steps as u64, seq);
     assert!(last.result.is_some(), "the replay ends the game too");
+    // Every step's state is checked against the recorded hash: a record whose game went
+    // otherwise is caught at the step where it parts.
+    let mut tampered = record.clone();
+    let tenth = tampered
+        .inputs
+        .iter_mut()
+        .filter_map(|i| match i {
+            crate::replay::RecordedInput::Act { state_hash, .. } => Some(state_hash),
+            _ => None,
+        })
+        .nth(9)
+        .expect("ten moves");
+    *tenth = Some(crate::replay::hash_text(0));
+    let e = crate::replay::run(&module, &tampered, |_| {}).expect_err("diverges");
+    assert!(
+        matches!(e, crate::replay::ReplayError::Diverged { .. }),
+        "{e}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

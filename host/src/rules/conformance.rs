@@ -261,6 +261,10 @@ fn play(
         .map_err(|e| fault(0, e))?;
     validate(run, &step, None, &viewers).map_err(|(k, d)| fail(0, k, d))?;
     let mut record = GameRecord::new(run.module, &setup, now);
+    let hash = |step: &crate::rules::Step| {
+        Some(replay::hash_text(crate::store::state_hash(&step.state)))
+    };
+    record.start_hash = hash(&step);
     let mut states: Vec<Vec<u8>> = vec![step.state.clone()];
     while step.result.is_none() {
         if steps >= opts.max_steps {
@@ -286,7 +290,8 @@ fn play(
             let next = run
                 .timed(|m| m.timer(&step.state, &ctx(now)))
                 .map_err(|e| fault(steps, e))?;
-            (next, RecordedInput::Timer { at: now })
+            let state_hash = hash(&next);
+            (next, RecordedInput::Timer { at: now, state_hash })
         } else if let Some(at) = bot_at {
             now = at;
             let pick = crate::ids::splitmix64(&mut entropy) % step.awaiting.len() as u64;
@@ -313,12 +318,15 @@ fn play(
                     format!("the bot's action is not JSON: {action:.80}"),
                 )
             })?;
+            let state_hash = hash(&next);
             (
                 next,
                 RecordedInput::Act {
                     seat,
                     action,
                     at: now,
+                    request_id: None,
+                    state_hash,
                 },
             )
         } else {

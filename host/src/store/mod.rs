@@ -105,8 +105,10 @@ pub enum Input {
     },
 }
 
-/// A seat's new occupant.
+/// A seat's new occupant (in records: `{"human":{"player":..,"name":..}}`, `"bot"`, `"open"`,
+/// `"left"`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SeatChange {
     /// A person took the seat.
     Human {

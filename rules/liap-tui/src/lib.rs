@@ -44,7 +44,7 @@ pub use state::{Phase, State};
 pub use view::{Can, PlayCan, View};
 
 use serde::{Deserialize, Serialize};
-use tabula_sdk::{Ctx, Game, GameInfo, Rng, RuleError, Seat, Setup, Status, Viewer};
+use tabula_sdk::{Ctx, Game, GameInfo, Outcome, Rng, RuleError, Seat, Setup, Status, Viewer};
 
 /// The game, exported below as this module's rules.
 pub struct LiapTui;
@@ -115,10 +115,9 @@ impl Game for LiapTui {
 
     fn status(state: &State) -> Status {
         if state.phase() == Phase::GameOver {
-            Status::Finished(serde_json::json!({
-                "winners": state.winners,
-                "scores": state.totals,
-            }))
+            Outcome::winners(state.winners.iter().copied())
+                .with_scores(state.totals.iter().map(|&t| i64::from(t)))
+                .into()
         } else {
             Status::Running
         }

@@ -1,7 +1,7 @@
 //! Tic-tac-toe: the smallest complete Tabula game. Seat 0 plays X and moves first.
 
 use serde::{Deserialize, Serialize};
-use tabula_sdk::{Ctx, Game, GameInfo, Rng, RuleError, Seat, Setup, Status, Viewer};
+use tabula_sdk::{Ctx, Game, GameInfo, Outcome, Rng, RuleError, Seat, Setup, Status, Viewer};
 
 /// The game, exported below as this module's rules.
 pub struct TicTacToe;
@@ -55,9 +55,11 @@ impl Game for TicTacToe {
         let line =
             LINES.iter().map(|l| l.map(|i| b.cells[i])).find(|c| c[0] != 0 && c[1..] == [c[0]; 2]);
         match line {
-            Some([w, ..]) => Status::Finished(serde_json::json!({ "winner": w - 1 })),
+            Some([w, ..]) => {
+                Outcome::winners([u32::from(w) - 1]).with("winner", u32::from(w) - 1).into()
+            }
             None if b.cells.iter().all(|&c| c != 0) => {
-                Status::Finished(serde_json::json!({ "winner": null }))
+                Outcome::draw().with("winner", serde_json::Value::Null).into()
             }
             None => Status::Running,
         }
@@ -76,12 +78,13 @@ mod tests {
 
     #[test]
     fn a_full_row_wins_and_ends_the_game() {
-        // X takes the top row while O plays below it: X (seat 0) wins and further moves are refused.
+        // X takes the top row while O plays below it: X (seat 0) wins (the result names it in the
+        // form hosts count) and further moves are refused.
         let mut h = Harness::<TicTacToe>::start(2, 0, "").expect("start");
         for (seat, cell) in [(0, 0), (1, 3), (0, 1), (1, 4), (0, 2)] {
             h.act(seat, &Move { cell }).expect("legal move");
         }
-        assert_eq!(h.step().result.as_deref(), Some(r#"{"winner":0}"#));
+        assert_eq!(h.step().result.as_deref(), Some(r#"{"winner":0,"winners":[0]}"#));
         assert_eq!(h.act(1, &Move { cell: 5 }).err(), Some(RuleError::GameOver));
     }
 
