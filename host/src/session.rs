@@ -122,9 +122,7 @@ impl Sessions {
         {
             let mut table = self.lock();
             let opened = table.by_address.get(&addr).copied().unwrap_or(0);
-            if opened >= self.limits.per_address
-                || self.new_per_address.check_key(&addr).is_err()
-            {
+            if opened >= self.limits.per_address || self.new_per_address.check_key(&addr).is_err() {
                 return Err(SessionError::TooMany);
             }
             // Counted before the write, so that concurrent hellos cannot pass the cap together.
@@ -226,7 +224,9 @@ impl Sessions {
             let mut table = self.lock();
             let Table { live, by_address } = &mut *table;
             live.retain(|token, e| {
-                let keep = e.detached_at.is_none_or(|t| now.duration_since(t) < kept_here);
+                let keep = e
+                    .detached_at
+                    .is_none_or(|t| now.duration_since(t) < kept_here);
                 if !keep {
                     expired.push(token.clone());
                     if let Some(addr) = &e.opened_from {

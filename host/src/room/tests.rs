@@ -7,9 +7,8 @@ use crate::metrics::Metrics;
 use crate::modules::{MemoryCatalog, ModuleCatalog};
 use crate::rules::{Limits, Runtime, RuntimeConfig};
 use crate::store::{
-    BoxFuture,
-    Durable, Entry, EventLog, GameHeader, GameLog, GameWriter, Input, MemoryLog, SeatChange,
-    StoreError,
+    BoxFuture, Durable, Entry, EventLog, GameHeader, GameLog, GameWriter, Input, MemoryLog,
+    SeatChange, StoreError,
 };
 use registry::RegistryParams;
 use std::sync::Mutex;
