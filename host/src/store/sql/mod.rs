@@ -36,6 +36,12 @@ mod read;
 mod sessions;
 mod writer;
 
+#[cfg(test)]
+mod test_proxy;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
 use super::{Storage, StoreError};
 use crate::config::{DatabaseConfig, SyncMode};
