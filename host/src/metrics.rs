@@ -54,6 +54,53 @@ pub struct RecoveryLabels {
     pub outcome: String,
 }
 
+/// The storage writer's metrics (`tabula_store_*`), handed to the store when it opens.
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    /// Log entries queued and not yet durable.
+    pub queue_entries: Gauge,
+    /// Log entries written per commit.
+    pub commit_entries: Histogram,
+    /// How long a commit took (begin to commit), seconds.
+    pub commit_seconds: Histogram,
+    /// Commits that failed (each attempt counts; the batch is retried).
+    pub commits_failed: Counter,
+}
+
+impl StoreMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = StoreMetrics {
+            queue_entries: Gauge::default(),
+            // 1 to 8192 entries.
+            commit_entries: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            // 100 µs to 3.3 s.
+            commit_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 16)),
+            commits_failed: Counter::default(),
+        };
+        registry.register(
+            "store_queue_entries",
+            "Log entries queued for the database and not yet durable",
+            m.queue_entries.clone(),
+        );
+        registry.register(
+            "store_commit_entries",
+            "Log entries written per database commit",
+            m.commit_entries.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Latency of database commits of the log writer",
+            m.commit_seconds.clone(),
+        );
+        registry.register(
+            "store_commits_failed",
+            "Database commits that failed and were retried",
+            m.commits_failed.clone(),
+        );
+        m
+    }
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -71,6 +118,8 @@ pub struct Metrics {
     pub module_failures: Family<CallLabels, Counter>,
     /// Games rebuilt from the event log at start, by outcome.
     pub games_recovered: Family<RecoveryLabels, Counter>,
+    /// The storage writer.
+    pub store: StoreMetrics,
 }
 
 impl Metrics {
@@ -117,6 +166,7 @@ impl Metrics {
             "Unfinished games rebuilt from the event log at start, by outcome",
             games_recovered.clone(),
         );
+        let store = StoreMetrics::register(&mut registry);
         Metrics {
             games_recovered,
             registry,
@@ -126,6 +176,7 @@ impl Metrics {
             actions,
             module_calls,
             module_failures,
+            store,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct Ports {
     /// Compiles modules the catalog does not have that unfinished games were played with (read
     /// back from the module store); `None`: such games are not rebuilt.
     pub runtime: Option<Runtime>,
+    /// The metrics registry (storage registers its own metrics in it when it opens).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Ports {
@@ -67,6 +69,7 @@ impl Ports {
             catalog: Arc::new(catalog),
             storage: Storage::memory(),
             runtime: None,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 }
@@ -79,21 +82,32 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         cache_dir: Some(config.data_dir.join("modules")),
     })?;
     let catalog = load_catalog(&runtime, config.modules_dir.as_deref())?;
-    let storage = open_storage(&config).await?;
+    let metrics = Arc::new(Metrics::new());
+    let url = config.database_url();
+    let storage = Storage::open(&url, &config.database, &metrics)
+        .await
+        .with_context(|| format!("opening the database {}", without_password(&url)))?;
+    tracing::info!(database = %without_password(&url), "storage open");
     let ports = Ports {
         catalog: Arc::new(catalog),
         storage,
         runtime: Some(runtime),
+        metrics,
     };
     start_with(config, ports).await
 }
 
-/// The storage `config.database` names.
-async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
-    let url = config.database_url();
-    match url.as_str() {
-        "memory:" => Ok(Storage::memory()),
-        other => anyhow::bail!("database.url {other:?}: only memory: is supported yet"),
+/// A database URL fit for logs: its password, if any, replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -130,7 +144,7 @@ async fn modules_for(
 pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let metrics = Arc::new(Metrics::new());
+    let metrics = ports.metrics.clone();
     let spawner = RoomSpawner::current(tracker.clone());
     // Every installed module's bytes are kept, so that its games can be rebuilt under it later.
     for game in ports.catalog.list() {

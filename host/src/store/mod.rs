@@ -7,6 +7,7 @@
 //! over; a snapshot's contents are the room's business, opaque bytes here.
 
 mod memory;
+mod sql;
 
 pub use memory::{MemoryLog, MemoryModules, MemorySessions};
 
@@ -320,6 +321,21 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// The storage at `url`: `memory:` (nothing survives the process), `sqlite://PATH` (the
+    /// file and its directories are created) or `postgres://USER@HOST/DB`. A database's schema
+    /// is brought up to date and its writer task started (so this must run within a tokio
+    /// runtime). Anything else is [`StoreError::BadUrl`].
+    pub async fn open(
+        url: &str,
+        cfg: &crate::config::DatabaseConfig,
+        metrics: &crate::metrics::Metrics,
+    ) -> Result<Storage, StoreError> {
+        if url == "memory:" {
+            return Ok(Storage::memory());
+        }
+        sql::open(url, cfg, metrics).await
+    }
+
     /// Everything in memory: nothing survives the process.
     pub fn memory() -> Storage {
         Storage {

@@ -1,0 +1,254 @@
+//! The SQL implementations of the storage ports, on SQLite (the default: a file beside the
+//! server) or PostgreSQL (for operators), chosen by the URL given to [`open`].
+//!
+//! Owns: the connection pools, the schema (migrations embedded from `host/migrations/`, run at
+//! open), the one writer task of each database ([`writer`]) and the queue that feeds it
+//! ([`queue`]), and the translation between the ports' records and rows. Must not touch: rooms,
+//! live sessions, wasm — it keeps what it is handed.
+//!
+//! One code path serves both databases: [`Db`] holds either pool and [`each_db!`] expands the
+//! same query code once per database. sqlx's connection, row and argument types differ by
+//! database; the SQL used here does not (`$1` placeholders, `ON CONFLICT`, `RETURNING`, partial
+//! indexes are common to both). `sqlx::AnyPool` would do the same at run time, but converts
+//! every value through its own types, needs its drivers installed globally and still needs a
+//! migration directory per database; the macro costs a second copy of the code in the binary
+//! and nothing at run time.
+//!
+//! Writes all go through the writer task, one transaction per batch (group commit); reads go
+//! through a separate pool, so a read never waits behind a commit and a commit never waits for a
+//! free connection.
+
+/// Runs `$body` with `$conn` bound to the payload of whichever database `$value` (an enum with
+/// variants `Sqlite` and `Postgres`, such as [`Db`]) holds: the same query code, compiled once
+/// per database.
+macro_rules! each_db {
+    ($value:expr, $enum:ident, $conn:ident => $body:expr) => {
+        match $value {
+            $enum::Sqlite($conn) => $body,
+            $enum::Postgres($conn) => $body,
+        }
+    };
+}
+
+mod log;
+mod queue;
+mod read;
+mod sessions;
+mod writer;
+
+#[cfg(test)]
+mod test_proxy;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use super::{Storage, StoreError};
+use crate::config::{DatabaseConfig, SyncMode};
+use crate::metrics::Metrics;
+use queue::{Inlet, Queue};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an SQLite connection waits for another's write lock (another process, or a read
+/// checkpoint) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a read waits for a pooled connection (or the writer for its own, when the database
+/// is down) before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pool of connections to one of the two databases.
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    /// An SQLite file.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server.
+    Postgres(PgPool),
+}
+
+impl Db {
+    fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+}
+
+/// Opens the database at `url` (`sqlite://PATH` or `postgres://...`), brings its schema up to
+/// date and starts its writer task. Must be called within a tokio runtime; the writer task ends
+/// after every port it returned has been dropped and what was queued has been written.
+pub(super) async fn open(
+    url: &str,
+    cfg: &DatabaseConfig,
+    metrics: &Metrics,
+) -> Result<Storage, StoreError> {
+    let (writes, reads) = if url.starts_with("sqlite:") {
+        sqlite(url, cfg).await?
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        postgres(url, cfg).await?
+    } else {
+        return Err(StoreError::BadUrl {
+            url: redacted(url),
+            reason: "expected sqlite://PATH, postgres://USER@HOST/DB or memory:".into(),
+        });
+    };
+    migrate(&writes).await?;
+    let queue = Arc::new(Queue::new(cfg.max_backlog, metrics.store.clone()));
+    let writer = writer::Writer::new(writer::WriterParams {
+        queue: queue.clone(),
+        db: writes,
+        max_batch: cfg.max_batch.max(1),
+        metrics: metrics.store.clone(),
+    });
+    tokio::spawn(writer.run());
+    let inlet = Arc::new(Inlet::new(queue));
+    Ok(Storage {
+        log: Arc::new(log::SqlLog::new(inlet.clone(), reads.clone())),
+        sessions: Arc::new(sessions::SqlSessions::new(inlet.clone(), reads.clone())),
+        modules: Arc::new(sessions::SqlModules::new(inlet, reads)),
+    })
+}
+
+/// The writer's pool (one connection) and the readers' pool of an SQLite file.
+async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreError> {
+    let bad = |reason: &str| StoreError::BadUrl {
+        url: url.into(),
+        reason: reason.into(),
+    };
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Err(bad("expected sqlite://PATH"));
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(bad("no file path after sqlite://"));
+    }
+    if path == ":memory:" || rest.contains("mode=memory") {
+        // Each pooled connection would get a database of its own.
+        return Err(bad(
+            "an in-memory SQLite database is not shared between connections; use memory:",
+        ));
+    }
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!(
+                "cannot create the directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| bad(&e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match cfg.sync {
+            // In WAL mode a commit is on disk once the OS has it: it survives the process
+            // being killed, not a power loss.
+            SyncMode::Normal => SqliteSynchronous::Normal,
+            SyncMode::Full => SqliteSynchronous::Full,
+        })
+        .busy_timeout(BUSY_TIMEOUT);
+    let connect_error = |e: sqlx::Error| StoreError::Database(format!("cannot open {path}: {e}"));
+    // One connection writes: SQLite has one writer at a time anyway, and with one connection
+    // the server never waits on its own lock.
+    let writes = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+        .map_err(connect_error)?;
+    let reads = SqlitePoolOptions::new()
+        .max_connections(cfg.max_connections.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(connect_error)?;
+    Ok((Db::Sqlite(writes), Db::Sqlite(reads)))
+}
+
+/// The writer's pool (one connection) and the readers' pool (the rest of `max_connections`) of
+/// a PostgreSQL database.
+async fn postgres(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreError> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+        url: redacted(url),
+        reason: e.to_string(),
+    })?;
+    let connect_error =
+        |e: sqlx::Error| StoreError::Database(format!("cannot connect to {}: {e}", redacted(url)));
+    // Connections are checked when they come back to the pool (sqlx pings them on release),
+    // not again when taken: the writer keeps its connection, and a read on a dead one fails and
+    // is answered as unavailable.
+    let writes = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .connect_with(options.clone())
+        .await
+        .map_err(connect_error)?;
+    let reads = PgPoolOptions::new()
+        .max_connections(cfg.max_connections.saturating_sub(1).max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(connect_error)?;
+    Ok((Db::Postgres(writes), Db::Postgres(reads)))
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Brings the schema up to date (the migrations already applied are skipped).
+async fn migrate(db: &Db) -> Result<(), StoreError> {
+    match db {
+        Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+    }
+    .map_err(|e| StoreError::Database(format!("migrations: {e}")))
+}
+
+/// `url` without its password, for messages and logs.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.into(),
+        },
+        None => url.into(),
+    }
+}
+
+/// A u64 as the i64 with the same bits (how the schema stores them): every value round-trips.
+fn int(v: u64) -> i64 {
+    v as i64
+}
+
+/// The u64 [`int`] stored.
+fn uint(v: i64) -> u64 {
+    v as u64
+}
+
+/// Host time, ms since the Unix epoch (when games ended, modules were kept).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The SHA-256 (hex) of a session token: what the sessions table keys on.
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+fn db_error(e: sqlx::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}

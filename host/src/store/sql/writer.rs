@@ -1,0 +1,631 @@
+//! The writer task of one database: every write goes through it, batched (group commit).
+//!
+//! Owns: the writing connection, the items taken from the queue and not yet committed, the
+//! retry of failed commits. Must not touch: reads, rooms (it only advances their [`Durable`]s).
+//!
+//! The loop: take everything queued (up to `max_batch` entries; the rest waits for the next
+//! round), write it in one transaction with multi-row inserts, commit, then advance each game's
+//! durable position to its last committed entry and answer the sessions and modules waiting.
+//! While a commit is in flight, rooms go on appending; the next round takes all of it at once,
+//! so the batch grows with the load and a commit's cost is shared by everything in it.
+//!
+//! Failures: a commit that fails because the database is unreachable, busy or slow is retried
+//! with the same batch, with a growing pause, until it succeeds; meanwhile the queue reports
+//! not accepting, so rooms stop taking inputs, and nothing queued is lost. Because a commit
+//! whose answer was lost may have gone through, every write is idempotent (`ON CONFLICT DO
+//! NOTHING`, upserts, updates). A batch the database refuses for what it contains (a constraint,
+//! a value it will not store) would be refused forever: it is split into its games and sessions
+//! and written one by one, so only the culprit is given up — its game marked broken (its room
+//! stops taking inputs and its outputs are never released), its awaiting caller told.
+
+use super::queue::{
+    EndItem, EntryItem, ExpireItem, Game, HeaderItem, Item, ModuleItem, Queue, SessionItem,
+    SnapshotItem,
+};
+use super::{Db, int};
+use crate::metrics::StoreMetrics;
+use crate::store::{Ending, StoreError};
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, QueryBuilder, Sqlite};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Rows per multi-row statement: a fixed set of sizes, so that each insert has a few statement
+/// shapes whatever the batch size (prepared once per connection and cached, where a shape per
+/// row count would churn the statement cache). 1024 rows of the widest insert (11 columns of
+/// games) bind 11,264 parameters, under SQLite's limit (32,766) and PostgreSQL's (65,535).
+const SHAPES: [usize; 6] = [1024, 256, 64, 16, 4, 1];
+/// The first pause after a failed commit; it doubles up to [`BACKOFF_MAX`].
+const BACKOFF_FIRST: Duration = Duration::from_millis(25);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// A commit taking longer than this is abandoned (its connection dropped) and retried: a
+/// database that stopped answering must not hold the writer forever.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// During an outage a warning is logged for the first failure and every this many after.
+const WARN_EVERY: u64 = 30;
+
+/// What the writer task needs.
+pub(super) struct WriterParams {
+    /// The queue it drains.
+    pub queue: Arc<Queue>,
+    /// The writing pool (one connection, which the writer keeps).
+    pub db: Db,
+    /// Most entries per commit.
+    pub max_batch: usize,
+    /// Its metrics.
+    pub metrics: StoreMetrics,
+}
+
+/// The writer task's state.
+pub(super) struct Writer {
+    queue: Arc<Queue>,
+    db: Db,
+    /// The connection it writes on, taken from `db` and kept; dropped after a failure.
+    conn: Option<Conn>,
+    /// Taken from the queue, not yet in a batch (beyond `max_batch`).
+    carry: VecDeque<Item>,
+    /// Touches taken from the queue, not yet in a batch.
+    touches: HashMap<String, u64>,
+    max_batch: usize,
+    metrics: StoreMetrics,
+    /// Failed commits since the last one that went through.
+    failures: u64,
+}
+
+/// The connection the writer keeps.
+enum Conn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+/// One transaction's worth of items, by kind, each kind in queue order.
+#[derive(Default)]
+struct Batch {
+    headers: Vec<HeaderItem>,
+    entries: Vec<EntryItem>,
+    snapshots: Vec<SnapshotItem>,
+    ends: Vec<EndItem>,
+    modules: Vec<ModuleItem>,
+    sessions: Vec<SessionItem>,
+    touches: Vec<(String, u64)>,
+    expiries: Vec<ExpireItem>,
+    /// An earlier attempt failed in a way that may have committed it anyway (the answer to the
+    /// commit was lost): a header found already written may be this batch's own.
+    retried: bool,
+}
+
+impl Batch {
+    fn push(&mut self, item: Item) {
+        match item {
+            Item::Header(h) => self.headers.push(*h),
+            Item::Entry(e) => self.entries.push(e),
+            Item::Snapshot(s) => self.snapshots.push(s),
+            Item::End(e) => self.ends.push(e),
+            Item::Session(s) => self.sessions.push(*s),
+            Item::Module(m) => self.modules.push(*m),
+            Item::Expire(x) => self.expiries.push(x),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+            && self.entries.is_empty()
+            && self.snapshots.is_empty()
+            && self.ends.is_empty()
+            && self.modules.is_empty()
+            && self.sessions.is_empty()
+            && self.touches.is_empty()
+            && self.expiries.is_empty()
+    }
+
+    /// Every game with an item here, once each, in order of first appearance.
+    fn games(&self) -> Vec<Arc<Game>> {
+        let mut seen = HashSet::new();
+        let all = (self.headers.iter().map(|h| &h.game))
+            .chain(self.entries.iter().map(|e| &e.game))
+            .chain(self.snapshots.iter().map(|s| &s.game))
+            .chain(self.ends.iter().map(|e| &e.game));
+        all.filter(|g| seen.insert(Arc::as_ptr(g)))
+            .cloned()
+            .collect()
+    }
+
+    /// How many parts [`Batch::split`] would make.
+    fn units(&self) -> usize {
+        self.games().len()
+            + self.modules.len()
+            + self.sessions.len()
+            + self.touches.len()
+            + self.expiries.len()
+    }
+
+    /// One batch per game (its header, entries, snapshots, end), per module, per session, per
+    /// touch and per expiry: games and sessions do not depend on one another, and the order
+    /// within each is kept.
+    fn split(self) -> Vec<Batch> {
+        let retried = self.retried;
+        let fresh = || Batch {
+            retried,
+            ..Batch::default()
+        };
+        let mut parts: Vec<Batch> = Vec::new();
+        let mut index: HashMap<*const Game, usize> = HashMap::new();
+        let mut part_of = |parts: &mut Vec<Batch>, game: &Arc<Game>| {
+            *index.entry(Arc::as_ptr(game)).or_insert_with(|| {
+                parts.push(fresh());
+                parts.len() - 1
+            })
+        };
+        for h in self.headers {
+            let i = part_of(&mut parts, &h.game);
+            parts[i].headers.push(h);
+        }
+        for e in self.entries {
+            let i = part_of(&mut parts, &e.game);
+            parts[i].entries.push(e);
+        }
+        for s in self.snapshots {
+            let i = part_of(&mut parts, &s.game);
+            parts[i].snapshots.push(s);
+        }
+        for e in self.ends {
+            let i = part_of(&mut parts, &e.game);
+            parts[i].ends.push(e);
+        }
+        for m in self.modules {
+            parts.push(Batch {
+                modules: vec![m],
+                ..fresh()
+            });
+        }
+        for s in self.sessions {
+            parts.push(Batch {
+                sessions: vec![s],
+                ..fresh()
+            });
+        }
+        for t in self.touches {
+            parts.push(Batch {
+                touches: vec![t],
+                ..fresh()
+            });
+        }
+        for x in self.expiries {
+            parts.push(Batch {
+                expiries: vec![x],
+                ..fresh()
+            });
+        }
+        parts
+    }
+}
+
+impl Writer {
+    pub fn new(p: WriterParams) -> Writer {
+        Writer {
+            queue: p.queue,
+            db: p.db,
+            conn: None,
+            carry: VecDeque::new(),
+            touches: HashMap::new(),
+            max_batch: p.max_batch,
+            metrics: p.metrics,
+            failures: 0,
+        }
+    }
+
+    /// Writes until the queue has closed and everything in it is written.
+    pub async fn run(mut self) {
+        loop {
+            // Read before taking: whatever was queued before the close is taken below.
+            let closed = self.queue.is_closed();
+            let pending = self.queue.take();
+            self.carry.extend(pending.items);
+            for (hash, at) in pending.touches {
+                let used = self.touches.entry(hash).or_insert(at);
+                *used = (*used).max(at);
+            }
+            if self.carry.is_empty() && self.touches.is_empty() {
+                if closed {
+                    break;
+                }
+                self.queue.wait().await;
+                continue;
+            }
+            let batch = self.next_batch();
+            if !batch.is_empty() {
+                self.commit(batch).await;
+            }
+        }
+        tracing::debug!("database writer: queue closed and written");
+    }
+
+    /// The items at the front of `carry`, up to `max_batch` entries, and every touch.
+    fn next_batch(&mut self) -> Batch {
+        let mut batch = Batch::default();
+        while let Some(item) = self.carry.pop_front() {
+            if matches!(item, Item::Entry(_)) && batch.entries.len() >= self.max_batch {
+                self.carry.push_front(item);
+                break;
+            }
+            let game = match &item {
+                Item::Header(h) => Some(&h.game),
+                Item::Entry(e) => Some(&e.game),
+                Item::Snapshot(s) => Some(&s.game),
+                Item::End(e) => Some(&e.game),
+                Item::Session(_) | Item::Module(_) | Item::Expire(_) => None,
+            };
+            if game.is_some_and(|g| g.is_broken()) {
+                // Its header was refused: nothing of it will be written.
+                if matches!(item, Item::Entry(_)) {
+                    self.queue.settle(1);
+                }
+                continue;
+            }
+            batch.push(item);
+        }
+        batch.touches = self.touches.drain().collect();
+        batch
+    }
+
+    /// Writes `batch` (retrying, or splitting it, as its failures require) and reports it.
+    async fn commit(&mut self, batch: Batch) {
+        let mut todo = VecDeque::from([batch]);
+        let mut pause = BACKOFF_FIRST;
+        while let Some(mut part) = todo.pop_front() {
+            let started = Instant::now();
+            match self.write(&part).await {
+                Ok(expired) => {
+                    let m = &self.metrics;
+                    m.commit_seconds.observe(started.elapsed().as_secs_f64());
+                    m.commit_entries.observe(part.entries.len() as f64);
+                    if self.failures > 0 {
+                        tracing::info!(
+                            failures = self.failures,
+                            "database writes go through again"
+                        );
+                        self.failures = 0;
+                    }
+                    self.queue.set_failing(false);
+                    pause = BACKOFF_FIRST;
+                    self.finish(part, expired);
+                }
+                Err(e) if is_permanent(&e) => {
+                    self.metrics.commits_failed.inc();
+                    if part.units() > 1 {
+                        tracing::warn!(
+                            "the database refused a batch ({e}); writing its games and \
+                             sessions one by one"
+                        );
+                        for p in part.split().into_iter().rev() {
+                            todo.push_front(p);
+                        }
+                    } else {
+                        self.refuse(part, &e);
+                    }
+                }
+                Err(e) => {
+                    self.metrics.commits_failed.inc();
+                    self.failures += 1;
+                    if self.failures % WARN_EVERY == 1 {
+                        tracing::warn!(
+                            failures = self.failures,
+                            "database commit failed, retrying: {e}"
+                        );
+                    }
+                    self.queue.set_failing(true);
+                    self.drop_connection();
+                    part.retried = true;
+                    todo.push_front(part);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// Writes `batch` in one transaction; the counts of sessions each expiry removed.
+    async fn write(&mut self, batch: &Batch) -> Result<Vec<u64>, sqlx::Error> {
+        if self.conn.is_none() {
+            self.conn = Some(match &self.db {
+                Db::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+                Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+            });
+        }
+        let conn = self.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+        match tokio::time::timeout(COMMIT_TIMEOUT, write_batch(conn, batch)).await {
+            Ok(result) => result,
+            Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer to a commit within {COMMIT_TIMEOUT:?}"),
+            ))),
+        }
+    }
+
+    /// Forgets the connection (after a failure it may be dead or mid-transaction); the next
+    /// write takes a fresh one.
+    fn drop_connection(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            each_db!(conn, Conn, c => c.close_on_drop());
+        }
+        self.conn = None;
+    }
+
+    /// `batch` is committed: advance its games' durable positions, answer its callers.
+    fn finish(&self, batch: Batch, expired: Vec<u64>) {
+        // A game's positions grow along the queue: its last entry here is how far it is durable.
+        let mut seen: HashSet<*const Game> = HashSet::new();
+        for e in batch.entries.iter().rev() {
+            if seen.insert(Arc::as_ptr(&e.game)) && !e.game.is_broken() {
+                e.game.durable.advance(e.pos);
+            }
+        }
+        self.queue.settle(batch.entries.len());
+        // A caller that stopped waiting is no concern of the writer's.
+        for s in batch.sessions {
+            let _ = s.done.send(Ok(()));
+        }
+        for m in batch.modules {
+            let _ = m.done.send(Ok(()));
+        }
+        for (x, n) in batch.expiries.into_iter().zip(expired) {
+            let _ = x.done.send(Ok(n));
+        }
+    }
+
+    /// The database refuses `batch` (a single game, session, module, touch or expiry) for what
+    /// it contains: give it up.
+    fn refuse(&self, batch: Batch, e: &sqlx::Error) {
+        for game in batch.games() {
+            tracing::error!(
+                room_id = %game.room,
+                "the database refuses this game's log ({e}); the room takes no more inputs"
+            );
+            game.set_broken();
+        }
+        self.queue.settle(batch.entries.len());
+        let refused = || StoreError::Database(format!("refused: {e}"));
+        for s in batch.sessions {
+            let _ = s.done.send(Err(refused()));
+        }
+        for m in batch.modules {
+            let _ = m.done.send(Err(refused()));
+        }
+        for x in batch.expiries {
+            let _ = x.done.send(Err(refused()));
+        }
+        if !batch.touches.is_empty() {
+            tracing::warn!("the database refuses a session's last use ({e}); not recorded");
+        }
+    }
+}
+
+/// Whether the database would refuse `e`'s statement again however often it is retried: it
+/// refused the data, not the moment (an unreachable server, a lock, a timeout).
+fn is_permanent(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                // Classes 22 (data exception), 23 (integrity constraint violation), 54 (program
+                // limit exceeded).
+                let class = pg.code().get(..2).unwrap_or_default();
+                return matches!(class, "22" | "23" | "54");
+            }
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary result code is the low byte of the extended one: SQLITE_TOOBIG,
+                // SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_RANGE.
+                let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+                return matches!(code & 0xff, 18 | 19 | 20 | 25);
+            }
+            false
+        }
+        sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::TypeNotFound { .. } => true,
+        _ => false,
+    }
+}
+
+/// The slices of `rows` written by one statement each (see [`SHAPES`]).
+fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let n = SHAPES.into_iter().find(|s| *s <= rest.len())?;
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// The latest snapshot of each game in `snapshots` (a newer one supersedes the rest, and one
+/// statement may not upsert a row twice).
+fn latest(snapshots: &[SnapshotItem]) -> Vec<&SnapshotItem> {
+    let mut seen = HashSet::new();
+    let mut out: Vec<&SnapshotItem> = (snapshots.iter().rev())
+        .filter(|s| !s.game.is_broken() && seen.insert(Arc::as_ptr(&s.game)))
+        .collect();
+    out.reverse();
+    out
+}
+
+fn ending_columns(ending: &Ending) -> (&'static str, Option<&str>) {
+    match ending {
+        Ending::Finished { result } => ("finished", Some(result)),
+        Ending::Abandoned => ("abandoned", None),
+    }
+}
+
+/// Writes `b` in one transaction on `conn`, in dependency order: headers, entries, snapshots,
+/// ends, modules, sessions, touches, expiries. Returns the counts the expiries removed.
+async fn write_batch(conn: &mut Conn, b: &Batch) -> Result<Vec<u64>, sqlx::Error> {
+    each_db!(conn, Conn, c => {
+        let mut tx = sqlx::Connection::begin(&mut **c).await?;
+
+        // Headers first: a game's first entries may be in this same transaction.
+        let mut written: HashSet<String> = HashSet::new();
+        for chunk in chunks(&b.headers) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO games (room, module_name, module_version, module_digest, seed, \
+                 options, seats, creator, private, turn_deadline_ms, created_at) ",
+            );
+            q.push_values(chunk, |mut row, item| {
+                let h = &item.header;
+                row.push_bind(h.room.as_str())
+                    .push_bind(h.module.name.as_str())
+                    .push_bind(h.module.version.as_str())
+                    .push_bind(h.module.digest.as_str())
+                    .push_bind(int(h.seed))
+                    .push_bind(h.options.as_str())
+                    .push_bind(i64::from(h.seats))
+                    .push_bind(h.creator.as_str())
+                    .push_bind(h.private)
+                    .push_bind(h.turn_deadline_ms.map(int))
+                    .push_bind(int(h.created_at));
+            });
+            q.push(" ON CONFLICT (room) DO NOTHING RETURNING room");
+            let rooms: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+            written.extend(rooms.into_iter().map(|(r,)| r));
+        }
+        for item in b.headers.iter().filter(|h| !written.contains(h.header.room.as_str())) {
+            // The room already has a game: this one, if an earlier attempt committed unknown
+            // to us; otherwise an older game (room ids are random, and can repeat).
+            let h = &item.header;
+            let ours = b.retried && {
+                let stored: Option<(i64, i64, String)> = sqlx::query_as(
+                    "SELECT seed, created_at, creator FROM games WHERE room = $1",
+                )
+                .bind(h.room.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                stored == Some((int(h.seed), int(h.created_at), h.creator.as_str().into()))
+            };
+            if !ours {
+                tracing::error!(
+                    room_id = %h.room,
+                    "the room id belongs to an older game in the database: this game cannot \
+                     be logged, its room takes no inputs"
+                );
+                item.game.set_broken();
+            }
+        }
+
+        let entries: Vec<&EntryItem> = b.entries.iter().filter(|e| !e.game.is_broken()).collect();
+        for chunk in chunks(&entries) {
+            let mut q = QueryBuilder::new("INSERT INTO entries (room, pos, seq, at, data) ");
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(e.game.room.as_str())
+                    .push_bind(int(e.pos))
+                    .push_bind(int(e.seq))
+                    .push_bind(int(e.at))
+                    .push_bind(e.data.as_slice());
+            });
+            q.push(" ON CONFLICT (room, pos) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+
+        let snapshots = latest(&b.snapshots);
+        for chunk in chunks(&snapshots) {
+            let mut q = QueryBuilder::new("INSERT INTO snapshots (room, pos, seq, data) ");
+            q.push_values(chunk, |mut row, s| {
+                row.push_bind(s.game.room.as_str())
+                    .push_bind(int(s.pos))
+                    .push_bind(int(s.seq))
+                    .push_bind(s.data.as_slice());
+            });
+            q.push(" ON CONFLICT (room, pos) DO UPDATE SET seq = excluded.seq, data = excluded.data");
+            q.build().execute(&mut *tx).await?;
+            // Only the latest snapshot is ever read.
+            let mut q = QueryBuilder::new("DELETE FROM snapshots WHERE ");
+            let mut each = q.separated(" OR ");
+            for s in chunk {
+                each.push("(room = ")
+                    .push_bind_unseparated(s.game.room.as_str())
+                    .push_unseparated(" AND pos < ")
+                    .push_bind_unseparated(int(s.pos))
+                    .push_unseparated(")");
+            }
+            q.build().execute(&mut *tx).await?;
+        }
+
+        for e in b.ends.iter().filter(|e| !e.game.is_broken()) {
+            let (ending, result) = ending_columns(&e.ending);
+            sqlx::query("UPDATE games SET ended_at = $1, ending = $2, result = $3 WHERE room = $4")
+                .bind(int(e.at))
+                .bind(ending)
+                .bind(result)
+                .bind(e.game.room.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        for m in &b.modules {
+            sqlx::query(
+                "INSERT INTO modules (digest, name, version, bytes, added_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING",
+            )
+            .bind(m.key.digest.as_str())
+            .bind(m.key.name.as_str())
+            .bind(m.key.version.as_str())
+            .bind(m.bytes.as_slice())
+            .bind(int(m.at))
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        for chunk in chunks(&b.sessions) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO sessions (token_hash, player, name, created_at, last_used) ",
+            );
+            q.push_values(chunk, |mut row, s| {
+                row.push_bind(s.token_hash.as_str())
+                    .push_bind(s.player.as_str())
+                    .push_bind(s.name.as_str())
+                    .push_bind(int(s.at))
+                    .push_bind(int(s.at));
+            });
+            q.push(" ON CONFLICT (token_hash) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+
+        for (hash, at) in &b.touches {
+            sqlx::query(
+                "UPDATE sessions SET last_used = $1 WHERE token_hash = $2 AND last_used < $1",
+            )
+            .bind(int(*at))
+            .bind(hash.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        let mut expired = Vec::with_capacity(b.expiries.len());
+        for x in &b.expiries {
+            let done = sqlx::query("DELETE FROM sessions WHERE last_used < $1")
+                .bind(int(x.before))
+                .execute(&mut *tx)
+                .await?;
+            expired.push(done.rows_affected());
+        }
+
+        tx.commit().await?;
+        Ok(expired)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_few_statement_shapes() {
+        // However many rows a commit has, its statements come in a handful of sizes, each as
+        // large as the rows left allow.
+        let sizes = |n: usize| chunks(&vec![0u8; n]).map(<[u8]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(3), vec![1, 1, 1]);
+        assert_eq!(sizes(1000), vec![256, 256, 256, 64, 64, 64, 16, 16, 4, 4]);
+        assert_eq!(sizes(2050), vec![1024, 1024, 1, 1]);
+        assert!((0..3000).all(|n| sizes(n).iter().sum::<usize>() == n));
+    }
+}
