@@ -319,7 +319,9 @@ pub enum ReplayError {
         found: String,
     },
     /// A step's state is not the one the record says the game reached.
-    #[error("the state after {what} is not the recorded one (recorded {recorded}, replayed {found})")]
+    #[error(
+        "the state after {what} is not the recorded one (recorded {recorded}, replayed {found})"
+    )]
     Diverged {
         /// Which step: `start` or `input N`.
         what: String,
@@ -418,7 +420,10 @@ pub fn run(
                 at,
                 state_hash,
                 ..
-            } => (module.act(&step.state, *seat, action, &ctx(*at)), state_hash),
+            } => (
+                module.act(&step.state, *seat, action, &ctx(*at)),
+                state_hash,
+            ),
             RecordedInput::Timer { at, state_hash } => {
                 (module.timer(&step.state, &ctx(*at)), state_hash)
             }

@@ -45,7 +45,10 @@ async fn settle(players: &mut [Client; 2], g: &mut Game) {
         assert_eq!(reply["type"], "ack", "{reply}");
         let seq = reply["seq"].as_u64().expect("seq");
         if let Some(first) = g.acked.insert(id.clone(), seq) {
-            assert_eq!(first, seq, "a retried move is answered with its first reply");
+            assert_eq!(
+                first, seq,
+                "a retried move is answered with its first reply"
+            );
         }
     }
 }
@@ -65,9 +68,7 @@ async fn crash_and_recover(database_url: &str) {
         let room = players[0]
             .create_room(json!({"game": "turn-room", "seats": 2, "options": {"moves": MOVES}}))
             .await;
-        players[1]
-            .ok(json!({"type": "join", "room": room}))
-            .await;
+        players[1].ok(json!({"type": "join", "room": room})).await;
         games.push(Game {
             room,
             acked: HashMap::new(),
@@ -111,7 +112,9 @@ async fn crash_and_recover(database_url: &str) {
         let retried: Vec<(usize, String)> = std::mem::take(&mut g.in_flight);
         for (who, id) in &retried {
             players[*who]
-                .send(json!({"type": "act", "request_id": id, "room": g.room, "action": {"add": 1}}))
+                .send(
+                    json!({"type": "act", "request_id": id, "room": g.room, "action": {"add": 1}}),
+                )
                 .await;
         }
         g.in_flight = retried;

@@ -42,6 +42,8 @@ pub fn test_config() -> Config {
         let _ = std::fs::rename(&tmp, &target);
     }
     c.modules_dir = Some(modules);
+    // Each test server has its own SQLite file: the default storage, exercised by every test.
+    c.database.url = Some(databases::sqlite());
     c.room.bot_think_ms = 0;
     c.room.reconnect_grace_ms = 300;
     c.room.abandoned_close_ms = 200;

@@ -548,7 +548,10 @@ async fn a_game_read_back_from_the_log_replays_to_the_same_state() {
         .iter()
         .filter(|i| matches!(i, crate::replay::RecordedInput::Seat { .. }))
         .count();
-    assert_eq!(seat_changes, 5, "the creator and three bots took their seats, she left");
+    assert_eq!(
+        seat_changes, 5,
+        "the creator and three bots took their seats, she left"
+    );
     assert_eq!(
         (record.inputs.len() - seat_changes) as u64 + 1,
         seq,

@@ -261,9 +261,8 @@ fn play(
         .map_err(|e| fault(0, e))?;
     validate(run, &step, None, &viewers).map_err(|(k, d)| fail(0, k, d))?;
     let mut record = GameRecord::new(run.module, &setup, now);
-    let hash = |step: &crate::rules::Step| {
-        Some(replay::hash_text(crate::store::state_hash(&step.state)))
-    };
+    let hash =
+        |step: &crate::rules::Step| Some(replay::hash_text(crate::store::state_hash(&step.state)));
     record.start_hash = hash(&step);
     let mut states: Vec<Vec<u8>> = vec![step.state.clone()];
     while step.result.is_none() {
@@ -291,7 +290,13 @@ fn play(
                 .timed(|m| m.timer(&step.state, &ctx(now)))
                 .map_err(|e| fault(steps, e))?;
             let state_hash = hash(&next);
-            (next, RecordedInput::Timer { at: now, state_hash })
+            (
+                next,
+                RecordedInput::Timer {
+                    at: now,
+                    state_hash,
+                },
+            )
         } else if let Some(at) = bot_at {
             now = at;
             let pick = crate::ids::splitmix64(&mut entropy) % step.awaiting.len() as u64;
