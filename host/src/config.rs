@@ -63,8 +63,6 @@ pub struct Config {
     pub sandbox: Limits,
     /// Storage: the event log, sessions, module bytes.
     pub database: DatabaseConfig,
-    /// The operators' API.
-    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -79,7 +77,6 @@ impl Default for Config {
             connection: ConnectionConfig::default(),
             sandbox: Limits::default(),
             database: DatabaseConfig::default(),
-            admin: AdminConfig::default(),
         }
     }
 }
@@ -138,14 +135,6 @@ impl Default for DatabaseConfig {
             snapshot_every: 64,
         }
     }
-}
-
-/// The operators' API (`/admin/*`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AdminConfig {
-    /// The bearer token operators send (`TABULA_ADMIN__TOKEN`); `None` turns the API off.
-    pub token: Option<String>,
 }
 
 /// How rooms behave.
