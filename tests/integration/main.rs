@@ -7,3 +7,4 @@ mod misuse;
 mod play;
 mod resilience;
 mod rooms;
+mod storage;

@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: a real server on `127.0.0.1:0` and a WebSocket client that
 //! speaks the protocol as a user's program would.
 
+pub mod proxy;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::VecDeque;

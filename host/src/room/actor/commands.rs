@@ -39,7 +39,11 @@ impl RoomActor {
                     self.start_if_full().await;
                 }
                 let r = r.map(|()| self.info());
-                self.release.send(Out::Info(reply, r));
+                if r == Err(RoomError::Unavailable) {
+                    self.release.send_now(Out::Info(reply, r));
+                } else {
+                    self.release.send(Out::Info(reply, r));
+                }
             }
             RoomCmd::Act(act) => self.act(act).await,
             RoomCmd::Resume {
@@ -68,6 +72,11 @@ impl RoomActor {
             request_id,
             reply,
         } = to;
+        if r == Err(RoomError::Unavailable) {
+            return self
+                .release
+                .send_now(Out::Done(reply, Err(RoomError::Unavailable)));
+        }
         let r = r.map(|seat| {
             let joined = Joined {
                 request_id,
@@ -319,10 +328,16 @@ impl RoomActor {
 
     /// Sends a refusal of the action `request_id` to its connection.
     pub(super) fn refuse(&mut self, outbox: &Outbox, request_id: Arc<str>, error: RoomError) {
-        self.release.send(Out::Push(
+        let unavailable = error == RoomError::Unavailable;
+        let out = Out::Push(
             outbox.clone(),
             Outgoing::Refused(Box::new(Refusal { request_id, error })),
-        ));
+        );
+        if unavailable {
+            self.release.send_now(out);
+        } else {
+            self.release.send(out);
+        }
     }
 
     /// Applies an action once per request id: a retried id gets its first reply again.

@@ -37,8 +37,6 @@ mod sessions;
 mod writer;
 
 #[cfg(test)]
-mod test_proxy;
-#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,6 @@
 //! own) and on PostgreSQL (a schema of its own on `DATABASE_URL`; see [`super::testing`]).
 
 use super::Db;
-use super::test_proxy::TestProxy;
 use super::testing::TestDb;
 use crate::config::DatabaseConfig;
 use crate::ids::{PlayerId, RoomId, Token};
@@ -12,6 +11,7 @@ use crate::store::{
     StoreError, StoredSession,
 };
 use std::time::Duration;
+use tabula_tests::proxy::TestProxy;
 
 /// Runs each named test body (an `async fn(TestDb)`) once on SQLite and once on PostgreSQL, as
 /// `<name>::sqlite` and `<name>::postgres`.

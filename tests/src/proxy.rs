@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 /// A running proxy; it stops (dropping its connections) when dropped.
-pub(crate) struct TestProxy {
+pub struct TestProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop: CancellationToken,
