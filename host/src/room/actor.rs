@@ -210,13 +210,8 @@ impl RoomActor {
             for outbox in self.member_outboxes() {
                 outbox.push(Outgoing::RoomClosed(self.id.clone()));
             }
-            let ending = match self.game.result() {
-                Some(result) => crate::store::Ending::Finished {
-                    result: result.to_string(),
-                },
-                None => crate::store::Ending::Abandoned,
-            };
-            self.release.end(ending);
+            // (A finished game has ended already.)
+            self.release.end(crate::store::Ending::Abandoned);
         }
         self.stats.closed();
         tracing::debug!(room_id = %self.id, "room closed");
@@ -283,6 +278,9 @@ impl RoomActor {
             self.lobby_dirty = true;
             // A finished game no longer counts among its creator's open rooms.
             self.claim.open = None;
+            // Nor among the games rebuilt after a restart.
+            let result = self.game.result().unwrap_or("null").to_owned();
+            self.release.end(crate::store::Ending::Finished { result });
         }
         if self.stats.set_phase(self.game.phase()) {
             self.lobby_dirty = true;

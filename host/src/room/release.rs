@@ -44,6 +44,7 @@ pub(crate) struct Release {
     durable: Arc<Durable>,
     appended: u64,
     held: VecDeque<(u64, Out)>,
+    ended: bool,
 }
 
 impl Release {
@@ -54,6 +55,7 @@ impl Release {
             durable,
             appended: 0,
             held: VecDeque::new(),
+            ended: false,
         }
     }
 
@@ -111,9 +113,13 @@ impl Release {
         self.durable.moved().await;
     }
 
-    /// The game left the server for good: the log will get no more entries.
+    /// The game is over for good (finished, or its room closed unfinished): it is not rebuilt
+    /// after a restart. Only the first call counts.
     pub fn end(&mut self, ending: crate::store::Ending) {
-        self.log.end(ending);
+        if !self.ended {
+            self.ended = true;
+            self.log.end(ending);
+        }
     }
 
     /// Whether the log takes new inputs now (see [`crate::store::EventLog::accepting`]).

@@ -1,7 +1,8 @@
 //! In-memory implementations of the storage ports: what a server without a database uses, and
-//! what tests use. The log reports every entry durable as soon as it is appended, and forgets a
-//! game when it ends; a game that has not ended can be rebuilt by another server given the same
-//! log (how recovery is tested without a database).
+//! what tests use. The log reports every entry durable as soon as it is appended; a game that
+//! has not ended can be rebuilt by another server given the same log (how recovery is tested
+//! without a database). Of the games that ended, the last [`ENDED_KEPT`] finished ones stay
+//! readable; abandoned ones are forgotten at once.
 
 use super::{
     BoxFuture, Durable, Ending, Entry, EventLog, GameHeader, GameLog, GameWriter, ModuleKey,
@@ -26,10 +27,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Finished games a memory log keeps readable (a throwaway server must not grow forever).
+pub const ENDED_KEPT: usize = 1024;
+
 /// Every open game's log, in memory.
 #[derive(Default)]
 pub struct MemoryLog {
     games: Games,
+    /// Finished games, oldest first; kept out of `games`, which recovery reads.
+    ended: Arc<Mutex<std::collections::VecDeque<(RoomId, Shared)>>>,
 }
 
 impl MemoryLog {
@@ -38,6 +44,7 @@ impl MemoryLog {
         durable.advance(appended);
         Box::new(MemoryWriter {
             games: self.games.clone(),
+            ended: self.ended.clone(),
             game,
             room,
             appended,
@@ -105,7 +112,12 @@ impl EventLog for MemoryLog {
     }
 
     fn read(&self, room: &RoomId) -> BoxFuture<'_, Result<Option<GameLog>, StoreError>> {
-        let game = lock(&self.games).get(room).cloned();
+        let game = lock(&self.games).get(room).cloned().or_else(|| {
+            lock(&self.ended)
+                .iter()
+                .find(|(id, _)| id == room)
+                .map(|(_, g)| g.clone())
+        });
         let log = game.map(|g| {
             let g = lock(&g);
             GameLog {
@@ -124,6 +136,7 @@ impl EventLog for MemoryLog {
 
 struct MemoryWriter {
     games: Games,
+    ended: Arc<Mutex<std::collections::VecDeque<(RoomId, Shared)>>>,
     game: Shared,
     room: RoomId,
     appended: u64,
@@ -159,8 +172,15 @@ impl GameWriter for MemoryWriter {
         true
     }
 
-    fn end(&mut self, _ending: Ending) {
-        lock(&self.games).remove(&self.room);
+    fn end(&mut self, ending: Ending) {
+        let game = lock(&self.games).remove(&self.room);
+        if let (Some(game), Ending::Finished { .. }) = (game, ending) {
+            let mut ended = lock(&self.ended);
+            if ended.len() >= ENDED_KEPT {
+                ended.pop_front();
+            }
+            ended.push_back((self.room.clone(), game));
+        }
     }
 }
 

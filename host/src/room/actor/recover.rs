@@ -230,6 +230,11 @@ impl RoomActor {
         ) {
             self.claim.open = None;
         }
+        if let Some(result) = self.game.result() {
+            // Finished just before the stop, and not yet marked so.
+            let result = result.to_owned();
+            self.release.end(crate::store::Ending::Finished { result });
+        }
         self.schedule_moves();
         self.schedule_grace();
         self.lobby_dirty = true;
