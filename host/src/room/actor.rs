@@ -279,13 +279,25 @@ impl RoomActor {
             // A finished game no longer counts among its creator's open rooms.
             self.claim.open = None;
             // Nor among the games rebuilt after a restart.
-            let result = self.game.result().unwrap_or("null").to_owned();
-            self.release.end(crate::store::Ending::Finished { result });
+            let finished = self.finished();
+            self.release.end(finished);
         }
         if self.stats.set_phase(self.game.phase()) {
             self.lobby_dirty = true;
         }
         self.schedule_moves();
+    }
+
+    /// How the finished game ended, for its archive.
+    fn finished(&self) -> crate::store::Ending {
+        let (started_at, ended_at) = self.game.times();
+        crate::store::Ending::Finished(Box::new(crate::store::Finished {
+            result: self.game.result().unwrap_or("null").to_owned(),
+            seats: self.seats.holders(),
+            started_at,
+            ended_at,
+            steps: self.game.seq(),
+        }))
     }
 
     /// Records a seat change (it does not change the game's sequence number).

@@ -49,6 +49,9 @@ pub(crate) struct Game {
     awaiting: Arc<[u32]>,
     wake_at: Option<u64>,
     result: Option<Arc<str>>,
+    /// Host time of the start and of the last step, ms.
+    started_at: u64,
+    last_at: u64,
     history: VecDeque<StepLog>,
     history_cap: usize,
 }
@@ -76,6 +79,8 @@ impl Game {
             awaiting: Arc::from([]),
             wake_at: None,
             result: None,
+            started_at: 0,
+            last_at: 0,
             history: VecDeque::new(),
             history_cap: p.history_cap,
         }
@@ -102,6 +107,10 @@ impl Game {
     pub fn result(&self) -> Option<&str> {
         self.result.as_deref()
     }
+    /// Host times of the start and of the last step, ms.
+    pub fn times(&self) -> (u64, u64) {
+        (self.started_at, self.last_at)
+    }
     pub fn paused_reason(&self) -> Option<&str> {
         self.paused_reason.as_deref()
     }
@@ -123,6 +132,7 @@ impl Game {
     /// Makes the module's first step the game's state.
     pub fn started(&mut self, step: Step, ctx: &CallContext) -> Produced {
         self.status = RoomStatus::Running;
+        self.started_at = ctx.now;
         self.apply(step, Input::Start, ctx)
     }
 
@@ -180,6 +190,7 @@ impl Game {
     /// Makes `step` the game's state and renders its update for each of `ctx.viewers`.
     fn apply(&mut self, mut step: Step, input: Input, ctx: &CallContext) -> Produced {
         self.seq += 1;
+        self.last_at = ctx.now;
         if step.result.is_some() {
             self.status = RoomStatus::Finished;
         }
@@ -271,6 +282,8 @@ impl Game {
             awaiting: self.awaiting.clone(),
             wake_at: self.wake_at,
             result: self.result.clone(),
+            started_at: self.started_at,
+            last_at: self.last_at,
         }
     }
 
@@ -285,6 +298,8 @@ impl Game {
         self.awaiting = saved.awaiting;
         self.wake_at = saved.wake_at;
         self.result = saved.result;
+        self.started_at = saved.started_at;
+        self.last_at = saved.last_at;
         self.history.clear();
     }
 

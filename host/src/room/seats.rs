@@ -118,6 +118,22 @@ impl Seats {
             .collect()
     }
 
+    /// Who holds each seat, for a finished game's archive.
+    pub fn holders(&self) -> Vec<crate::store::SeatHolder> {
+        use crate::store::SeatHolder;
+        self.seats
+            .iter()
+            .map(|o| match o {
+                Occupant::Human(h) => SeatHolder::Human {
+                    player: h.player.clone(),
+                    name: h.name.to_string(),
+                    left: matches!(h.presence, Presence::Left),
+                },
+                Occupant::Open | Occupant::Bot => SeatHolder::Bot,
+            })
+            .collect()
+    }
+
     /// A seat as rebuilt after a restart: a person who had not left is away since `now` (their
     /// reconnect grace starts again: the bot does not take over before they can come back).
     pub fn rebuilt(seat: super::snapshot::SavedSeat, now: Instant) -> Occupant {

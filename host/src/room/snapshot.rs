@@ -37,6 +37,8 @@ pub(crate) struct SavedGame {
     pub awaiting: Arc<[u32]>,
     pub wake_at: Option<u64>,
     pub result: Option<Arc<str>>,
+    pub started_at: u64,
+    pub last_at: u64,
 }
 
 /// Who holds a seat.

@@ -174,7 +174,7 @@ impl GameWriter for MemoryWriter {
 
     fn end(&mut self, ending: Ending) {
         let game = lock(&self.games).remove(&self.room);
-        if let (Some(game), Ending::Finished { .. }) = (game, ending) {
+        if let (Some(game), Ending::Finished(_)) = (game, ending) {
             let mut ended = lock(&self.ended);
             if ended.len() >= ENDED_KEPT {
                 ended.pop_front();

@@ -153,13 +153,41 @@ pub struct GameLog {
 /// How a game left the server for good (it is not rebuilt after a restart).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ending {
-    /// The game finished with this result (the module's JSON text).
-    Finished {
-        /// The result.
-        result: String,
-    },
+    /// The game finished.
+    Finished(Box<Finished>),
     /// The room closed before the game finished (abandoned).
     Abandoned,
+}
+
+/// A finished game, as its room saw it at the end: what archives and statistics are made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The module's result (JSON text; see the SDK's `Outcome` for the form statistics read).
+    pub result: String,
+    /// Who held each seat at the end, in seat order.
+    pub seats: Vec<SeatHolder>,
+    /// Host time of the start, ms.
+    pub started_at: u64,
+    /// Host time of the last step, ms.
+    pub ended_at: u64,
+    /// The game's sequence number at the end (steps from the start, the start included).
+    pub steps: u64,
+}
+
+/// Who held a seat when a game finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeatHolder {
+    /// A person (who may have left, the bot finishing for them).
+    Human {
+        /// Who.
+        player: PlayerId,
+        /// Their name.
+        name: String,
+        /// They left the game before its end.
+        left: bool,
+    },
+    /// A bot, from the start.
+    Bot,
 }
 
 /// Why storage failed.

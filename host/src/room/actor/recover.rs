@@ -108,6 +108,8 @@ impl RoomActor {
             awaiting: Arc::from([]),
             wake_at: None,
             result: None,
+            started_at: 0,
+            last_at: 0,
         });
         self.seats = Seats::new(self.seats.len(), 0);
         self.requests.clear();
@@ -230,10 +232,10 @@ impl RoomActor {
         ) {
             self.claim.open = None;
         }
-        if let Some(result) = self.game.result() {
-            // Finished just before the stop, and not yet marked so.
-            let result = result.to_owned();
-            self.release.end(crate::store::Ending::Finished { result });
+        if self.game.status() == RoomStatus::Finished {
+            // Finished just before the stop, and perhaps not yet marked so.
+            let finished = self.finished();
+            self.release.end(finished);
         }
         self.schedule_moves();
         self.schedule_grace();

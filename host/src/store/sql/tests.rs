@@ -289,9 +289,13 @@ async fn ended_games_are_not_recovered(db: TestDb) {
     let s = db.open().await;
     let mut done = s.log.create(header("r-done", 1)).expect("create");
     done.append(entry(1));
-    done.end(Ending::Finished {
+    done.end(Ending::Finished(Box::new(crate::store::Finished {
         result: r#"{"winner":0}"#.into(),
-    });
+        seats: vec![crate::store::SeatHolder::Bot],
+        started_at: 1,
+        ended_at: 2,
+        steps: 1,
+    })));
     let mut gone = s.log.create(header("r-gone", 2)).expect("create");
     gone.end(Ending::Abandoned);
     let mut live = s.log.create(header("r-live", 3)).expect("create");

@@ -452,7 +452,7 @@ fn latest(snapshots: &[SnapshotItem]) -> Vec<&SnapshotItem> {
 
 fn ending_columns(ending: &Ending) -> (&'static str, Option<&str>) {
     match ending {
-        Ending::Finished { result } => ("finished", Some(result)),
+        Ending::Finished(f) => ("finished", Some(&f.result)),
         Ending::Abandoned => ("abandoned", None),
     }
 }
