@@ -159,12 +159,18 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
             }
         }
     }
+    let reading = std::time::Instant::now();
     let unfinished = ports
         .storage
         .log
         .unfinished()
         .await
         .context("reading the unfinished games")?;
+    tracing::info!(
+        games = unfinished.len(),
+        ms = reading.elapsed().as_millis() as u64,
+        "unfinished games read"
+    );
     let stored_modules = modules_for(&unfinished, &ports).await;
     let registry = Registry::new(RegistryParams {
         catalog: ports.catalog.clone(),
