@@ -41,6 +41,7 @@ on_both!(
     ended_games_are_not_recovered,
     read_returns_every_entry,
     a_room_id_is_logged_once,
+    a_refused_game_does_not_hold_up_the_others,
     many_games_recover_together,
     session_tokens_are_stored_hashed,
     expire_forgets_unused_sessions,
@@ -380,6 +381,38 @@ async fn a_room_id_is_logged_once(db: TestDb) {
     let old = s.log.read(&room).await.expect("read").expect("game");
     assert_eq!(old.header.seed, 1);
     assert_eq!(old.entries, vec![(1, entry(1))]);
+}
+
+async fn a_refused_game_does_not_hold_up_the_others(db: TestDb) {
+    // A game whose rows the database refuses (here a stale writer re-appending a position
+    // already logged, as a second server on the same game would) is given up alone: the other
+    // games and the session in the same commit go through, and the logged entry stays as it was.
+    let s = db.open().await;
+    let room = RoomId::from_wire("r-first");
+    let mut first = s.log.create(header(room.as_str(), 1)).expect("create");
+    first.append(entry(1));
+    until_durable(&*first, 1).await;
+
+    let mut stale = s.log.reopen(&header(room.as_str(), 1), 0);
+    stale.append(entry(9));
+    let mut other = s.log.create(header("r-fine", 2)).expect("create");
+    other.append(entry(1));
+    // Queued when first polled, behind the two appends: one batch.
+    s.sessions
+        .insert(session("t-fine"), 5)
+        .await
+        .expect("the session goes through");
+    until_durable(&*other, 1).await;
+    flush(&s).await;
+    assert!(
+        !stale.accepting(),
+        "the refused game's room is told to stop"
+    );
+    assert_eq!(stale.durable().get(), 0);
+    assert!(other.accepting() && s.log.accepting());
+    let logged = s.log.read(&room).await.expect("read").expect("game");
+    assert_eq!(logged.entries, vec![(1, entry(1))]);
+    assert!(s.sessions.get("t-fine").await.expect("get").is_some());
 }
 
 async fn many_games_recover_together(db: TestDb) {
