@@ -629,3 +629,38 @@ async fn the_writer_outlives_a_database_outage() {
     assert_eq!(log.entries, expected);
     assert_eq!(metrics.store.queue_entries.get(), 0);
 }
+
+#[tokio::test]
+async fn sqlite_checkpoints_beside_the_writer() {
+    // On SQLite, what the writer commits reaches the database file by itself soon after (the
+    // WAL is copied back by a checkpointer beside the writer, not inside its commits).
+    let db = TestDb::sqlite();
+    let s = db.open().await;
+    let file = db.url().trim_start_matches("sqlite://").to_owned();
+    let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let mut w = s.log.create(header("r-ckpt", 1)).expect("create");
+    let big = |seq| Entry {
+        input: Input::Act {
+            seat: 0,
+            action: "x".repeat(2_000).into(),
+            request_id: None,
+        },
+        ..entry(seq)
+    };
+    for seq in 1..=200 {
+        w.append(big(seq));
+    }
+    until_durable(&*w, 200).await;
+    let grown = tokio::time::timeout(Duration::from_secs(10), async {
+        while size() <= before + 200 * 2_000 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        grown.is_ok(),
+        "the database file stayed at {} bytes",
+        size()
+    );
+}

@@ -243,6 +243,7 @@ impl Writer {
                 self.commit(batch).await;
             }
         }
+        self.queue.notify_committed();
         tracing::debug!("database writer: queue closed and written");
     }
 
@@ -295,6 +296,7 @@ impl Writer {
                     self.queue.set_failing(false);
                     pause = BACKOFF_FIRST;
                     self.finish(part, expired);
+                    self.queue.notify_committed();
                 }
                 Err(e) if is_permanent(&e) => {
                     self.metrics.commits_failed.inc();
