@@ -95,6 +95,9 @@ pub(super) async fn open(
     };
     migrate(&writes).await?;
     let queue = Arc::new(Queue::new(cfg.max_backlog, metrics.store.clone()));
+    if let Db::Sqlite(pool) = &reads {
+        tokio::spawn(checkpoints(pool.clone(), queue.clone()));
+    }
     let writer = writer::Writer::new(writer::WriterParams {
         queue: queue.clone(),
         db: writes,
@@ -151,6 +154,13 @@ async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreError>
         })
         .busy_timeout(BUSY_TIMEOUT);
     let connect_error = |e: sqlx::Error| StoreError::Database(format!("cannot open {path}: {e}"));
+    let reader_options = options.clone();
+    // Checkpoints (copying the WAL back into the database file, with an fsync) are made by
+    // `checkpoints` on a reader's connection, beside the writer rather than inside its commits,
+    // where they held up every room whose entries were in the commit that ran one. The writer
+    // still checkpoints past this many WAL pages (~40 MB): a backstop, should the background
+    // ones fall behind under a load without pause (the WAL restarts only from a complete one).
+    let options = options.pragma("wal_autocheckpoint", "10000");
     // One connection writes: SQLite has one writer at a time anyway, and with one connection
     // the server never waits on its own lock.
     let writes = SqlitePoolOptions::new()
@@ -162,10 +172,32 @@ async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreError>
     let reads = SqlitePoolOptions::new()
         .max_connections(cfg.max_connections.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
+        .connect_with(reader_options)
         .await
         .map_err(connect_error)?;
     Ok((Db::Sqlite(writes), Db::Sqlite(reads)))
+}
+
+/// How long the checkpointer lets commits accumulate before a checkpoint.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
+
+/// SQLite's checkpointer: after commits, copies the WAL back into the database file from a
+/// reader's connection (PASSIVE: it neither waits for nor blocks the writer and the readers).
+/// Ends with the writer.
+async fn checkpoints(pool: SqlitePool, queue: Arc<Queue>) {
+    loop {
+        queue.committed().await;
+        if queue.is_closed() {
+            break;
+        }
+        tokio::time::sleep(CHECKPOINT_PAUSE).await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!("checkpoint: {e}");
+        }
+    }
 }
 
 /// The writer's pool (one connection) and the readers' pool (the rest of `max_connections`) of

@@ -153,6 +153,8 @@ pub(super) struct Queue {
     pending: Mutex<Pending>,
     /// The writer waits on it when there is nothing to write.
     wake: Notify,
+    /// The writer signals it after each commit (SQLite's checkpointer waits on it).
+    committed: Notify,
     /// Entries queued and not yet durable (nor dropped): what `max_backlog` bounds.
     depth: AtomicUsize,
     /// The last commit failed (the database is down or refusing): rooms take no new inputs.
@@ -168,6 +170,7 @@ impl Queue {
         Queue {
             pending: Mutex::default(),
             wake: Notify::new(),
+            committed: Notify::new(),
             depth: AtomicUsize::new(0),
             failing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -208,6 +211,16 @@ impl Queue {
     /// (or the queue closed). Cancel safe.
     pub async fn wait(&self) {
         self.wake.notified().await;
+    }
+
+    /// A commit went through, or the writer has ended (the writer's side).
+    pub fn notify_committed(&self) {
+        self.committed.notify_one();
+    }
+
+    /// Resolves after a commit since the last time this resolved (or the writer's end).
+    pub async fn committed(&self) {
+        self.committed.notified().await;
     }
 
     /// `entries` queued entries are durable, or were dropped (the writer's side).

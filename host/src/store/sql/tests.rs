@@ -41,6 +41,7 @@ on_both!(
     ended_games_are_not_recovered,
     read_returns_every_entry,
     a_room_id_is_logged_once,
+    a_refused_game_does_not_hold_up_the_others,
     many_games_recover_together,
     session_tokens_are_stored_hashed,
     expire_forgets_unused_sessions,
@@ -386,6 +387,38 @@ async fn a_room_id_is_logged_once(db: TestDb) {
     assert_eq!(old.entries, vec![(1, entry(1))]);
 }
 
+async fn a_refused_game_does_not_hold_up_the_others(db: TestDb) {
+    // A game whose rows the database refuses (here a stale writer re-appending a position
+    // already logged, as a second server on the same game would) is given up alone: the other
+    // games and the session in the same commit go through, and the logged entry stays as it was.
+    let s = db.open().await;
+    let room = RoomId::from_wire("r-first");
+    let mut first = s.log.create(header(room.as_str(), 1)).expect("create");
+    first.append(entry(1));
+    until_durable(&*first, 1).await;
+
+    let mut stale = s.log.reopen(&header(room.as_str(), 1), 0);
+    stale.append(entry(9));
+    let mut other = s.log.create(header("r-fine", 2)).expect("create");
+    other.append(entry(1));
+    // Queued when first polled, behind the two appends: one batch.
+    s.sessions
+        .insert(session("t-fine"), 5)
+        .await
+        .expect("the session goes through");
+    until_durable(&*other, 1).await;
+    flush(&s).await;
+    assert!(
+        !stale.accepting(),
+        "the refused game's room is told to stop"
+    );
+    assert_eq!(stale.durable().get(), 0);
+    assert!(other.accepting() && s.log.accepting());
+    let logged = s.log.read(&room).await.expect("read").expect("game");
+    assert_eq!(logged.entries, vec![(1, entry(1))]);
+    assert!(s.sessions.get("t-fine").await.expect("get").is_some());
+}
+
 async fn many_games_recover_together(db: TestDb) {
     // Recovery rebuilds every unfinished game at once, each with its own snapshot and entries.
     let s = db.open().await;
@@ -599,4 +632,39 @@ async fn the_writer_outlives_a_database_outage() {
     let expected: Vec<(u64, Entry)> = (1..=12).map(|seq| (seq, entry(seq))).collect();
     assert_eq!(log.entries, expected);
     assert_eq!(metrics.store.queue_entries.get(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_checkpoints_beside_the_writer() {
+    // On SQLite, what the writer commits reaches the database file by itself soon after (the
+    // WAL is copied back by a checkpointer beside the writer, not inside its commits).
+    let db = TestDb::sqlite();
+    let s = db.open().await;
+    let file = db.url().trim_start_matches("sqlite://").to_owned();
+    let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let mut w = s.log.create(header("r-ckpt", 1)).expect("create");
+    let big = |seq| Entry {
+        input: Input::Act {
+            seat: 0,
+            action: "x".repeat(2_000).into(),
+            request_id: None,
+        },
+        ..entry(seq)
+    };
+    for seq in 1..=200 {
+        w.append(big(seq));
+    }
+    until_durable(&*w, 200).await;
+    let grown = tokio::time::timeout(Duration::from_secs(10), async {
+        while size() <= before + 200 * 2_000 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        grown.is_ok(),
+        "the database file stayed at {} bytes",
+        size()
+    );
 }

@@ -12,11 +12,14 @@
 //! Failures: a commit that fails because the database is unreachable, busy or slow is retried
 //! with the same batch, with a growing pause, until it succeeds; meanwhile the queue reports
 //! not accepting, so rooms stop taking inputs, and nothing queued is lost. Because a commit
-//! whose answer was lost may have gone through, every write is idempotent (`ON CONFLICT DO
-//! NOTHING`, upserts, updates). A batch the database refuses for what it contains (a constraint,
-//! a value it will not store) would be refused forever: it is split into its games and sessions
-//! and written one by one, so only the culprit is given up — its game marked broken (its room
-//! stops taking inputs and its outputs are never released), its awaiting caller told.
+//! whose answer was lost may have gone through, a batch is written again idempotently (`ON
+//! CONFLICT DO NOTHING`; snapshots, ends and touches are idempotent anyway). A first attempt
+//! inserts entries and sessions plainly: cheaper, and a row already there (a bug, or two servers
+//! on one database) is refused rather than ignored. A batch the database refuses for what it
+//! contains (a constraint, a value it will not store) would be refused forever: it is split into
+//! its games and sessions and written one by one, so only the culprit is given up — its game
+//! marked broken (its room stops taking inputs and its outputs are never released), its awaiting
+//! caller told.
 
 use super::queue::{
     EndItem, EntryItem, ExpireItem, Game, HeaderItem, Item, ModuleItem, Queue, SessionItem,
@@ -31,11 +34,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Rows per multi-row statement: a fixed set of sizes, so that each insert has a few statement
-/// shapes whatever the batch size (prepared once per connection and cached, where a shape per
-/// row count would churn the statement cache). 1024 rows of the widest insert (11 columns of
-/// games) bind 11,264 parameters, under SQLite's limit (32,766) and PostgreSQL's (65,535).
-const SHAPES: [usize; 6] = [1024, 256, 64, 16, 4, 1];
+/// Rows per multi-row statement, besides a full batch's: a fixed set of sizes, so that each
+/// insert has a few statement shapes whatever the batch size (prepared once per connection and
+/// cached, where a shape per row count would churn the statement cache).
+const SHAPES: [usize; 5] = [256, 64, 16, 4, 1];
+/// Bind parameters one statement may carry: under SQLite's limit (32,766) and PostgreSQL's
+/// (65,535).
+const MAX_PARAMS: usize = 32_000;
 /// The first pause after a failed commit; it doubles up to [`BACKOFF_MAX`].
 const BACKOFF_FIRST: Duration = Duration::from_millis(25);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -238,6 +243,7 @@ impl Writer {
                 self.commit(batch).await;
             }
         }
+        self.queue.notify_committed();
         tracing::debug!("database writer: queue closed and written");
     }
 
@@ -290,6 +296,7 @@ impl Writer {
                     self.queue.set_failing(false);
                     pause = BACKOFF_FIRST;
                     self.finish(part, expired);
+                    self.queue.notify_committed();
                 }
                 Err(e) if is_permanent(&e) => {
                     self.metrics.commits_failed.inc();
@@ -334,7 +341,8 @@ impl Writer {
             });
         }
         let conn = self.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        match tokio::time::timeout(COMMIT_TIMEOUT, write_batch(conn, batch)).await {
+        let write = write_batch(conn, batch, self.max_batch);
+        match tokio::time::timeout(COMMIT_TIMEOUT, write).await {
             Ok(result) => result,
             Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -428,11 +436,17 @@ fn is_permanent(e: &sqlx::Error) -> bool {
     }
 }
 
-/// The slices of `rows` written by one statement each (see [`SHAPES`]).
-fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+/// The slices of `rows` (of `columns` parameters each) written by one statement each. Under load
+/// batches are full, and a full batch is one statement of `full` rows (as many as the
+/// parameters allow): one round trip, one cached statement. What is left is cut into the sizes
+/// of [`SHAPES`].
+fn chunks<T>(rows: &[T], columns: usize, full: usize) -> impl Iterator<Item = &[T]> {
+    let full = full.min(MAX_PARAMS / columns).max(1);
     let mut rest = rows;
     std::iter::from_fn(move || {
-        let n = SHAPES.into_iter().find(|s| *s <= rest.len())?;
+        let n = std::iter::once(full)
+            .chain(SHAPES.into_iter().filter(|s| *s < full))
+            .find(|s| *s <= rest.len())?;
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
         Some(chunk)
@@ -459,13 +473,13 @@ fn ending_columns(ending: &Ending) -> (&'static str, Option<&str>) {
 
 /// Writes `b` in one transaction on `conn`, in dependency order: headers, entries, snapshots,
 /// ends, modules, sessions, touches, expiries. Returns the counts the expiries removed.
-async fn write_batch(conn: &mut Conn, b: &Batch) -> Result<Vec<u64>, sqlx::Error> {
+async fn write_batch(conn: &mut Conn, b: &Batch, full: usize) -> Result<Vec<u64>, sqlx::Error> {
     each_db!(conn, Conn, c => {
         let mut tx = sqlx::Connection::begin(&mut **c).await?;
 
         // Headers first: a game's first entries may be in this same transaction.
         let mut written: HashSet<String> = HashSet::new();
-        for chunk in chunks(&b.headers) {
+        for chunk in chunks(&b.headers, 11, full) {
             let mut q = QueryBuilder::new(
                 "INSERT INTO games (room, module_name, module_version, module_digest, seed, \
                  options, seats, creator, private, turn_deadline_ms, created_at) ",
@@ -512,7 +526,7 @@ async fn write_batch(conn: &mut Conn, b: &Batch) -> Result<Vec<u64>, sqlx::Error
         }
 
         let entries: Vec<&EntryItem> = b.entries.iter().filter(|e| !e.game.is_broken()).collect();
-        for chunk in chunks(&entries) {
+        for chunk in chunks(&entries, 5, full) {
             let mut q = QueryBuilder::new("INSERT INTO entries (room, pos, seq, at, data) ");
             q.push_values(chunk, |mut row, e| {
                 row.push_bind(e.game.room.as_str())
@@ -521,12 +535,17 @@ async fn write_batch(conn: &mut Conn, b: &Batch) -> Result<Vec<u64>, sqlx::Error
                     .push_bind(int(e.at))
                     .push_bind(e.data.as_slice());
             });
-            q.push(" ON CONFLICT (room, pos) DO NOTHING");
+            if b.retried {
+                // An earlier attempt may have committed these rows. A first attempt has no
+                // such clause: it costs PostgreSQL a speculative insertion per row (a third of
+                // the throughput), and a row already there would be a bug worth refusing.
+                q.push(" ON CONFLICT (room, pos) DO NOTHING");
+            }
             q.build().execute(&mut *tx).await?;
         }
 
         let snapshots = latest(&b.snapshots);
-        for chunk in chunks(&snapshots) {
+        for chunk in chunks(&snapshots, 4, full) {
             let mut q = QueryBuilder::new("INSERT INTO snapshots (room, pos, seq, data) ");
             q.push_values(chunk, |mut row, s| {
                 row.push_bind(s.game.room.as_str())
@@ -574,7 +593,7 @@ async fn write_batch(conn: &mut Conn, b: &Batch) -> Result<Vec<u64>, sqlx::Error
             .await?;
         }
 
-        for chunk in chunks(&b.sessions) {
+        for chunk in chunks(&b.sessions, 5, full) {
             let mut q = QueryBuilder::new(
                 "INSERT INTO sessions (token_hash, player, name, created_at, last_used) ",
             );
@@ -585,7 +604,9 @@ async fn write_batch(conn: &mut Conn, b: &Batch) -> Result<Vec<u64>, sqlx::Error
                     .push_bind(int(s.at))
                     .push_bind(int(s.at));
             });
-            q.push(" ON CONFLICT (token_hash) DO NOTHING");
+            if b.retried {
+                q.push(" ON CONFLICT (token_hash) DO NOTHING");
+            }
             q.build().execute(&mut *tx).await?;
         }
 
@@ -621,11 +642,33 @@ mod tests {
     fn batches_are_cut_into_few_statement_shapes() {
         // However many rows a commit has, its statements come in a handful of sizes, each as
         // large as the rows left allow.
-        let sizes = |n: usize| chunks(&vec![0u8; n]).map(<[u8]>::len).collect::<Vec<_>>();
-        assert_eq!(sizes(0), Vec::<usize>::new());
-        assert_eq!(sizes(3), vec![1, 1, 1]);
-        assert_eq!(sizes(1000), vec![256, 256, 256, 64, 64, 64, 16, 16, 4, 4]);
-        assert_eq!(sizes(2050), vec![1024, 1024, 1, 1]);
-        assert!((0..3000).all(|n| sizes(n).iter().sum::<usize>() == n));
+        let sizes = |n: usize, columns: usize, full: usize| {
+            (chunks(&vec![0u8; n], columns, full))
+                .map(<[u8]>::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0, 5, 1000), Vec::<usize>::new());
+        assert_eq!(sizes(3, 5, 1000), vec![1, 1, 1]);
+        assert_eq!(
+            sizes(1000, 5, 1000),
+            vec![1000],
+            "a full batch is one statement"
+        );
+        assert_eq!(sizes(2001, 5, 1000), vec![1000, 1000, 1]);
+        assert_eq!(
+            sizes(999, 5, 1000),
+            vec![256, 256, 256, 64, 64, 64, 16, 16, 4, 1, 1, 1]
+        );
+        assert_eq!(
+            sizes(100, 5, 10),
+            vec![10; 10],
+            "no shape above a full batch"
+        );
+        assert_eq!(
+            sizes(7000, 5, 10_000),
+            vec![6400, 256, 256, 64, 16, 4, 4],
+            "parameters bound the rows"
+        );
+        assert!((0..3000).all(|n| sizes(n, 11, 1000).iter().sum::<usize>() == n));
     }
 }
