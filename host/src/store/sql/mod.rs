@@ -213,9 +213,8 @@ async fn postgres(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreErro
     })?;
     let connect_error =
         |e: sqlx::Error| StoreError::Database(format!("cannot connect to {}: {e}", redacted(url)));
-    // Connections are checked when they come back to the pool (sqlx pings them on release),
-    // not again when taken: the writer keeps its connection, and a read on a dead one fails and
-    // is answered as unavailable.
+    // The writer takes its one connection and keeps it until a failure, when it drops it and
+    // takes a fresh one: testing it again on each take would cost a round trip for nothing.
     let writes = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
