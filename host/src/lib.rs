@@ -12,8 +12,8 @@
 //!              ▼            ▼                  ▼
 //!           rules        store (ports)     modules (port)
 //!         the sandbox    EventLog, Session-  ModuleCatalog: versions by
-//!         (wasmtime)     Store; in memory    name + version + digest, an
-//!                        today               active version per game
+//!         (wasmtime)     Store; in memory,   name + version + digest, an
+//!                        SQLite, PostgreSQL  active version per game
 //! ```
 //!
 //! - Dependencies point one way: [`api`] → [`room`] → [`rules`], and [`room`] / [`session`] →

@@ -263,7 +263,8 @@ impl Writer {
                 Item::Session(_) | Item::Module(_) | Item::Expire(_) => None,
             };
             if game.is_some_and(|g| g.is_broken()) {
-                // Its header was refused: nothing of it will be written.
+                // The game was given up (its room id clashed, or the database refused it):
+                // nothing more of it is written.
                 if matches!(item, Item::Entry(_)) {
                     self.queue.settle(1);
                 }
