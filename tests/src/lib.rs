@@ -441,6 +441,33 @@ pub mod databases {
 
     static NEXT: AtomicU64 = AtomicU64::new(0);
 
+    /// Drops the databases earlier test processes made (their process is gone), once per process.
+    async fn drop_leftovers(admin: &mut sqlx::PgConnection) {
+        static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        ONCE.get_or_init(|| async {
+            let names: Vec<(String,)> =
+                sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'tabula\\_t%'")
+                    .fetch_all(&mut *admin)
+                    .await
+                    .unwrap_or_default();
+            for (name,) in names {
+                let pid = name
+                    .strip_prefix("tabula_t")
+                    .and_then(|rest| rest.split('_').next())
+                    .and_then(|p| p.parse::<u32>().ok());
+                let gone = pid.is_some_and(|p| {
+                    p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()
+                });
+                if gone {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut *admin)
+                        .await;
+                }
+            }
+        })
+        .await;
+    }
+
     /// A fresh SQLite database URL: a new file in the test process's directory.
     pub fn sqlite() -> String {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -448,8 +475,8 @@ pub mod databases {
         format!("sqlite://{}", path.display())
     }
 
-    /// A fresh, empty PostgreSQL database on the server `DATABASE_URL` names (dropped at the
-    /// end of the test process's next run, not here: a killed server may still hold it), or
+    /// A fresh, empty PostgreSQL database on the server `DATABASE_URL` names (not dropped here:
+    /// a killed server may still hold it; a later test process drops it once this one is gone), or
     /// `None` with a visible message when there is no `DATABASE_URL`. With
     /// `TEST_REQUIRE_SERVICES=1`, a missing or unreachable database fails the test instead.
     pub async fn postgres(test: &str) -> Option<String> {
@@ -478,6 +505,7 @@ pub mod databases {
                 .collect::<String>()
                 .to_lowercase()
         );
+        drop_leftovers(&mut admin).await;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await

@@ -65,6 +65,17 @@ pub(crate) struct GameParams {
 }
 
 impl Game {
+    /// Back to a game waiting for its seats (a rebuild starts from here).
+    pub fn reset(&mut self) {
+        let fresh = Game::new(GameParams {
+            room: self.room.clone(),
+            seed: self.seed,
+            options: std::mem::take(&mut self.options),
+            history_cap: self.history_cap,
+        });
+        *self = fresh;
+    }
+
     /// A game waiting for its seats.
     pub fn new(p: GameParams) -> Game {
         Game {

@@ -146,6 +146,21 @@ async fn settle() {
 }
 
 /// The updates waiting in a queue, as (seq, awaiting).
+/// Every ack and refusal `rx` holds, as text (`ack ID SEQ`, `refused ID CODE`).
+fn replies(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
+    let mut got = Vec::new();
+    while let Ok(msg) = rx.try_recv() {
+        match msg {
+            Outgoing::Ack(ack) => got.push(format!("ack {} {}", ack.request_id, ack.seq)),
+            Outgoing::Refused(r) => {
+                got.push(format!("refused {} {}", r.request_id, r.error.kind()))
+            }
+            _ => {}
+        }
+    }
+    got
+}
+
 fn drain_updates(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<(u64, Vec<u32>)> {
     let mut out = Vec::new();
     while let Ok(msg) = rx.try_recv() {
@@ -648,17 +663,7 @@ async fn while_storage_is_behind_players_get_unavailable_and_bots_and_timers_wai
     settle().await;
     log.flush();
     settle().await;
-    let mut got = Vec::new();
-    while let Ok(msg) = rx.try_recv() {
-        match msg {
-            Outgoing::Ack(a) => got.push(format!("ack {} {}", a.request_id, a.seq)),
-            Outgoing::Refused(r) => {
-                got.push(format!("refused {} {}", r.request_id, r.error.kind()))
-            }
-            _ => {}
-        }
-    }
-    assert_eq!(got, ["ack m1 2", "refused m2 unavailable"]);
+    assert_eq!(replies(&mut rx), ["ack m1 2", "refused m2 unavailable"]);
     log.full.store(false, std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(200)).await;
     log.flush();
@@ -668,11 +673,9 @@ async fn while_storage_is_behind_players_get_unavailable_and_bots_and_timers_wai
     settle().await;
     log.flush();
     settle().await;
-    let mut got = Vec::new();
-    while let Ok(msg) = rx.try_recv() {
-        if let Outgoing::Ack(a) = msg {
-            got.push(format!("ack {} {}", a.request_id, a.seq));
-        }
-    }
-    assert_eq!(got, ["ack m2 4"], "the refused request passes now");
+    assert_eq!(
+        replies(&mut rx),
+        ["ack m2 4"],
+        "the refused request passes now"
+    );
 }

@@ -99,18 +99,7 @@ impl RoomActor {
     /// entries. Stops at the first entry that does not replay exactly, leaving the room as the
     /// last one that did.
     async fn rebuild(&mut self, log: &GameLog, use_snapshot: bool) -> Result<(), String> {
-        self.game.restore(crate::room::snapshot::SavedGame {
-            status: RoomStatus::Waiting,
-            paused_reason: None,
-            seq: 0,
-            state: Vec::new(),
-            phase: Arc::from("waiting"),
-            awaiting: Arc::from([]),
-            wake_at: None,
-            result: None,
-            started_at: 0,
-            last_at: 0,
-        });
+        self.game.reset();
         self.seats = Seats::new(self.seats.len(), 0);
         self.requests.clear();
         if use_snapshot && let Some(snapshot) = &log.snapshot {

@@ -2,21 +2,6 @@
 
 use super::*;
 
-/// Every reply `rx` holds, as text.
-fn replies(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
-    let mut got = Vec::new();
-    while let Ok(msg) = rx.try_recv() {
-        match msg {
-            Outgoing::Ack(ack) => got.push(format!("ack {} {}", ack.request_id, ack.seq)),
-            Outgoing::Refused(r) => {
-                got.push(format!("refused {} {}", r.request_id, r.error.kind()))
-            }
-            _ => {}
-        }
-    }
-    got
-}
-
 /// A two-seat game between ann and bob, played for `moves` moves (ann's request ids `a1`,
 /// `a2`, ...; bob's `b1`, ...). Returns the room's info, with the sequence number of the last
 /// acknowledgement (a room publishes its info on changes of seats and phase, not every move).
