@@ -283,11 +283,20 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         tracker.spawn(accept::serve(listener, router, params(None)));
     }
     let game = accept::serve(listener, game_router, params(Some(admission)));
+    let log = state.log.clone();
     let task = tokio::spawn(async move {
         game.await;
         // Every connection task and room is tracked: wait for them to finish their close.
         tracker.close();
         tracker.wait().await;
+        // Then for what the rooms logged last to be written (unacknowledged, but kept if the
+        // database allows).
+        if tokio::time::timeout(DRAIN_LIMIT, log.drained())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the database did not take the last log entries in time");
+        }
         Ok(())
     });
     if let Some(a) = admin_addr {
@@ -302,6 +311,9 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         task,
     })
 }
+
+/// How long a shutdown waits for the database to take the last log entries.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Open files kept for what is not a client connection: listeners, module files, databases.
 const FILE_RESERVE: usize = 64;

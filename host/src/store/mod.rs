@@ -237,6 +237,11 @@ pub trait EventLog: Send + Sync + 'static {
     /// Whether rooms may take new inputs: false while the backlog of entries not yet durable is
     /// at its bound (the database is slow or down).
     fn accepting(&self) -> bool;
+    /// Resolves once every entry queued so far is durable (at shutdown, after the rooms have
+    /// stopped). Waits as long as the database does: give it a time limit.
+    fn drained(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// How far a game's log is durable: the writer advances it, the room reads it and waits for it

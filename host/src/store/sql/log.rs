@@ -84,6 +84,16 @@ impl EventLog for SqlLog {
     fn accepting(&self) -> bool {
         self.inlet.accepting()
     }
+
+    fn drained(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // Polled: the commit notification has one waiter already (SQLite's checkpointer),
+            // and a shutdown can spare a few milliseconds.
+            while self.inlet.depth() > 0 && !self.inlet.is_closed() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+    }
 }
 
 /// One room's writer.

@@ -231,6 +231,11 @@ impl Queue {
         }
     }
 
+    /// Entries queued and not yet durable.
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Acquire)
+    }
+
     /// Whether the last commit failed (the writer's side).
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::Release);

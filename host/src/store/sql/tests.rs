@@ -35,6 +35,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    drained_waits_for_every_queued_entry,
     migrations_run_at_open_and_again_on_reopen,
     games_survive_a_new_process,
     durable_follows_the_commit,
@@ -335,6 +336,34 @@ async fn ended_games_are_not_recovered(db: TestDb) {
         .await
         .expect("read");
     assert_eq!(whole.map(|g| g.entries), Some(vec![(1, entry(1))]));
+}
+
+async fn drained_waits_for_every_queued_entry(db: TestDb) {
+    // At shutdown the server waits for `drained`: once it resolves, everything the rooms
+    // appended is in the database, without anyone having waited on a room's durable position.
+    let s = db.open().await;
+    let mut writers = Vec::new();
+    for n in 0..20u64 {
+        let mut w = s
+            .log
+            .create(header(&format!("r-drain{n}"), n))
+            .expect("create");
+        for seq in 1..=50 {
+            w.append(entry(seq));
+        }
+        writers.push(w);
+    }
+    tokio::time::timeout(Duration::from_secs(30), s.log.drained())
+        .await
+        .expect("drained in time");
+    for w in &writers {
+        assert_eq!(w.durable().get(), 50);
+    }
+    for n in 0..20u64 {
+        let room = RoomId::from_wire(&format!("r-drain{n}"));
+        let log = s.log.read(&room).await.expect("read").expect("game");
+        assert_eq!(log.entries.len(), 50);
+    }
 }
 
 async fn read_returns_every_entry(db: TestDb) {
