@@ -17,7 +17,6 @@ use super::quota::Claim;
 use super::release::{Out, Release};
 use super::requests::RequestWindow;
 use super::seats::Seats;
-use super::snapshot::RoomSnapshot;
 use super::stats::RoomStats;
 use super::{Clock, Outbox, Outgoing, RoomCmd, RoomInfo, RoomStatus, Shared};
 use crate::config::RoomConfig;
@@ -288,18 +287,6 @@ impl RoomActor {
         self.schedule_moves();
     }
 
-    /// How the finished game ended, for its archive.
-    fn finished(&self) -> crate::store::Ending {
-        let (started_at, ended_at) = self.game.times();
-        crate::store::Ending::Finished(Box::new(crate::store::Finished {
-            result: self.game.result().unwrap_or("null").to_owned(),
-            seats: self.seats.holders(),
-            started_at,
-            ended_at,
-            steps: self.game.seq(),
-        }))
-    }
-
     /// Records a seat change (it does not change the game's sequence number).
     fn record_seat(&mut self, seat: u32, change: SeatChange) {
         self.record(Entry {
@@ -320,19 +307,6 @@ impl RoomActor {
             let snapshot = self.snapshot();
             self.release.snapshot(self.game.seq(), snapshot.encode());
         }
-    }
-
-    /// The room as a snapshot keeps it.
-    fn snapshot(&self) -> RoomSnapshot {
-        let requests = self
-            .requests
-            .iter()
-            .map(|(player, window)| {
-                let acks = window.acks().map(|(id, seq)| (id.clone(), seq)).collect();
-                (player.clone(), acks)
-            })
-            .collect();
-        RoomSnapshot::new(self.game.saved(), self.seats.saved(), requests)
     }
 
     // ----- time -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! Rebuilding a room after a restart: from its latest snapshot, then every later log entry
+//! What a room leaves behind for a restart — its snapshots and, once finished, its ending —
+//! and rebuilding it after one: from its latest snapshot, then every later log entry
 //! replayed through the module that played it, each step's state hash compared with the
 //! recorded one. When the snapshot cannot be used or the replay on top of it does not match,
 //! the room is rebuilt again from the first entry (repair); when that does not match either,
@@ -41,6 +42,31 @@ impl Recovered {
 }
 
 impl RoomActor {
+    /// The room as a snapshot keeps it.
+    pub(super) fn snapshot(&self) -> RoomSnapshot {
+        let requests = self
+            .requests
+            .iter()
+            .map(|(player, window)| {
+                let acks = window.acks().map(|(id, seq)| (id.clone(), seq)).collect();
+                (player.clone(), acks)
+            })
+            .collect();
+        RoomSnapshot::new(self.game.saved(), self.seats.saved(), requests)
+    }
+
+    /// How the finished game ended, for its archive.
+    pub(super) fn finished(&self) -> crate::store::Ending {
+        let (started_at, ended_at) = self.game.times();
+        crate::store::Ending::Finished(Box::new(crate::store::Finished {
+            result: self.game.result().unwrap_or("null").to_owned(),
+            seats: self.seats.holders(),
+            started_at,
+            ended_at,
+            steps: self.game.seq(),
+        }))
+    }
+
     /// Rebuilds the room from `log` (its latest snapshot and the entries after it); `whole`
     /// reads the game's entire log, for a repair. The room then runs as if it had never stopped,
     /// but for the connections.

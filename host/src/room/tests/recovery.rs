@@ -129,15 +129,7 @@ async fn a_log_that_does_not_replay_pauses_its_room_as_corrupt_and_spares_the_ot
         .expect("a move after the snapshot");
     last.state_hash = last.state_hash.map(|h| h ^ 1);
     // The second server's log does not have the whole game either (no repair possible).
-    first.shutdown.cancel();
-    settle().await;
-    let rooms = Rooms::new(RoomConfig::default(), Arc::new(MemoryLog::default()));
-    let catalog = rooms.catalog.clone();
-    rooms
-        .registry
-        .recover(logs, |key| catalog.by_digest(&key.digest))
-        .done()
-        .await;
+    let rooms = restart(&first, Arc::new(MemoryLog::default()), logs).await;
     let info = rooms.registry.get(bad.id.as_str()).expect("kept").info();
     assert_eq!(info.status, RoomStatus::Paused);
     let reason = info.paused_reason.unwrap_or_default();

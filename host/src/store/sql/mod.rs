@@ -33,6 +33,7 @@ macro_rules! each_db {
 mod log;
 mod queue;
 mod read;
+mod rows;
 mod sessions;
 mod writer;
 

@@ -25,22 +25,16 @@ use super::queue::{
     EndItem, EntryItem, ExpireItem, Game, HeaderItem, Item, ModuleItem, Queue, SessionItem,
     SnapshotItem,
 };
+use super::rows::{chunks, ending_columns, latest};
 use super::{Db, int};
 use crate::metrics::StoreMetrics;
-use crate::store::{Ending, StoreError};
+use crate::store::StoreError;
 use sqlx::pool::PoolConnection;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Rows per multi-row statement, besides a full batch's: a fixed set of sizes, so that each
-/// insert has a few statement shapes whatever the batch size (prepared once per connection and
-/// cached, where a shape per row count would churn the statement cache).
-const SHAPES: [usize; 5] = [256, 64, 16, 4, 1];
-/// Bind parameters one statement may carry: under SQLite's limit (32,766) and PostgreSQL's
-/// (65,535).
-const MAX_PARAMS: usize = 32_000;
 /// The first pause after a failed commit; it doubles up to [`BACKOFF_MAX`].
 const BACKOFF_FIRST: Duration = Duration::from_millis(25);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -437,41 +431,6 @@ fn is_permanent(e: &sqlx::Error) -> bool {
     }
 }
 
-/// The slices of `rows` (of `columns` parameters each) written by one statement each. Under load
-/// batches are full, and a full batch is one statement of `full` rows (as many as the
-/// parameters allow): one round trip, one cached statement. What is left is cut into the sizes
-/// of [`SHAPES`].
-fn chunks<T>(rows: &[T], columns: usize, full: usize) -> impl Iterator<Item = &[T]> {
-    let full = full.min(MAX_PARAMS / columns).max(1);
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        let n = std::iter::once(full)
-            .chain(SHAPES.into_iter().filter(|s| *s < full))
-            .find(|s| *s <= rest.len())?;
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        Some(chunk)
-    })
-}
-
-/// The latest snapshot of each game in `snapshots` (a newer one supersedes the rest, and one
-/// statement may not upsert a row twice).
-fn latest(snapshots: &[SnapshotItem]) -> Vec<&SnapshotItem> {
-    let mut seen = HashSet::new();
-    let mut out: Vec<&SnapshotItem> = (snapshots.iter().rev())
-        .filter(|s| !s.game.is_broken() && seen.insert(Arc::as_ptr(&s.game)))
-        .collect();
-    out.reverse();
-    out
-}
-
-fn ending_columns(ending: &Ending) -> (&'static str, Option<&str>) {
-    match ending {
-        Ending::Finished(f) => ("finished", Some(&f.result)),
-        Ending::Abandoned => ("abandoned", None),
-    }
-}
-
 /// Writes `b` in one transaction on `conn`, in dependency order: headers, entries, snapshots,
 /// ends, modules, sessions, touches, expiries. Returns the counts the expiries removed.
 async fn write_batch(conn: &mut Conn, b: &Batch, full: usize) -> Result<Vec<u64>, sqlx::Error> {
@@ -633,43 +592,4 @@ async fn write_batch(conn: &mut Conn, b: &Batch, full: usize) -> Result<Vec<u64>
         tx.commit().await?;
         Ok(expired)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_are_cut_into_few_statement_shapes() {
-        // However many rows a commit has, its statements come in a handful of sizes, each as
-        // large as the rows left allow.
-        let sizes = |n: usize, columns: usize, full: usize| {
-            (chunks(&vec![0u8; n], columns, full))
-                .map(<[u8]>::len)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(sizes(0, 5, 1000), Vec::<usize>::new());
-        assert_eq!(sizes(3, 5, 1000), vec![1, 1, 1]);
-        assert_eq!(
-            sizes(1000, 5, 1000),
-            vec![1000],
-            "a full batch is one statement"
-        );
-        assert_eq!(sizes(2001, 5, 1000), vec![1000, 1000, 1]);
-        assert_eq!(
-            sizes(999, 5, 1000),
-            vec![256, 256, 256, 64, 64, 64, 16, 16, 4, 1, 1, 1]
-        );
-        assert_eq!(
-            sizes(100, 5, 10),
-            vec![10; 10],
-            "no shape above a full batch"
-        );
-        assert_eq!(
-            sizes(7000, 5, 10_000),
-            vec![6400, 256, 256, 64, 16, 4, 4],
-            "parameters bound the rows"
-        );
-        assert!((0..3000).all(|n| sizes(n, 11, 1000).iter().sum::<usize>() == n));
-    }
 }
