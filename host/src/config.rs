@@ -63,6 +63,10 @@ pub struct Config {
     pub sandbox: Limits,
     /// Storage: the event log, sessions, module bytes.
     pub database: DatabaseConfig,
+    /// Finished games: how long their event logs are kept.
+    pub archive: ArchiveConfig,
+    /// The operators' API.
+    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -77,6 +81,8 @@ impl Default for Config {
             connection: ConnectionConfig::default(),
             sandbox: Limits::default(),
             database: DatabaseConfig::default(),
+            archive: ArchiveConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -134,6 +140,50 @@ impl Default for DatabaseConfig {
             max_connections: 8,
             snapshot_every: 64,
         }
+    }
+}
+
+/// What is kept of finished games. Their summaries (result, seats, outcome, times) are kept
+/// forever: statistics are made of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// How long an ended game's event log (its record) is kept: `"forever"`, `"summary"` (purged
+    /// once the game has ended) or a number of days (`"30d"`).
+    pub retention: crate::store::Retention,
+    /// How often logs past their retention are purged, ms.
+    pub purge_every_ms: u64,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            retention: crate::store::Retention::Forever,
+            purge_every_ms: 3_600_000,
+        }
+    }
+}
+
+/// The operators' API (`/admin/*`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The bearer token operators send (`Authorization: Bearer TOKEN`); `None`: the admin API
+    /// is off. At least [`AdminConfig::MIN_TOKEN_CHARS`] characters.
+    pub token: Option<String>,
+}
+
+impl AdminConfig {
+    /// The shortest token accepted.
+    pub const MIN_TOKEN_CHARS: usize = 16;
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token never reaches a log.
+        f.debug_struct("AdminConfig")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 
@@ -401,6 +451,23 @@ impl Config {
                 message: "must be greater than 0".into(),
             });
         }
+        if self.archive.purge_every_ms == 0 {
+            return Err(ConfigError::OutOfRange {
+                key: "archive.purge_every_ms",
+                message: "must be greater than 0".into(),
+            });
+        }
+        if let Some(t) = &self.admin.token
+            && t.chars().count() < AdminConfig::MIN_TOKEN_CHARS
+        {
+            return Err(ConfigError::OutOfRange {
+                key: "admin.token",
+                message: format!(
+                    "must be at least {} characters (e.g. `openssl rand -hex 32`)",
+                    AdminConfig::MIN_TOKEN_CHARS
+                ),
+            });
+        }
         if self.connection.transport_max_bytes < self.connection.max_message_bytes {
             return Err(ConfigError::OutOfRange {
                 key: "connection.transport_max_bytes",
@@ -467,69 +534,4 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn layers_apply_in_order_file_env_flags() {
-        // An operator's file is overridden by the environment, and both by flags.
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("tabula.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:9000\"\n[room]\nbot_think_ms = 5\ninbox_capacity = 7\n",
-        )
-        .expect("write");
-        let flags = FlagOverrides {
-            listen: Some("127.0.0.1:9100".parse().expect("addr")),
-            ..FlagOverrides::default()
-        };
-        let c = Config::load(
-            Some(&file),
-            env(&[
-                ("TABULA_ROOM__BOT_THINK_MS", "0"),
-                ("TABULA_LOG", "debug"),
-                ("HOME", "/x"),
-            ]),
-            &flags,
-        )
-        .expect("valid");
-        assert_eq!(c.listen.port(), 9100);
-        assert_eq!(c.room.bot_think_ms, 0);
-        assert_eq!(c.room.inbox_capacity, 7);
-        assert_eq!(c.connection, ConnectionConfig::default());
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_are_refused_with_their_name() {
-        // A typo in a key or an impossible value stops the server with a message naming it.
-        let err = Config::load(
-            None,
-            env(&[("TABULA_ROOM__BOT_THINK", "0")]),
-            &FlagOverrides::default(),
-        )
-        .expect_err("unknown key");
-        assert!(err.to_string().contains("bot_think"), "{err}");
-        let err = Config::load(
-            None,
-            env(&[("TABULA_ROOM__INBOX_CAPACITY", "0")]),
-            &FlagOverrides::default(),
-        )
-        .expect_err("zero");
-        assert!(err.to_string().contains("room.inbox_capacity"), "{err}");
-        let err = Config::load(
-            None,
-            env(&[("TABULA_LISTEN", "nowhere")]),
-            &FlagOverrides::default(),
-        )
-        .expect_err("bad address");
-        assert!(err.to_string().contains("environment"), "{err}");
-    }
-}
+mod tests;

@@ -19,6 +19,15 @@ pub struct RoomLabels {
     pub phase: String,
 }
 
+/// Labels of a game version's metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GameLabels {
+    /// Game name.
+    pub game: String,
+    /// Rules version.
+    pub version: String,
+}
+
 /// Labels of the action counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabels {
@@ -118,6 +127,10 @@ pub struct Metrics {
     pub module_failures: Family<CallLabels, Counter>,
     /// Games rebuilt from the event log at start, by outcome.
     pub games_recovered: Family<RecoveryLabels, Counter>,
+    /// Games finished, by game and version.
+    pub games_finished: Family<GameLabels, Counter>,
+    /// How long finished games lasted, start to end, by game and version.
+    pub game_duration: Family<GameLabels, Histogram>,
     /// The storage writer.
     pub store: StoreMetrics,
 }
@@ -166,8 +179,25 @@ impl Metrics {
             "Unfinished games rebuilt from the event log at start, by outcome",
             games_recovered.clone(),
         );
+        let games_finished = Family::<GameLabels, Counter>::default();
+        registry.register(
+            "games_finished",
+            "Games played to their end, by game and version",
+            games_finished.clone(),
+        );
+        let game_duration = Family::<GameLabels, Histogram>::new_with_constructor(|| {
+            // 1 s to about 9 hours.
+            Histogram::new(exponential_buckets(1.0, 2.0, 16))
+        });
+        registry.register(
+            "game_duration_seconds",
+            "Duration of finished games from start to end, by game and version",
+            game_duration.clone(),
+        );
         let store = StoreMetrics::register(&mut registry);
         Metrics {
+            games_finished,
+            game_duration,
             games_recovered,
             registry,
             connections,

@@ -219,6 +219,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         registry,
         sessions: Sessions::new(ports.storage.sessions.clone(), session_limits),
         log: ports.storage.log.clone(),
+        archive: ports.storage.archive.clone(),
         recovering: std::sync::atomic::AtomicBool::new(true),
         metrics,
         shutdown: shutdown.clone(),
@@ -252,6 +253,22 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
                         tracing::debug!(expired = n, "sessions expired");
                     }
                 }
+            }
+        }
+    });
+    // Purge event logs past their retention, now and then (and at start).
+    let purger = state.clone();
+    tracker.spawn(async move {
+        let every = Duration::from_millis(purger.config.archive.purge_every_ms);
+        let mut every = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = purger.shutdown.cancelled() => break,
+                _ = every.tick() => match api::purge_now(&purger).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(games = n, "event logs purged (archive.retention)"),
+                    Err(e) => tracing::warn!("purging event logs: {e}"),
+                },
             }
         }
     });

@@ -7,7 +7,7 @@
 
 use crate::ids::{PlayerId, RoomId, Token};
 use crate::room::{CloseReason, Outbox};
-use crate::store::{SessionStore, StoredSession};
+use crate::store::{SessionStore, StoreError, StoredSession};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -147,6 +147,11 @@ impl Sessions {
             },
         );
         Ok(stored.into())
+    }
+
+    /// The player whose session `token` is (for HTTP requests, which hold no session).
+    pub async fn player_of(&self, token: &str) -> Result<Option<PlayerId>, StoreError> {
+        Ok(self.store.get(token).await?.map(|s| s.player))
     }
 
     /// Attaches `conn` to the session of `token`, closing the connection it replaces.

@@ -4,6 +4,8 @@
 //! ([`errors`]), and their mapping from the rooms' and sessions' own error types.
 
 pub mod accept;
+mod admin;
+mod archive;
 pub mod errors;
 pub mod guesses;
 pub mod protocol;
@@ -43,27 +45,42 @@ pub struct AppState {
     pub guesses: guesses::Guesses,
     /// Source of connection ids.
     pub next_conn: AtomicU64,
-    /// The event log (readiness asks whether it keeps up).
+    /// The event log (readiness asks whether it keeps up; records are read from it).
     pub log: Arc<dyn crate::store::EventLog>,
+    /// Finished games' summaries and statistics.
+    pub archive: Arc<dyn crate::store::Archive>,
     /// True until every unfinished game has been rebuilt.
     pub recovering: std::sync::atomic::AtomicBool,
 }
 
-/// The game port's router: `/ws`.
+/// The game port's router: `/ws` and the read-only `/api/*` on finished games.
 pub fn game(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
+        .merge(archive::routes())
         .with_state(state)
 }
 
-/// The operators' router: `/health/live`, `/health/ready`, `/metrics` (on the game port too
-/// unless `admin_listen` gives them their own).
+/// The operators' router: `/health/live`, `/health/ready`, `/metrics` and `/admin/*` (on the
+/// game port too unless `admin_listen` gives them their own).
 pub fn admin(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(admin::routes(state.clone()))
         .with_state(state)
+}
+
+/// Purges the event logs of games past `archive.retention` now; how many games' logs went.
+pub async fn purge_now(app: &AppState) -> Result<u64, crate::store::StoreError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    match app.config.archive.retention.cutoff(now) {
+        Some(before) => app.archive.purge(before).await,
+        None => Ok(0),
+    }
 }
 
 async fn ready(State(app): State<Arc<AppState>>) -> impl IntoResponse {

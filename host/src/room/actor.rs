@@ -175,6 +175,11 @@ impl RoomActor {
                 _ = self.release.durable_changed(), if holding => {}
                 cmd = inbox.recv() => match *cmd {
                     RoomCmd::Shutdown => break,
+                    RoomCmd::Archive(reply) => {
+                        closing = self.game.status() == RoomStatus::Finished
+                            && !self.release.holding();
+                        let _ = reply.send(Ok(closing));
+                    }
                     // Boxed: the handlers' state is large and needed only while one runs, not
                     // for the whole life of an idle room.
                     cmd => Box::pin(self.handle(cmd)).await,
@@ -279,6 +284,8 @@ impl RoomActor {
             self.claim.open = None;
             // Nor among the games rebuilt after a restart.
             let finished = self.finished();
+            let (started_at, ended_at) = self.game.times();
+            self.stats.finished(ended_at.saturating_sub(started_at));
             self.release.end(finished);
         }
         if self.stats.set_phase(self.game.phase()) {

@@ -244,6 +244,9 @@ pub enum RoomCmd {
     },
     /// The server is shutting down: the room releases what is durable and stops.
     Shutdown,
+    /// An operator archives finished games now: a room whose game has finished (and whose
+    /// last outputs are released) closes at once, its members told; answers whether it did.
+    Archive(Reply<bool>),
     /// The catalog changed which version of this room's game new rooms get: `None` when it is
     /// the room's own version again. The room reports it in its info and keeps its version.
     ActiveVersion(Option<Arc<str>>),

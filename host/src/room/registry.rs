@@ -13,7 +13,9 @@
 
 use super::actor::{RoomActor, RoomParams};
 use super::quota::{Caps, Quotas};
-use super::{Clock, Entering, JoinCmd, Outbox, RoomCmd, RoomError, RoomHandle, RoomInfo};
+use super::{
+    Clock, Entering, JoinCmd, Outbox, RoomCmd, RoomError, RoomHandle, RoomInfo, RoomStatus,
+};
 use crate::config::RoomConfig;
 use crate::ids::{PlayerId, RoomId};
 use crate::metrics::Metrics;
@@ -297,6 +299,34 @@ impl Registry {
             .get(id)
             .cloned()
             .ok_or_else(|| RoomError::UnknownRoom { room: id.into() })
+    }
+
+    /// Every open room (private ones too) whose info passes `wanted`, in id order.
+    pub fn rooms_where(&self, wanted: impl Fn(&RoomInfo) -> bool) -> Vec<RoomInfo> {
+        let rooms: Vec<RoomHandle> = self.read().values().cloned().collect();
+        let mut found: Vec<RoomInfo> = (rooms.iter())
+            .filter(|r| r.with_info(&wanted))
+            .map(RoomHandle::info)
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found
+    }
+
+    /// Closes every room whose game has finished (archived already) rather than waiting for
+    /// its players to go: what operators' "archive now" does. Returns how many closed; a room
+    /// whose last outputs are not yet durable stays and is counted in the next call.
+    pub async fn archive_finished(&self) -> usize {
+        let rooms: Vec<RoomHandle> = (self.read().values())
+            .filter(|r| r.with_info(|i| i.status == RoomStatus::Finished))
+            .cloned()
+            .collect();
+        let mut closed = 0;
+        for room in rooms {
+            if let Ok(true) = room.ask(RoomCmd::Archive).await {
+                closed += 1;
+            }
+        }
+        closed
     }
 
     /// A page of listed rooms in id order, filtered by game and status.

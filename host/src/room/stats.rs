@@ -4,7 +4,7 @@
 //! Must not touch: the game or I/O.
 
 use super::calls::CallTimers;
-use crate::metrics::{ActionLabels, CallLabels, Metrics, RoomLabels};
+use crate::metrics::{ActionLabels, CallLabels, GameLabels, Metrics, RoomLabels};
 use crate::rules::RulesError;
 use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
@@ -109,6 +109,16 @@ impl RoomStats {
                 .get_or_create(&self.call(e.kind()))
                 .inc();
         }
+    }
+
+    /// The game finished after `duration_ms` of play.
+    pub fn finished(&self, duration_ms: u64) {
+        let labels = GameLabels {
+            game: self.names.0.to_string(),
+            version: self.names.1.to_string(),
+        };
+        self.metrics.games_finished.get_or_create(&labels).inc();
+        (self.metrics.game_duration.get_or_create(&labels)).observe(duration_ms as f64 / 1000.0);
     }
 
     /// The room closed.

@@ -2,14 +2,18 @@
 //! what tests use. The log reports every entry durable as soon as it is appended; a game that
 //! has not ended can be rebuilt by another server given the same log (how recovery is tested
 //! without a database). Of the games that ended, the last [`ENDED_KEPT`] finished ones stay
-//! readable; abandoned ones are forgotten at once.
+//! readable, and the summaries of the last [`SUMMARIES_KEPT`] make the archive; abandoned ones
+//! are forgotten at once.
 
+use super::archive::{
+    Archive, GameStats, GameSummary, PlayedGame, PlayerStats, SeatCounts, SeatSummary,
+};
 use super::{
     BoxFuture, Durable, Ending, Entry, EventLog, GameHeader, GameLog, GameWriter, ModuleKey,
     ModuleStore, SessionStore, Snapshot, StoreError, StoredSession,
 };
-use crate::ids::{RoomId, Token};
-use std::collections::HashMap;
+use crate::ids::{PlayerId, RoomId, Token};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One game as kept here: every entry, and the latest snapshot.
@@ -30,15 +34,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Finished games a memory log keeps readable (a throwaway server must not grow forever).
 pub const ENDED_KEPT: usize = 1024;
 
+/// Summaries of finished games a memory log keeps (its statistics cover these).
+pub const SUMMARIES_KEPT: usize = 10_000;
+
+/// Finished games, oldest first: their logs (until purged) and their summaries.
+#[derive(Default)]
+struct Ended {
+    logs: VecDeque<(RoomId, Shared)>,
+    summaries: VecDeque<GameSummary>,
+}
+
 /// Every open game's log, in memory.
 #[derive(Default)]
 pub struct MemoryLog {
     games: Games,
-    /// Finished games, oldest first; kept out of `games`, which recovery reads.
-    ended: Arc<Mutex<std::collections::VecDeque<(RoomId, Shared)>>>,
+    /// Finished games; kept out of `games`, which recovery reads.
+    ended: Arc<Mutex<Ended>>,
 }
 
 impl MemoryLog {
+    /// The archive of this log's finished games.
+    pub fn archive(&self) -> MemoryArchive {
+        MemoryArchive {
+            ended: self.ended.clone(),
+        }
+    }
+
     fn writer(&self, room: RoomId, game: Shared, appended: u64) -> Box<dyn GameWriter> {
         let durable = Arc::new(Durable::default());
         durable.advance(appended);
@@ -114,6 +135,7 @@ impl EventLog for MemoryLog {
     fn read(&self, room: &RoomId) -> BoxFuture<'_, Result<Option<GameLog>, StoreError>> {
         let game = lock(&self.games).get(room).cloned().or_else(|| {
             lock(&self.ended)
+                .logs
                 .iter()
                 .find(|(id, _)| id == room)
                 .map(|(_, g)| g.clone())
@@ -136,7 +158,7 @@ impl EventLog for MemoryLog {
 
 struct MemoryWriter {
     games: Games,
-    ended: Arc<Mutex<std::collections::VecDeque<(RoomId, Shared)>>>,
+    ended: Arc<Mutex<Ended>>,
     game: Shared,
     room: RoomId,
     appended: u64,
@@ -174,13 +196,130 @@ impl GameWriter for MemoryWriter {
 
     fn end(&mut self, ending: Ending) {
         let game = lock(&self.games).remove(&self.room);
-        if let (Some(game), Ending::Finished(_)) = (game, ending) {
+        if let (Some(game), Ending::Finished(f)) = (game, ending) {
+            let module = lock(&game).header.module.clone();
+            let created_at = lock(&game).header.created_at;
+            let summary = GameSummary {
+                room: self.room.clone(),
+                game: module.name,
+                version: module.version,
+                digest: module.digest,
+                result: serde_json::from_str(&f.result).unwrap_or(serde_json::Value::Null),
+                seats: SeatSummary::of(&f.seats, &f.result),
+                created_at,
+                started_at: f.started_at,
+                ended_at: f.ended_at,
+                duration_ms: f.ended_at.saturating_sub(f.started_at),
+                steps: f.steps,
+                log_kept: true,
+            };
             let mut ended = lock(&self.ended);
-            if ended.len() >= ENDED_KEPT {
-                ended.pop_front();
+            if ended.logs.len() >= ENDED_KEPT {
+                ended.logs.pop_front();
             }
-            ended.push_back((self.room.clone(), game));
+            ended.logs.push_back((self.room.clone(), game));
+            if ended.summaries.len() >= SUMMARIES_KEPT {
+                ended.summaries.pop_front();
+            }
+            ended.summaries.push_back(summary);
         }
+    }
+}
+
+/// The archive of a [`MemoryLog`]: the summaries of its last [`SUMMARIES_KEPT`] finished games.
+pub struct MemoryArchive {
+    ended: Arc<Mutex<Ended>>,
+}
+
+impl Archive for MemoryArchive {
+    fn summary(&self, room: &RoomId) -> BoxFuture<'_, Result<Option<GameSummary>, StoreError>> {
+        let ended = lock(&self.ended);
+        let found = ended
+            .summaries
+            .iter()
+            .rev()
+            .find(|s| s.room == *room)
+            .cloned();
+        let found = found.map(|mut s| {
+            s.log_kept = ended.logs.iter().any(|(id, _)| id == room);
+            s
+        });
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn player(
+        &self,
+        player: &PlayerId,
+        recent: usize,
+    ) -> BoxFuture<'_, Result<PlayerStats, StoreError>> {
+        let ended = lock(&self.ended);
+        let mut counts = SeatCounts::default();
+        let mut played = Vec::new();
+        for game in ended.summaries.iter().rev() {
+            for seat in game
+                .seats
+                .iter()
+                .filter(|s| s.player.as_ref() == Some(player))
+            {
+                counts.add(seat);
+                if played.len() < recent {
+                    played.push(PlayedGame {
+                        room: game.room.clone(),
+                        game: game.game.clone(),
+                        version: game.version.clone(),
+                        seat: seat.seat,
+                        won: seat.won,
+                        score: seat.score,
+                        left: seat.left,
+                        ended_at: game.ended_at,
+                    });
+                }
+            }
+        }
+        let stats = PlayerStats::new(player.clone(), counts, played);
+        Box::pin(std::future::ready(Ok(stats)))
+    }
+
+    fn games(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<GameStats>, StoreError>> {
+        // Per version: games, of them in the last hour, first start, last end, duration sum.
+        let mut by: BTreeMap<(String, String), (u64, u64, u64, u64, u64)> = BTreeMap::new();
+        for g in &lock(&self.ended).summaries {
+            let key = (g.game.clone(), g.version.clone());
+            let e = by.entry(key).or_insert((0, 0, u64::MAX, 0, 0));
+            e.0 += 1;
+            e.1 += u64::from(g.ended_at >= now_ms.saturating_sub(3_600_000));
+            e.2 = e.2.min(g.started_at);
+            e.3 = e.3.max(g.ended_at);
+            e.4 += g.duration_ms;
+        }
+        let stats = by
+            .into_iter()
+            .map(|(key, (n, hour, first, last, sum))| {
+                GameStats::new(
+                    key,
+                    n,
+                    hour,
+                    last.saturating_sub(first),
+                    sum as f64 / n as f64,
+                )
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(stats)))
+    }
+
+    fn purge(&self, before_ms: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let mut ended = lock(&self.ended);
+        let Ended { logs, summaries } = &mut *ended;
+        let was = logs.len();
+        logs.retain(|(room, _)| {
+            let ended_at = summaries
+                .iter()
+                .find(|s| s.room == *room)
+                .map(|s| s.ended_at);
+            ended_at.is_none_or(|at| at >= before_ms)
+        });
+        let purged = (was - logs.len()) as u64;
+        Box::pin(std::future::ready(Ok(purged)))
     }
 }
 

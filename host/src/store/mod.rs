@@ -6,10 +6,12 @@
 //! traits. Must not touch: wasm, sockets, rooms' internals. Everything here is data a room hands
 //! over; a snapshot's contents are the room's business, opaque bytes here.
 
+pub mod archive;
 mod memory;
 mod sql;
 
-pub use memory::{MemoryLog, MemoryModules, MemorySessions};
+pub use archive::{Archive, Retention};
+pub use memory::{MemoryArchive, MemoryLog, MemoryModules, MemorySessions};
 
 use crate::ids::{PlayerId, RoomId, Token};
 use futures_util::task::AtomicWaker;
@@ -351,6 +353,8 @@ pub struct Storage {
     pub sessions: Arc<dyn SessionStore>,
     /// Module bytes.
     pub modules: Arc<dyn ModuleStore>,
+    /// Ended games' summaries and statistics.
+    pub archive: Arc<dyn Archive>,
 }
 
 impl Storage {
@@ -371,8 +375,10 @@ impl Storage {
 
     /// Everything in memory: nothing survives the process.
     pub fn memory() -> Storage {
+        let log = MemoryLog::default();
         Storage {
-            log: Arc::new(MemoryLog::default()),
+            archive: Arc::new(log.archive()),
+            log: Arc::new(log),
             sessions: Arc::new(MemorySessions::default()),
             modules: Arc::new(MemoryModules::default()),
         }

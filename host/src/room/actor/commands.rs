@@ -58,8 +58,8 @@ impl RoomActor {
                     self.lobby_dirty = true;
                 }
             }
-            // The loop stops before handing it over.
-            RoomCmd::Shutdown => {}
+            // The loop takes these before handing commands over.
+            RoomCmd::Shutdown | RoomCmd::Archive(_) => {}
         }
     }
 

@@ -157,10 +157,15 @@ impl GameWriter for SqlGameWriter {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
+        // A finished game ended at its last step; an abandoned one now.
+        let at = match &ending {
+            Ending::Finished(f) => f.ended_at,
+            Ending::Abandoned => now_ms(),
+        };
         self.inlet.push(Item::End(EndItem {
             game: self.game.clone(),
             ending,
-            at: now_ms(),
+            at,
         }));
         lock(&self.open).remove(&self.game.room);
     }

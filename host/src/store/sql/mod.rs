@@ -30,6 +30,8 @@ macro_rules! each_db {
     };
 }
 
+mod archive;
+mod batch;
 mod log;
 mod queue;
 mod read;
@@ -110,7 +112,8 @@ pub(super) async fn open(
     Ok(Storage {
         log: Arc::new(log::SqlLog::new(inlet.clone(), reads.clone())),
         sessions: Arc::new(sessions::SqlSessions::new(inlet.clone(), reads.clone())),
-        modules: Arc::new(sessions::SqlModules::new(inlet, reads)),
+        modules: Arc::new(sessions::SqlModules::new(inlet.clone(), reads.clone())),
+        archive: Arc::new(archive::SqlArchive::new(inlet, reads)),
     })
 }
 

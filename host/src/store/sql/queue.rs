@@ -118,6 +118,15 @@ pub(super) struct ExpireItem {
     pub done: oneshot::Sender<Result<u64, StoreError>>,
 }
 
+/// Purge the logs of (at most `limit`) games that ended before `before`; `done` hears how many.
+#[derive(Debug)]
+pub(super) struct PurgeItem {
+    pub before: u64,
+    pub limit: u64,
+    pub at: u64,
+    pub done: oneshot::Sender<Result<u64, StoreError>>,
+}
+
 /// Something to write. Headers and sessions are boxed: entries, by far the most frequent, keep
 /// the vector's slots small.
 #[derive(Debug)]
@@ -129,6 +138,7 @@ pub(super) enum Item {
     Session(Box<SessionItem>),
     Module(Box<ModuleItem>),
     Expire(ExpireItem),
+    Purge(PurgeItem),
 }
 
 /// What is waiting for the writer.

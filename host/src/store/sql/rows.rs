@@ -5,6 +5,7 @@
 
 use super::queue::SnapshotItem;
 use crate::store::Ending;
+use crate::store::archive::SeatSummary;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -43,10 +44,33 @@ pub(super) fn latest(snapshots: &[SnapshotItem]) -> Vec<&SnapshotItem> {
     out
 }
 
-pub(super) fn ending_columns(ending: &Ending) -> (&'static str, Option<&str>) {
-    match ending {
-        Ending::Finished(f) => ("finished", Some(&f.result)),
-        Ending::Abandoned => ("abandoned", None),
+/// What an ending writes: the game row's columns and, for a finished game, its seats' rows.
+pub(super) struct EndColumns<'a> {
+    pub ending: &'static str,
+    pub result: Option<&'a str>,
+    pub started_at: Option<u64>,
+    pub steps: Option<u64>,
+    pub seats: Vec<SeatSummary>,
+}
+
+impl EndColumns<'_> {
+    pub fn of(ending: &Ending) -> EndColumns<'_> {
+        match ending {
+            Ending::Finished(f) => EndColumns {
+                ending: "finished",
+                result: Some(&f.result),
+                started_at: Some(f.started_at),
+                steps: Some(f.steps),
+                seats: SeatSummary::of(&f.seats, &f.result),
+            },
+            Ending::Abandoned => EndColumns {
+                ending: "abandoned",
+                result: None,
+                started_at: None,
+                steps: None,
+                seats: Vec::new(),
+            },
+        }
     }
 }
 

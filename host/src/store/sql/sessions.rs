@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Queues `item` (built around the sender of its answer) and waits for the answer.
-async fn awaited<T>(
+pub(super) async fn awaited<T>(
     inlet: &Inlet,
     item: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Item,
 ) -> Result<T, StoreError> {

@@ -50,6 +50,8 @@ on_both!(
     module_bytes_round_trip,
 );
 
+mod archive;
+
 fn header(room: &str, seed: u64) -> GameHeader {
     GameHeader {
         room: RoomId::from_wire(room),
@@ -139,9 +141,9 @@ async fn migrations_run_at_open_and_again_on_reopen(db: TestDb) {
     let raw = db.raw().await;
     assert_eq!(
         count(&raw, "SELECT COUNT(*) FROM _sqlx_migrations").await,
-        1
+        2
     );
-    for table in ["games", "entries", "snapshots", "sessions", "modules"] {
+    for table in ["games", "entries", "snapshots", "sessions", "modules", "game_seats"] {
         assert_eq!(
             count(&raw, &format!("SELECT COUNT(*) FROM {table}")).await,
             0
@@ -151,7 +153,7 @@ async fn migrations_run_at_open_and_again_on_reopen(db: TestDb) {
     let _again = db.open().await;
     assert_eq!(
         count(&raw, "SELECT COUNT(*) FROM _sqlx_migrations").await,
-        1
+        2
     );
     if let Db::Sqlite(pool) = &raw {
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

@@ -21,11 +21,9 @@
 //! marked broken (its room stops taking inputs and its outputs are never released), its awaiting
 //! caller told.
 
-use super::queue::{
-    EndItem, EntryItem, ExpireItem, Game, HeaderItem, Item, ModuleItem, Queue, SessionItem,
-    SnapshotItem,
-};
-use super::rows::{chunks, ending_columns, latest};
+use super::batch::Batch;
+use super::queue::{EntryItem, Game, Item, Queue};
+use super::rows::{EndColumns, chunks, latest};
 use super::{Db, int};
 use crate::metrics::StoreMetrics;
 use crate::store::StoreError;
@@ -76,128 +74,6 @@ pub(super) struct Writer {
 enum Conn {
     Sqlite(PoolConnection<Sqlite>),
     Postgres(PoolConnection<Postgres>),
-}
-
-/// One transaction's worth of items, by kind, each kind in queue order.
-#[derive(Default)]
-struct Batch {
-    headers: Vec<HeaderItem>,
-    entries: Vec<EntryItem>,
-    snapshots: Vec<SnapshotItem>,
-    ends: Vec<EndItem>,
-    modules: Vec<ModuleItem>,
-    sessions: Vec<SessionItem>,
-    touches: Vec<(String, u64)>,
-    expiries: Vec<ExpireItem>,
-    /// An earlier attempt failed in a way that may have committed it anyway (the answer to the
-    /// commit was lost): a header found already written may be this batch's own.
-    retried: bool,
-}
-
-impl Batch {
-    fn push(&mut self, item: Item) {
-        match item {
-            Item::Header(h) => self.headers.push(*h),
-            Item::Entry(e) => self.entries.push(e),
-            Item::Snapshot(s) => self.snapshots.push(s),
-            Item::End(e) => self.ends.push(e),
-            Item::Session(s) => self.sessions.push(*s),
-            Item::Module(m) => self.modules.push(*m),
-            Item::Expire(x) => self.expiries.push(x),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.headers.is_empty()
-            && self.entries.is_empty()
-            && self.snapshots.is_empty()
-            && self.ends.is_empty()
-            && self.modules.is_empty()
-            && self.sessions.is_empty()
-            && self.touches.is_empty()
-            && self.expiries.is_empty()
-    }
-
-    /// Every game with an item here, once each, in order of first appearance.
-    fn games(&self) -> Vec<Arc<Game>> {
-        let mut seen = HashSet::new();
-        let all = (self.headers.iter().map(|h| &h.game))
-            .chain(self.entries.iter().map(|e| &e.game))
-            .chain(self.snapshots.iter().map(|s| &s.game))
-            .chain(self.ends.iter().map(|e| &e.game));
-        all.filter(|g| seen.insert(Arc::as_ptr(g)))
-            .cloned()
-            .collect()
-    }
-
-    /// How many parts [`Batch::split`] would make.
-    fn units(&self) -> usize {
-        self.games().len()
-            + self.modules.len()
-            + self.sessions.len()
-            + self.touches.len()
-            + self.expiries.len()
-    }
-
-    /// One batch per game (its header, entries, snapshots, end), per module, per session, per
-    /// touch and per expiry: games and sessions do not depend on one another, and the order
-    /// within each is kept.
-    fn split(self) -> Vec<Batch> {
-        let retried = self.retried;
-        let fresh = || Batch {
-            retried,
-            ..Batch::default()
-        };
-        let mut parts: Vec<Batch> = Vec::new();
-        let mut index: HashMap<*const Game, usize> = HashMap::new();
-        let mut part_of = |parts: &mut Vec<Batch>, game: &Arc<Game>| {
-            *index.entry(Arc::as_ptr(game)).or_insert_with(|| {
-                parts.push(fresh());
-                parts.len() - 1
-            })
-        };
-        for h in self.headers {
-            let i = part_of(&mut parts, &h.game);
-            parts[i].headers.push(h);
-        }
-        for e in self.entries {
-            let i = part_of(&mut parts, &e.game);
-            parts[i].entries.push(e);
-        }
-        for s in self.snapshots {
-            let i = part_of(&mut parts, &s.game);
-            parts[i].snapshots.push(s);
-        }
-        for e in self.ends {
-            let i = part_of(&mut parts, &e.game);
-            parts[i].ends.push(e);
-        }
-        for m in self.modules {
-            parts.push(Batch {
-                modules: vec![m],
-                ..fresh()
-            });
-        }
-        for s in self.sessions {
-            parts.push(Batch {
-                sessions: vec![s],
-                ..fresh()
-            });
-        }
-        for t in self.touches {
-            parts.push(Batch {
-                touches: vec![t],
-                ..fresh()
-            });
-        }
-        for x in self.expiries {
-            parts.push(Batch {
-                expiries: vec![x],
-                ..fresh()
-            });
-        }
-        parts
-    }
 }
 
 impl Writer {
@@ -254,7 +130,7 @@ impl Writer {
                 Item::Entry(e) => Some(&e.game),
                 Item::Snapshot(s) => Some(&s.game),
                 Item::End(e) => Some(&e.game),
-                Item::Session(_) | Item::Module(_) | Item::Expire(_) => None,
+                Item::Session(_) | Item::Module(_) | Item::Expire(_) | Item::Purge(_) => None,
             };
             if game.is_some_and(|g| g.is_broken()) {
                 // The game was given up (its room id clashed, or the database refused it):
@@ -277,7 +153,7 @@ impl Writer {
         while let Some(mut part) = todo.pop_front() {
             let started = Instant::now();
             match self.write(&part).await {
-                Ok(expired) => {
+                Ok(counts) => {
                     let m = &self.metrics;
                     m.commit_seconds.observe(started.elapsed().as_secs_f64());
                     m.commit_entries.observe(part.entries.len() as f64);
@@ -290,7 +166,7 @@ impl Writer {
                     }
                     self.queue.set_failing(false);
                     pause = BACKOFF_FIRST;
-                    self.finish(part, expired);
+                    self.finish(part, counts);
                     self.queue.notify_committed();
                 }
                 Err(e) if is_permanent(&e) => {
@@ -327,8 +203,8 @@ impl Writer {
         }
     }
 
-    /// Writes `batch` in one transaction; the counts of sessions each expiry removed.
-    async fn write(&mut self, batch: &Batch) -> Result<Vec<u64>, sqlx::Error> {
+    /// Writes `batch` in one transaction.
+    async fn write(&mut self, batch: &Batch) -> Result<Counts, sqlx::Error> {
         if self.conn.is_none() {
             self.conn = Some(match &self.db {
                 Db::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
@@ -356,7 +232,7 @@ impl Writer {
     }
 
     /// `batch` is committed: advance its games' durable positions, answer its callers.
-    fn finish(&self, batch: Batch, expired: Vec<u64>) {
+    fn finish(&self, batch: Batch, counts: Counts) {
         // A game's positions grow along the queue: its last entry here is how far it is durable.
         let mut seen: HashSet<*const Game> = HashSet::new();
         for e in batch.entries.iter().rev() {
@@ -372,8 +248,11 @@ impl Writer {
         for m in batch.modules {
             let _ = m.done.send(Ok(()));
         }
-        for (x, n) in batch.expiries.into_iter().zip(expired) {
+        for (x, n) in batch.expiries.into_iter().zip(counts.expired) {
             let _ = x.done.send(Ok(n));
+        }
+        for (p, n) in batch.purges.into_iter().zip(counts.purged) {
+            let _ = p.done.send(Ok(n));
         }
     }
 
@@ -397,6 +276,9 @@ impl Writer {
         }
         for x in batch.expiries {
             let _ = x.done.send(Err(refused()));
+        }
+        for p in batch.purges {
+            let _ = p.done.send(Err(refused()));
         }
         if !batch.touches.is_empty() {
             tracing::warn!("the database refuses a session's last use ({e}); not recorded");
@@ -431,9 +313,18 @@ fn is_permanent(e: &sqlx::Error) -> bool {
     }
 }
 
+/// What a commit's deletions removed, in the order of the batch's items.
+#[derive(Default)]
+struct Counts {
+    /// Sessions, per expiry.
+    expired: Vec<u64>,
+    /// Games' logs, per purge.
+    purged: Vec<u64>,
+}
+
 /// Writes `b` in one transaction on `conn`, in dependency order: headers, entries, snapshots,
-/// ends, modules, sessions, touches, expiries. Returns the counts the expiries removed.
-async fn write_batch(conn: &mut Conn, b: &Batch, full: usize) -> Result<Vec<u64>, sqlx::Error> {
+/// ends (with their archive rows), modules, sessions, touches, expiries, purges.
+async fn write_batch(conn: &mut Conn, b: &Batch, full: usize) -> Result<Counts, sqlx::Error> {
     each_db!(conn, Conn, c => {
         let mut tx = sqlx::Connection::begin(&mut **c).await?;
 
@@ -529,14 +420,39 @@ async fn write_batch(conn: &mut Conn, b: &Batch, full: usize) -> Result<Vec<u64>
         }
 
         for e in b.ends.iter().filter(|e| !e.game.is_broken()) {
-            let (ending, result) = ending_columns(&e.ending);
-            sqlx::query("UPDATE games SET ended_at = $1, ending = $2, result = $3 WHERE room = $4")
-                .bind(int(e.at))
-                .bind(ending)
-                .bind(result)
-                .bind(e.game.room.as_str())
-                .execute(&mut *tx)
-                .await?;
+            let end = EndColumns::of(&e.ending);
+            sqlx::query(
+                "UPDATE games SET ended_at = $1, ending = $2, result = $3, started_at = $4, \
+                 steps = $5 WHERE room = $6",
+            )
+            .bind(int(e.at))
+            .bind(end.ending)
+            .bind(end.result)
+            .bind(end.started_at.map(int))
+            .bind(end.steps.map(int))
+            .bind(e.game.room.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if end.seats.is_empty() {
+                continue;
+            }
+            // The seats' outcomes, which player statistics read.
+            let mut q = QueryBuilder::new(
+                "INSERT INTO game_seats (room, seat, player, name, left_early, won, score, \
+                 ended_at) ",
+            );
+            q.push_values(&end.seats, |mut row, s| {
+                row.push_bind(e.game.room.as_str())
+                    .push_bind(i64::from(s.seat))
+                    .push_bind(s.player.as_ref().map(|p| p.as_str()))
+                    .push_bind(s.name.as_deref())
+                    .push_bind(s.left)
+                    .push_bind(s.won)
+                    .push_bind(s.score)
+                    .push_bind(int(e.at));
+            });
+            q.push(" ON CONFLICT (room, seat) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
         }
 
         for m in &b.modules {
@@ -589,7 +505,42 @@ async fn write_batch(conn: &mut Conn, b: &Batch, full: usize) -> Result<Vec<u64>
             expired.push(done.rows_affected());
         }
 
+        let mut purged = Vec::with_capacity(b.purges.len());
+        for p in &b.purges {
+            // A bounded number of games per commit, oldest first: a purge never holds the
+            // writer (and every room's next entries) for long.
+            let rooms: Vec<(String,)> = sqlx::query_as(
+                "SELECT room FROM games WHERE ended_at IS NOT NULL AND log_purged_at IS NULL \
+                 AND ended_at < $1 ORDER BY ended_at LIMIT $2",
+            )
+            .bind(int(p.before))
+            .bind(int(p.limit))
+            .fetch_all(&mut *tx)
+            .await?;
+            purged.push(rooms.len() as u64);
+            if rooms.is_empty() {
+                continue;
+            }
+            for table in ["entries", "snapshots"] {
+                let mut q = QueryBuilder::new(format!("DELETE FROM {table} WHERE room IN ("));
+                let mut each = q.separated(", ");
+                for (room,) in &rooms {
+                    each.push_bind(room.as_str());
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            let mut q = QueryBuilder::new("UPDATE games SET log_purged_at = ");
+            q.push_bind(int(p.at)).push(" WHERE room IN (");
+            let mut each = q.separated(", ");
+            for (room,) in &rooms {
+                each.push_bind(room.as_str());
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await?;
+        }
+
         tx.commit().await?;
-        Ok(expired)
+        Ok(Counts { expired, purged })
     })
 }
