@@ -1,5 +1,6 @@
 //! Integration tests: a real server on an ephemeral port, real WebSocket clients.
 
+mod archive;
 mod edge;
 mod liap_tui;
 mod lobby;

@@ -102,9 +102,23 @@ impl TestServer {
 
 /// An HTTP GET on `addr` (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http(addr, "GET", path, None).await
+}
+
+/// An HTTP request with no body on `addr`, with `bearer` as its `Authorization` (status, body).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Length: 0\r\n\
+         Connection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await.expect("write");
     let mut buf = String::new();
     s.read_to_string(&mut buf).await.expect("read");

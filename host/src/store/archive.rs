@@ -381,7 +381,11 @@ mod tests {
         assert_eq!("30d".parse(), Ok(Retention::Days(30)));
         assert_eq!("summary".parse(), Ok(Retention::SummaryOnly));
         assert!("0d".parse::<Retention>().is_err());
-        assert!("30".parse::<Retention>().unwrap_err().contains("30d"));
+        assert!(
+            "30".parse::<Retention>()
+                .expect_err("no unit")
+                .contains("30d")
+        );
         assert_eq!(Retention::Days(2).cutoff(3 * 86_400_000), Some(86_400_000));
         assert_eq!(Retention::Forever.cutoff(5), None);
         assert_eq!(Retention::SummaryOnly.cutoff(5), Some(6));

@@ -282,7 +282,8 @@ impl Archive for MemoryArchive {
 
     fn games(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<GameStats>, StoreError>> {
         // Per version: games, of them in the last hour, first start, last end, duration sum.
-        let mut by: BTreeMap<(String, String), (u64, u64, u64, u64, u64)> = BTreeMap::new();
+        type Counts = (u64, u64, u64, u64, u64);
+        let mut by: BTreeMap<(String, String), Counts> = BTreeMap::new();
         for g in &lock(&self.ended).summaries {
             let key = (g.game.clone(), g.version.clone());
             let e = by.entry(key).or_insert((0, 0, u64::MAX, 0, 0));

@@ -143,7 +143,14 @@ async fn migrations_run_at_open_and_again_on_reopen(db: TestDb) {
         count(&raw, "SELECT COUNT(*) FROM _sqlx_migrations").await,
         2
     );
-    for table in ["games", "entries", "snapshots", "sessions", "modules", "game_seats"] {
+    for table in [
+        "games",
+        "entries",
+        "snapshots",
+        "sessions",
+        "modules",
+        "game_seats",
+    ] {
         assert_eq!(
             count(&raw, &format!("SELECT COUNT(*) FROM {table}")).await,
             0
