@@ -138,6 +138,10 @@ pub struct ListQuery<'a> {
     pub limit: usize,
 }
 
+/// Room ids drawn for a new room before giving up (each is taken with odds of one in a million
+/// after a million public rooms).
+const ID_DRAWS: usize = 8;
+
 /// Rooms looked at per room returned, at most: a page with a narrow filter stops early (with a
 /// `next` to go on from) rather than read every room.
 const SCAN_PER_ROOM: usize = 20;
@@ -354,6 +358,42 @@ impl Registry {
         RoomPage { rooms, next: None }
     }
 
+    /// A fresh room id (public, or secret when `private`) and the log of its game: an id that
+    /// an earlier game had, ended or not, is drawn again (public ids are short enough to
+    /// repeat over millions of games).
+    async fn new_log(
+        &self,
+        private: bool,
+        header: impl Fn(RoomId) -> GameHeader,
+    ) -> Result<(RoomId, Box<dyn crate::store::GameWriter>), RoomError> {
+        for _ in 0..ID_DRAWS {
+            let id = if private {
+                RoomId::secret()
+            } else {
+                RoomId::random()
+            };
+            match self.log.taken(&id).await {
+                Ok(false) => {}
+                Ok(true) => continue,
+                Err(e) => {
+                    tracing::warn!("cannot check a new room id: {e}");
+                    return Err(RoomError::Unavailable);
+                }
+            }
+            match self.log.create(header(id.clone())) {
+                Ok(log) => return Ok((id, log)),
+                // Taken meanwhile by another new room.
+                Err(crate::store::StoreError::Duplicate { .. }) => continue,
+                Err(e) => {
+                    tracing::error!(room_id = %id, "cannot log the new room: {e}");
+                    return Err(RoomError::Closed);
+                }
+            }
+        }
+        tracing::error!("{ID_DRAWS} room ids in a row were taken");
+        Err(RoomError::Closed)
+    }
+
     /// Creates a room and seats its creator in seat 0; the room sends the creator's connection
     /// the reply (then its updates). Returns the new room's id.
     pub async fn create(
@@ -425,30 +465,20 @@ impl Registry {
             }
             Err(fault) => return Err(RoomError::from_rules(&fault, "to start")),
         }
-        let id = if req.private {
-            RoomId::secret()
-        } else {
-            RoomId::random()
-        };
         let clock = Clock::new();
         let turn_deadline_ms = req.turn_deadline_ms.or(self.cfg.turn_deadline_ms);
-        let log = self
-            .log
-            .create(GameHeader {
-                room: id.clone(),
-                module: catalog_key(&module),
-                seed,
-                options: probe.options.clone(),
-                seats,
-                creator: creator.player.clone(),
-                private: req.private,
-                turn_deadline_ms,
-                created_at: clock.now_ms(),
-            })
-            .map_err(|e| {
-                tracing::error!(room_id = %id, "cannot log the new room: {e}");
-                RoomError::Closed
-            })?;
+        let header = |room: RoomId| GameHeader {
+            room,
+            module: catalog_key(&module),
+            seed,
+            options: probe.options.clone(),
+            seats,
+            creator: creator.player.clone(),
+            private: req.private,
+            turn_deadline_ms,
+            created_at: clock.now_ms(),
+        };
+        let (id, log) = self.new_log(req.private, header).await?;
         let (game, pinned) = (info.name.clone(), info.version.clone());
         let active_version = self.active_besides(&game, &pinned);
         let (tx, rx) = super::inbox::inbox(self.cfg.inbox_capacity);

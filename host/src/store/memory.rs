@@ -151,6 +151,15 @@ impl EventLog for MemoryLog {
         Box::pin(std::future::ready(Ok(log)))
     }
 
+    fn taken(&self, room: &RoomId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let taken = lock(&self.games).contains_key(room) || {
+            let ended = lock(&self.ended);
+            ended.logs.iter().any(|(id, _)| id == room)
+                || ended.summaries.iter().any(|s| s.room == *room)
+        };
+        Box::pin(std::future::ready(Ok(taken)))
+    }
+
     fn accepting(&self) -> bool {
         true
     }

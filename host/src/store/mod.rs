@@ -236,6 +236,12 @@ pub trait EventLog: Send + Sync + 'static {
     fn unfinished(&self) -> BoxFuture<'_, Result<Vec<GameLog>, StoreError>>;
     /// One game whole: every entry from the first, with no snapshot (inspection, repair).
     fn read(&self, room: &RoomId) -> BoxFuture<'_, Result<Option<GameLog>, StoreError>>;
+    /// Whether a game was ever logged under `room` (ended games included): a new room's id must
+    /// not repeat an old one's, whose log and archive it would collide with.
+    fn taken(&self, room: &RoomId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let _ = room;
+        Box::pin(std::future::ready(Ok(false)))
+    }
     /// Whether rooms may take new inputs: false while the backlog of entries not yet durable is
     /// at its bound (the database is slow or down).
     fn accepting(&self) -> bool;

@@ -10,6 +10,9 @@ struct ManualLog {
     durable: Arc<Durable>,
     /// Set: the log reports its backlog full (rooms refuse new inputs).
     full: Arc<std::sync::atomic::AtomicBool>,
+    /// How many more room ids the log says are taken; and every id it was asked about.
+    taken: Arc<std::sync::atomic::AtomicUsize>,
+    asked: Arc<Mutex<Vec<RoomId>>>,
 }
 
 struct ManualWriter {
@@ -53,6 +56,16 @@ impl EventLog for ManualLog {
         Box::pin(std::future::ready(Ok(None)))
     }
 
+    fn taken(&self, room: &RoomId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.asked.lock().expect("lock").push(room.clone());
+        let left = self.taken.load(std::sync::atomic::Ordering::Relaxed);
+        if left > 0 {
+            self.taken
+                .store(left - 1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Box::pin(std::future::ready(Ok(left > 0)))
+    }
+
     fn accepting(&self) -> bool {
         !self.full.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -76,6 +89,27 @@ impl GameWriter for ManualWriter {
     }
 
     fn end(&mut self, _: crate::store::Ending) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_room_never_gets_the_id_of_an_earlier_game() {
+    // Room ids the log has seen before (games that ended long ago included) are drawn again:
+    // the new room gets a fresh one, and creating it succeeds.
+    let log = ManualLog::default();
+    log.taken.store(3, std::sync::atomic::Ordering::Relaxed);
+    let mut rooms = Rooms::new(RoomConfig::default(), Arc::new(log.clone()));
+    let ann = player("p-ann");
+    let (a, _a_rx) = rooms.conn();
+    let registry = rooms.registry.clone();
+    let create =
+        tokio::spawn(async move { registry.create(hostile("none"), creator(&ann, a)).await });
+    settle().await;
+    log.flush();
+    let id = create.await.expect("task").expect("created");
+    let asked = log.asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 4, "three taken ids, then a free one");
+    assert_eq!(asked[3], id);
+    assert!(asked[..3].iter().all(|taken| *taken != id));
 }
 
 #[tokio::test(start_paused = true)]

@@ -81,6 +81,21 @@ impl EventLog for SqlLog {
         Box::pin(async move { read::game(&self.reads, &room).await })
     }
 
+    fn taken(&self, room: &RoomId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let room = room.clone();
+        Box::pin(async move {
+            if lock(&self.open).contains(&room) {
+                return Ok(true);
+            }
+            let sql = "SELECT COUNT(*) FROM games WHERE room = $1";
+            let n: i64 = each_db!(&self.reads, Db, pool => {
+                sqlx::query_scalar(sql).bind(room.as_str()).fetch_one(pool).await
+            })
+            .map_err(super::db_error)?;
+            Ok(n > 0)
+        })
+    }
+
     fn accepting(&self) -> bool {
         self.inlet.accepting()
     }

@@ -8,13 +8,62 @@ use crate::store::{Finished, SeatHolder};
 on_both!(
     finished_games_are_archived_with_each_seats_outcome,
     purge_drops_old_logs_and_keeps_summaries,
+    a_room_id_stays_taken_after_its_game_ended,
 );
+
+async fn a_room_id_stays_taken_after_its_game_ended(db: TestDb) {
+    // A room id that any game ever had, open or ended (and read by another process), is
+    // reported taken, so that no new room reuses it; others are free.
+    let s = db.open().await;
+    finish(
+        &s,
+        "r-done",
+        vec![SeatHolder::Bot, SeatHolder::Bot],
+        "null",
+        T0,
+        1,
+    );
+    let _open = s.log.create(header("r-open", 2)).expect("create");
+    flush(&s).await;
+    let again = db.open().await;
+    for store in [&s, &again] {
+        for (room, taken) in [("r-done", true), ("r-open", true), ("r-free", false)] {
+            let found = store
+                .log
+                .taken(&RoomId::from_wire(room))
+                .await
+                .expect("taken");
+            assert_eq!(found, taken, "{room}");
+        }
+    }
+}
 
 #[tokio::test]
 async fn the_memory_archive_counts_the_same() {
     // A server without a database (`memory:`) gives the same summaries and statistics.
     archived_and_counted(&Storage::memory()).await;
     purged(&Storage::memory(), None).await;
+    let s = Storage::memory();
+    finish(
+        &s,
+        "r-done",
+        vec![SeatHolder::Bot, SeatHolder::Bot],
+        "null",
+        T0,
+        1,
+    );
+    assert!(
+        s.log
+            .taken(&RoomId::from_wire("r-done"))
+            .await
+            .expect("taken")
+    );
+    assert!(
+        !s.log
+            .taken(&RoomId::from_wire("r-free"))
+            .await
+            .expect("taken")
+    );
 }
 
 const T0: u64 = 1_700_000_000_000;
