@@ -146,25 +146,19 @@ async fn archived_and_counted(s: &Storage) {
         (T0, T0 + 60_000, 60_000, 2)
     );
     assert!(one.log_kept);
+    let seat = |seat, player: &str, name: &str, won, score| SeatSummary {
+        seat,
+        player: Some(PlayerId::from_wire(player)),
+        name: Some(name.into()),
+        left: false,
+        won: Some(won),
+        score: Some(score),
+    };
     assert_eq!(
         one.seats,
         vec![
-            SeatSummary {
-                seat: 0,
-                player: Some(PlayerId::from_wire("p-ann")),
-                name: Some("Ann".into()),
-                left: false,
-                won: Some(true),
-                score: Some(10),
-            },
-            SeatSummary {
-                seat: 1,
-                player: Some(PlayerId::from_wire("p-bob")),
-                name: Some("Bob".into()),
-                left: false,
-                won: Some(false),
-                score: Some(4),
-            },
+            seat(0, "p-ann", "Ann", true, 10),
+            seat(1, "p-bob", "Bob", false, 4)
         ]
     );
     let three = s
