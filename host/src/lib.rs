@@ -12,8 +12,9 @@
 //!              ▼            ▼                  ▼
 //!           rules        store (ports)     modules (port)
 //!         the sandbox    EventLog, Session-  ModuleCatalog: versions by
-//!         (wasmtime)     Store; in memory,   name + version + digest, an
-//!                        SQLite, PostgreSQL  active version per game
+//!         (wasmtime)     Store, Archive;     name + version + digest, an
+//!                        in memory, SQLite,  active version per game
+//!                        PostgreSQL
 //! ```
 //!
 //! - Dependencies point one way: [`api`] → [`room`] → [`rules`], and [`room`] / [`session`] →
