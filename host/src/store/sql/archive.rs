@@ -14,8 +14,9 @@ use crate::store::archive::{
 use crate::store::{BoxFuture, StoreError};
 use std::sync::Arc;
 
-/// Games whose logs one commit purges, at most.
-const PURGE_STEP: u64 = 500;
+/// Games whose logs one commit purges, at most: a few hundred entries each, so that a purge
+/// step holds the writer (and the rooms waiting on its commits) for milliseconds, not seconds.
+const PURGE_STEP: u64 = 100;
 
 /// The archive in the database.
 pub(super) struct SqlArchive {
