@@ -105,6 +105,7 @@ pub(super) async fn open(
         queue: queue.clone(),
         db: writes,
         max_batch: cfg.max_batch.max(1),
+        linger: Duration::from_micros(cfg.commit_delay_us),
         metrics: metrics.store.clone(),
     });
     tokio::spawn(writer.run());

@@ -3,8 +3,9 @@
 //! Owns: the writing connection, the items taken from the queue and not yet committed, the
 //! retry of failed commits. Must not touch: reads, rooms (it only advances their [`Durable`]s).
 //!
-//! The loop: take everything queued (up to `max_batch` entries; the rest waits for the next
-//! round), write it in one transaction with multi-row inserts, commit, then advance each game's
+//! The loop: take everything queued — when that is less than a full batch, wait
+//! `database.commit_delay_us` and take what came meanwhile too — (up to `max_batch` entries;
+//! the rest waits for the next round), write it in one transaction with multi-row inserts, commit, then advance each game's
 //! durable position to its last committed entry and answer the sessions and modules waiting.
 //! While a commit is in flight, rooms go on appending; the next round takes all of it at once,
 //! so the batch grows with the load and a commit's cost is shared by everything in it.
@@ -50,6 +51,8 @@ pub(super) struct WriterParams {
     pub db: Db,
     /// Most entries per commit.
     pub max_batch: usize,
+    /// How long a batch that is not full waits for more before its commit.
+    pub linger: Duration,
     /// Its metrics.
     pub metrics: StoreMetrics,
 }
@@ -65,6 +68,7 @@ pub(super) struct Writer {
     /// Touches taken from the queue, not yet in a batch.
     touches: HashMap<String, u64>,
     max_batch: usize,
+    linger: Duration,
     metrics: StoreMetrics,
     /// Failed commits since the last one that went through.
     failures: u64,
@@ -85,6 +89,7 @@ impl Writer {
             carry: VecDeque::new(),
             touches: HashMap::new(),
             max_batch: p.max_batch,
+            linger: p.linger,
             metrics: p.metrics,
             failures: 0,
         }
@@ -95,18 +100,22 @@ impl Writer {
         loop {
             // Read before taking: whatever was queued before the close is taken below.
             let closed = self.queue.is_closed();
-            let pending = self.queue.take();
-            self.carry.extend(pending.items);
-            for (hash, at) in pending.touches {
-                let used = self.touches.entry(hash).or_insert(at);
-                *used = (*used).max(at);
-            }
+            self.gather();
             if self.carry.is_empty() && self.touches.is_empty() {
                 if closed {
                     break;
                 }
                 self.queue.wait().await;
                 continue;
+            }
+            let waiting = self.carry.iter().filter(|i| matches!(i, Item::Entry(_))).count();
+            if !closed && waiting > 0 && waiting < self.max_batch && !self.linger.is_zero() {
+                // Group commit: let the batch fill for a moment, so that the cost of a commit
+                // (its statements, each a hand-off to the driver's thread, and the pages it
+                // writes) is shared by more entries. Under load a commit otherwise took the
+                // few entries that arrived during the previous one.
+                tokio::time::sleep(self.linger).await;
+                self.gather();
             }
             let batch = self.next_batch();
             if !batch.is_empty() {
@@ -115,6 +124,16 @@ impl Writer {
         }
         self.queue.notify_committed();
         tracing::debug!("database writer: queue closed and written");
+    }
+
+    /// Takes everything queued into `carry` (and the touches, coalesced).
+    fn gather(&mut self) {
+        let pending = self.queue.take();
+        self.carry.extend(pending.items);
+        for (hash, at) in pending.touches {
+            let used = self.touches.entry(hash).or_insert(at);
+            *used = (*used).max(at);
+        }
     }
 
     /// The items at the front of `carry`, up to `max_batch` entries, and every touch.
