@@ -139,9 +139,16 @@ impl Outcome {
         self
     }
 
-    /// Something else to show with the result (`winners` and `scores` are kept as set).
+    /// How many rounds the game took, for games played in rounds (hosts archive it).
+    pub fn with_rounds(mut self, rounds: u32) -> Outcome {
+        self.result.insert("rounds".into(), rounds.into());
+        self
+    }
+
+    /// Something else to show with the result (`winners`, `scores` and `rounds` are kept as
+    /// set).
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Outcome {
-        if key != "winners" && key != "scores" {
+        if !["winners", "scores", "rounds"].contains(&key) {
             self.result.insert(key.into(), value.into());
         }
         self

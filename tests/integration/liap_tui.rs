@@ -167,6 +167,25 @@ async fn four_humans_play_liap_tui_to_game_over_without_seeing_hidden_pieces() {
         assert_no_leak(&last, None);
     }
     assert_eq!(&last["result"], result);
+    // The game is archived with its rounds and each player's outcome and score.
+    let rounds = result["rounds"].as_u64().expect("rounds in the result");
+    assert!(rounds >= 1);
+    let mut summary = Value::Null;
+    for _ in 0..200 {
+        let (status, body) = s.get(&format!("/api/games/{room}")).await;
+        if status == 200 {
+            summary = serde_json::from_str(&body).expect("JSON");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(summary["rounds"], rounds);
+    for (seat, p) in players.iter().enumerate() {
+        let archived = &summary["seats"][seat];
+        assert_eq!(archived["player"], p.player.as_str());
+        assert_eq!(archived["score"], scores[seat]);
+        assert_eq!(archived["won"], winners.contains(&json!(seat)));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

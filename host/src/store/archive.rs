@@ -122,6 +122,9 @@ pub struct GameSummary {
     pub duration_ms: u64,
     /// Steps from the start (the game's final sequence number).
     pub steps: u64,
+    /// Rounds played, for games that report them (`"rounds"` in the result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<u64>,
     /// Whether its event log is still kept (a record can be exported).
     pub log_kept: bool,
 }
@@ -135,6 +138,11 @@ impl GameSummary {
             digest: self.digest.clone(),
         }
     }
+}
+
+/// The rounds a result reports (`"rounds"`, see the SDK's `Outcome::with_rounds`).
+pub fn rounds_of(result: &serde_json::Value) -> Option<u64> {
+    result.get("rounds")?.as_u64()
 }
 
 /// One game in a player's history.

@@ -208,12 +208,14 @@ impl GameWriter for MemoryWriter {
         if let (Some(game), Ending::Finished(f)) = (game, ending) {
             let module = lock(&game).header.module.clone();
             let created_at = lock(&game).header.created_at;
+            let result = serde_json::from_str(&f.result).unwrap_or(serde_json::Value::Null);
             let summary = GameSummary {
                 room: self.room.clone(),
                 game: module.name,
                 version: module.version,
                 digest: module.digest,
-                result: serde_json::from_str(&f.result).unwrap_or(serde_json::Value::Null),
+                rounds: super::archive::rounds_of(&result),
+                result,
                 seats: SeatSummary::of(&f.seats, &f.result),
                 created_at,
                 started_at: f.started_at,

@@ -117,6 +117,7 @@ impl Game for LiapTui {
         if state.phase() == Phase::GameOver {
             Outcome::winners(state.winners.iter().copied())
                 .with_scores(state.totals.iter().map(|&t| i64::from(t)))
+                .with_rounds(state.round)
                 .into()
         } else {
             Status::Running

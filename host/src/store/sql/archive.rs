@@ -109,12 +109,14 @@ async fn summary(db: &Db, room: &RoomId) -> Result<Option<GameSummary>, StoreErr
     let started_at = uint(row.started_at.unwrap_or(row.created_at));
     let ended_at = uint(row.ended_at.unwrap_or(row.created_at));
     let result = row.result.unwrap_or_else(|| "null".into());
+    let result = serde_json::from_str(&result).unwrap_or(serde_json::Value::String(result));
     Ok(Some(GameSummary {
         room: room.clone(),
         game: row.module_name,
         version: row.module_version,
         digest: row.module_digest,
-        result: serde_json::from_str(&result).unwrap_or(serde_json::Value::String(result)),
+        rounds: crate::store::archive::rounds_of(&result),
+        result,
         seats: seats.into_iter().map(SeatRow::decode).collect(),
         created_at: uint(row.created_at),
         started_at,

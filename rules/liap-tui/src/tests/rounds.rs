@@ -98,7 +98,7 @@ fn reaching_the_win_score_ends_the_game_and_ties_share_the_win() {
         serde_json::from_str(step.result.as_deref().expect("finished")).expect("json");
     assert_eq!(
         result,
-        json!({"winners": [1, 3], "scores": [44, 52, 39, 52]})
+        json!({"winners": [1, 3], "scores": [44, 52, 39, 52], "rounds": t.state().round})
     );
     assert_eq!(
         t.events_of("game_over")[0].1,

@@ -104,7 +104,7 @@ async fn archived_and_counted(s: &Storage) {
         s,
         "r-1",
         vec![ann(), bob()],
-        r#"{"winners":[0],"scores":[10,4]}"#,
+        r#"{"winners":[0],"scores":[10,4],"rounds":3}"#,
         T0,
         60_000,
     );
@@ -139,12 +139,13 @@ async fn archived_and_counted(s: &Storage) {
     assert_eq!(one.game, "turn-room");
     assert_eq!(
         one.result,
-        serde_json::json!({"winners":[0],"scores":[10,4]})
+        serde_json::json!({"winners":[0],"scores":[10,4],"rounds":3})
     );
     assert_eq!(
         (one.started_at, one.ended_at, one.duration_ms, one.steps),
         (T0, T0 + 60_000, 60_000, 2)
     );
+    assert_eq!(one.rounds, Some(3));
     assert!(one.log_kept);
     let seat = |seat, player: &str, name: &str, won, score| SeatSummary {
         seat,
