@@ -45,12 +45,12 @@ on_both!(
     a_room_id_is_logged_once,
     a_refused_game_does_not_hold_up_the_others,
     many_games_recover_together,
-    session_tokens_are_stored_hashed,
-    expire_forgets_unused_sessions,
-    module_bytes_round_trip,
 );
 
 mod archive;
+mod sessions;
+
+use sessions::session;
 
 fn header(room: &str, seed: u64) -> GameHeader {
     GameHeader {
@@ -123,15 +123,6 @@ async fn flush(s: &Storage) {
 async fn count(db: &Db, sql: &str) -> i64 {
     each_db!(db, Db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await)
         .expect("count")
-}
-
-/// A session whose player and name do not contain its token.
-fn session(token: &str) -> StoredSession {
-    StoredSession {
-        token: Token::from_wire(token),
-        player: PlayerId::from_wire(&format!("p-{}", token.chars().rev().collect::<String>())),
-        name: "Ann".into(),
-    }
 }
 
 async fn migrations_run_at_open_and_again_on_reopen(db: TestDb) {
@@ -496,77 +487,6 @@ async fn many_games_recover_together(db: TestDb) {
         let expected: Vec<(u64, Entry)> = (from..=n).map(|seq| (seq, entry(seq))).collect();
         assert_eq!(log.entries, expected, "game {g}");
     }
-}
-
-async fn session_tokens_are_stored_hashed(db: TestDb) {
-    // A session survives a restart, yet someone reading the database cannot take it over: the
-    // table holds a hash of the token, never the token.
-    let s = db.open().await;
-    let token = "t-secretsecretsecretsecretsecret1";
-    s.sessions
-        .insert(session(token), 1_000)
-        .await
-        .expect("insert");
-    let raw = db.raw().await;
-    let rows: Vec<(String, String, String)> = each_db!(&raw, Db, pool => {
-        sqlx::query_as("SELECT token_hash, player, name FROM sessions")
-            .fetch_all(pool)
-            .await
-    })
-    .expect("rows");
-    assert_eq!(rows.len(), 1);
-    let (hash, player, name) = &rows[0];
-    assert!(![hash, player, name].iter().any(|c| c.contains(token)));
-    assert_eq!(hash, &super::token_hash(token));
-    drop(s);
-
-    let s = db.open().await;
-    assert_eq!(
-        s.sessions.get(token).await.expect("get"),
-        Some(session(token))
-    );
-    assert_eq!(s.sessions.get("t-unknown").await.expect("get"), None);
-}
-
-async fn expire_forgets_unused_sessions(db: TestDb) {
-    // Sessions unused for too long are forgotten; using one keeps it.
-    let s = db.open().await;
-    s.sessions
-        .insert(session("t-used"), 100)
-        .await
-        .expect("insert");
-    s.sessions
-        .insert(session("t-idle"), 200)
-        .await
-        .expect("insert");
-    s.sessions.touch(&Token::from_wire("t-used"), 300);
-    s.sessions.touch(&Token::from_wire("t-nobody"), 300);
-    assert_eq!(s.sessions.expire(250).await.expect("expire"), 1);
-    assert!(s.sessions.get("t-used").await.expect("get").is_some());
-    assert!(s.sessions.get("t-idle").await.expect("get").is_none());
-    assert_eq!(s.sessions.expire(250).await.expect("expire"), 0);
-    assert_eq!(s.sessions.expire(301).await.expect("expire"), 1);
-}
-
-async fn module_bytes_round_trip(db: TestDb) {
-    // A module's bytes are kept once by digest and read back after a restart, so a game is
-    // rebuilt under the module that played it.
-    let s = db.open().await;
-    let key = ModuleKey {
-        name: "tic-tac-toe".into(),
-        version: "1.0.0".into(),
-        digest: "cd".repeat(32),
-    };
-    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    s.modules.keep(&key, &bytes).await.expect("keep");
-    s.modules.keep(&key, b"other").await.expect("keep again");
-    drop(s);
-    let s = db.open().await;
-    assert_eq!(
-        s.modules.load(&key.digest).await.expect("load"),
-        Some(bytes)
-    );
-    assert_eq!(s.modules.load("ef").await.expect("load"), None);
 }
 
 #[tokio::test]
