@@ -237,39 +237,21 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
     });
     // Forget sessions nobody has used for a while, so that abandoned tokens do not pile up.
     let ttl = std::time::Duration::from_millis(state.config.connection.session_ttl_ms);
-    let sweeper = state.clone();
-    tracker.spawn(async move {
-        let mut every = tokio::time::interval((ttl / 4).clamp(
-            std::time::Duration::from_millis(50),
-            std::time::Duration::from_secs(60),
-        ));
-        loop {
-            tokio::select! {
-                _ = sweeper.shutdown.cancelled() => break,
-                _ = every.tick() => {
-                    sweeper.guesses.sweep();
-                    let n = sweeper.sessions.expire(ttl).await;
-                    if n > 0 {
-                        tracing::debug!(expired = n, "sessions expired");
-                    }
-                }
-            }
+    let every = (ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
+    every_until_shutdown(&state, every, move |app| async move {
+        app.guesses.sweep();
+        let n = app.sessions.expire(ttl).await;
+        if n > 0 {
+            tracing::debug!(expired = n, "sessions expired");
         }
     });
     // Purge event logs past their retention, now and then (and at start).
-    let purger = state.clone();
-    tracker.spawn(async move {
-        let every = Duration::from_millis(purger.config.archive.purge_every_ms);
-        let mut every = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = purger.shutdown.cancelled() => break,
-                _ = every.tick() => match api::purge_now(&purger).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(games = n, "event logs purged (archive.retention)"),
-                    Err(e) => tracing::warn!("purging event logs: {e}"),
-                },
-            }
+    let every = Duration::from_millis(state.config.archive.purge_every_ms);
+    every_until_shutdown(&state, every, |app| async move {
+        match api::purge_now(&app).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(games = n, "event logs purged (archive.retention)"),
+            Err(e) => tracing::warn!("purging event logs: {e}"),
         }
     });
     let conn_cfg = &state.config.connection;
@@ -327,6 +309,26 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         state,
         task,
     })
+}
+
+/// Runs `chore` at once and then every `period`, on the server's task tracker, until shutdown.
+fn every_until_shutdown<F>(
+    state: &Arc<AppState>,
+    period: Duration,
+    chore: impl Fn(Arc<AppState>) -> F + Send + 'static,
+) where
+    F: std::future::Future<Output = ()> + Send,
+{
+    let app = state.clone();
+    state.tracker.spawn(async move {
+        let mut every = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = app.shutdown.cancelled() => break,
+                _ = every.tick() => chore(app.clone()).await,
+            }
+        }
+    });
 }
 
 /// How long a shutdown waits for the database to take the last log entries.

@@ -7,7 +7,7 @@
 
 use crate::ids::{PlayerId, RoomId, Token};
 use crate::room::{CloseReason, Outbox};
-use crate::store::{SessionStore, StoreError, StoredSession};
+use crate::store::{SessionStore, StoreError, StoredSession, now_ms};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -31,13 +31,6 @@ pub enum SessionError {
 fn unavailable(e: crate::store::StoreError) -> SessionError {
     tracing::warn!("session store: {e}");
     SessionError::Unavailable
-}
-
-/// Host time, ms since the Unix epoch (sessions' last use).
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// How many sessions one IP address may open.

@@ -12,7 +12,7 @@
 //! ```
 
 use super::AppState;
-use super::archive::{HttpError, bearer, is_admin, record};
+use super::archive::{HttpError, bearer, is_admin, operator_record};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -69,7 +69,7 @@ async fn purge(State(app): State<Arc<AppState>>) -> Result<Response, HttpError> 
 async fn corrupt(State(app): State<Arc<AppState>>) -> Response {
     let games: Vec<serde_json::Value> = app
         .registry
-        .rooms_where(|i| (i.paused_reason.as_deref()).is_some_and(|r| r.starts_with("corrupt")))
+        .rooms_where(crate::room::RoomInfo::corrupt)
         .into_iter()
         .map(|i| {
             serde_json::json!({
@@ -88,5 +88,5 @@ async fn game_record(
     State(app): State<Arc<AppState>>,
     Path(room): Path<String>,
 ) -> Result<Response, HttpError> {
-    record(&app, &room, true).await
+    operator_record(&app, &room).await
 }

@@ -16,6 +16,7 @@ use super::AppState;
 use crate::ids::{PlayerId, RoomId};
 use crate::replay::GameRecord;
 use crate::store::StoreError;
+use crate::store::archive::GameSummary;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -114,12 +115,21 @@ async fn summary(
     Ok(Json(summary).into_response())
 }
 
-/// A game's record, the way `tabula replay` reads it; `operator` may read any game's (even one
-/// being played), players only finished games they held a seat in.
-pub async fn record(app: &AppState, room: &str, operator: bool) -> Result<Response, HttpError> {
+/// The record of the game in `room`, the way `tabula replay` reads it, for an operator: any
+/// game's, even one being played.
+pub async fn operator_record(app: &AppState, room: &str) -> Result<Response, HttpError> {
+    let summary = app.archive.summary(&RoomId::from_wire(room)).await?;
+    record(app, room, summary.as_ref()).await
+}
+
+/// The record of the game in `room` whose archived `summary` (if it finished) was read already.
+async fn record(
+    app: &AppState,
+    room: &str,
+    summary: Option<&GameSummary>,
+) -> Result<Response, HttpError> {
     let id = RoomId::from_wire(room);
-    let summary = app.archive.summary(&id).await?;
-    if let Some(s) = &summary
+    if let Some(s) = summary
         && !s.log_kept
     {
         return Err(HttpError::new(
@@ -127,9 +137,6 @@ pub async fn record(app: &AppState, room: &str, operator: bool) -> Result<Respon
             "purged",
             format!("the record of {room} was purged (archive.retention); its summary remains"),
         ));
-    }
-    if summary.is_none() && !operator {
-        return Err(HttpError::unknown_game(room));
     }
     let log = app.log.read(&id).await?;
     let record = log.as_ref().and_then(GameRecord::from_log);
@@ -166,7 +173,7 @@ async fn player_record(
         )
     })?;
     if is_admin(&app, token) {
-        return record(&app, &room, true).await;
+        return operator_record(&app, &room).await;
     }
     let player = app.sessions.player_of(token).await?.ok_or_else(|| {
         HttpError::new(
@@ -189,7 +196,7 @@ async fn player_record(
             format!("only the players of {room} (and operators) may read its record"),
         ));
     }
-    record(&app, &room, false).await
+    record(&app, &room, Some(&summary)).await
 }
 
 #[derive(Deserialize)]
@@ -211,9 +218,6 @@ async fn player_stats(
 }
 
 async fn game_stats(State(app): State<Arc<AppState>>) -> Result<Response, HttpError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let games = app.archive.games(now).await?;
+    let games = app.archive.games(crate::store::now_ms()).await?;
     Ok(Json(serde_json::json!({ "games": games })).into_response())
 }

@@ -74,10 +74,7 @@ pub fn admin(state: Arc<AppState>) -> Router {
 
 /// Purges the event logs of games past `archive.retention` now; how many games' logs went.
 pub async fn purge_now(app: &AppState) -> Result<u64, crate::store::StoreError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    match app.config.archive.retention.cutoff(now) {
+    match app.config.archive.retention.cutoff(crate::store::now_ms()) {
         Some(before) => app.archive.purge(before).await,
         None => Ok(0),
     }

@@ -13,9 +13,7 @@ pub struct Clock {
 impl Clock {
     /// A clock reading wall time now.
     pub fn new() -> Self {
-        let base_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let base_ms = crate::store::now_ms();
         Clock {
             base: Instant::now(),
             base_ms,

@@ -146,6 +146,16 @@ pub struct RoomInfo {
     pub seed: Option<u64>,
 }
 
+/// How the pause reason of a game whose log did not replay at recovery begins.
+pub const CORRUPT: &str = "corrupt: ";
+
+impl RoomInfo {
+    /// Whether the game was paused at recovery because its log does not replay.
+    pub fn corrupt(&self) -> bool {
+        (self.paused_reason.as_deref()).is_some_and(|r| r.starts_with(CORRUPT))
+    }
+}
+
 /// A game update for one or more recipients: the state after step `seq`, the recipient's view
 /// and the events addressed to it (JSON texts from the module).
 #[derive(Clone, Debug, PartialEq, Eq)]

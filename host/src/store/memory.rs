@@ -206,8 +206,10 @@ impl GameWriter for MemoryWriter {
     fn end(&mut self, ending: Ending) {
         let game = lock(&self.games).remove(&self.room);
         if let (Some(game), Ending::Finished(f)) = (game, ending) {
-            let module = lock(&game).header.module.clone();
-            let created_at = lock(&game).header.created_at;
+            let (module, created_at) = {
+                let kept = lock(&game);
+                (kept.header.module.clone(), kept.header.created_at)
+            };
             let result = serde_json::from_str(&f.result).unwrap_or(serde_json::Value::Null);
             let summary = GameSummary {
                 room: self.room.clone(),

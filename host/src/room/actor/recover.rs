@@ -114,7 +114,7 @@ impl RoomActor {
             Recovered::Corrupt(why) => {
                 tracing::error!(room_id = %self.id, game = %self.stats.game(),
                     version = %self.stats.version(), "the game's log does not replay: {why}");
-                self.pause(format!("corrupt: {why}"));
+                self.pause(format!("{}{why}", super::super::CORRUPT));
             }
         }
         self.resume_after_rebuild();

@@ -272,12 +272,7 @@ fn uint(v: i64) -> u64 {
     v as u64
 }
 
-/// Host time, ms since the Unix epoch (when games ended, modules were kept).
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use super::now_ms;
 
 /// The SHA-256 (hex) of a session token: what the sessions table keys on.
 fn token_hash(token: &str) -> String {

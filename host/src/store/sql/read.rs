@@ -14,6 +14,10 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 use std::collections::HashMap;
 
+/// Makes a PostgreSQL read transaction see one snapshot of the database for all its queries
+/// (SQLite's read transaction is one already).
+const READ_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 const HEADER_COLUMNS: &str = "room, module_name, module_version, module_digest, seed, options, \
                               seats, creator, private, turn_deadline_ms, created_at";
 
@@ -116,7 +120,7 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
         if postgres {
             // One snapshot of the database for the three queries (SQLite's read transaction
             // is one already).
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            sqlx::query(READ_SNAPSHOT)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
@@ -181,7 +185,7 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
     let (header, entries) = each_db!(db, Db, pool => {
         let mut tx = pool.begin().await.map_err(db_error)?;
         if postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            sqlx::query(READ_SNAPSHOT)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;

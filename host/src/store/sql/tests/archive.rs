@@ -90,6 +90,20 @@ fn finish(s: &Storage, room: &str, seats: Vec<SeatHolder>, result: &str, start: 
     })));
 }
 
+/// The archived summary of the game in `room`.
+async fn summary(s: &Storage, room: &str) -> Option<crate::store::archive::GameSummary> {
+    s.archive
+        .summary(&RoomId::from_wire(room))
+        .await
+        .expect("read")
+}
+
+/// The statistics of `player`, with up to `recent` games.
+async fn stats(s: &Storage, player: &str, recent: usize) -> crate::store::archive::PlayerStats {
+    let stats = s.archive.player(&PlayerId::from_wire(player), recent).await;
+    stats.expect("statistics")
+}
+
 async fn finished_games_are_archived_with_each_seats_outcome(db: TestDb) {
     archived_and_counted(&db.open().await).await;
 }
@@ -130,11 +144,7 @@ async fn archived_and_counted(s: &Storage) {
     gone.end(Ending::Abandoned);
     flush(s).await;
 
-    let one = s
-        .archive
-        .summary(&RoomId::from_wire("r-1"))
-        .await
-        .expect("read");
+    let one = summary(s, "r-1").await;
     let one = one.expect("archived");
     assert_eq!(one.game, "turn-room");
     assert_eq!(
@@ -162,28 +172,15 @@ async fn archived_and_counted(s: &Storage) {
             seat(1, "p-bob", "Bob", false, 4)
         ]
     );
-    let three = s
-        .archive
-        .summary(&RoomId::from_wire("r-3"))
-        .await
-        .expect("read")
-        .expect("r-3");
+    let three = summary(s, "r-3").await.expect("r-3");
     assert_eq!(three.seats[1].player, None, "a bot's seat");
     assert_eq!(three.seats[0].won, None, "not in the outcome form");
     assert!(
-        s.archive
-            .summary(&RoomId::from_wire("r-gone"))
-            .await
-            .expect("read")
-            .is_none(),
+        summary(s, "r-gone").await.is_none(),
         "an abandoned game is not archived as finished"
     );
 
-    let ann_stats = s
-        .archive
-        .player(&PlayerId::from_wire("p-ann"), 2)
-        .await
-        .expect("ann");
+    let ann_stats = stats(s, "p-ann", 2).await;
     assert_eq!(
         (ann_stats.games, ann_stats.rated, ann_stats.wins),
         (3, 2, 1)
@@ -194,20 +191,12 @@ async fn archived_and_counted(s: &Storage) {
     assert_eq!(recent, vec!["r-3", "r-2"], "newest first, as many as asked");
     assert_eq!(ann_stats.recent[1].seat, 1);
     assert_eq!(ann_stats.recent[1].won, Some(false));
-    let bob_stats = s
-        .archive
-        .player(&PlayerId::from_wire("p-bob"), 10)
-        .await
-        .expect("bob");
+    let bob_stats = stats(s, "p-bob", 10).await;
     assert_eq!(
         (bob_stats.games, bob_stats.wins, bob_stats.win_rate),
         (2, 1, Some(0.5))
     );
-    let nobody = s
-        .archive
-        .player(&PlayerId::from_wire("p-new"), 10)
-        .await
-        .expect("new");
+    let nobody = stats(s, "p-new", 10).await;
     assert_eq!(
         (nobody.games, nobody.win_rate, nobody.recent.len()),
         (0, None, 0)
@@ -249,19 +238,9 @@ async fn purged(s: &Storage, raw: Option<&Db>) {
 
     assert_eq!(s.archive.purge(T0 + 5_000).await.expect("purge"), 1);
     assert_eq!(s.archive.purge(T0 + 5_000).await.expect("again"), 0);
-    let old = s
-        .archive
-        .summary(&RoomId::from_wire("r-old"))
-        .await
-        .expect("read")
-        .expect("old");
+    let old = summary(s, "r-old").await.expect("old");
     assert!(!old.log_kept);
-    let new = s
-        .archive
-        .summary(&RoomId::from_wire("r-new"))
-        .await
-        .expect("read")
-        .expect("new");
+    let new = summary(s, "r-new").await.expect("new");
     assert!(new.log_kept);
     let entries = |room: &'static str| async move {
         let log = s.log.read(&RoomId::from_wire(room)).await.expect("read");
@@ -270,11 +249,7 @@ async fn purged(s: &Storage, raw: Option<&Db>) {
     assert_eq!(entries("r-old").await, 0);
     assert_eq!(entries("r-new").await, 2);
     assert_eq!(entries("r-live").await, 1);
-    let stats = s
-        .archive
-        .player(&PlayerId::from_wire("p-ann"), 10)
-        .await
-        .expect("ann");
+    let stats = stats(s, "p-ann", 10).await;
     assert_eq!(
         (stats.games, stats.wins),
         (2, 1),
