@@ -44,7 +44,6 @@ pub(crate) struct Release {
     durable: Arc<Durable>,
     appended: u64,
     held: VecDeque<(u64, Out)>,
-    ended: bool,
 }
 
 impl Release {
@@ -55,7 +54,6 @@ impl Release {
             durable,
             appended: 0,
             held: VecDeque::new(),
-            ended: false,
         }
     }
 
@@ -114,12 +112,9 @@ impl Release {
     }
 
     /// The game is over for good (finished, or its room closed unfinished): it is not rebuilt
-    /// after a restart. Only the first call counts.
+    /// after a restart. Only the first call counts (see [`crate::store::GameWriter::end`]).
     pub fn end(&mut self, ending: crate::store::Ending) {
-        if !self.ended {
-            self.ended = true;
-            self.log.end(ending);
-        }
+        self.log.end(ending);
     }
 
     /// Whether the log takes new inputs now (see [`crate::store::EventLog::accepting`]).

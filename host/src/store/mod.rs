@@ -314,7 +314,8 @@ pub trait GameWriter: Send + Sync + 'static {
     /// Whether the room may take new inputs (see [`EventLog::accepting`]).
     fn accepting(&self) -> bool;
     /// The game left the server for good: it will not be rebuilt after a restart, and nothing
-    /// more will be appended.
+    /// more will be appended. Only the first call counts (a room whose game finished still
+    /// ends as abandoned when it closes).
     fn end(&mut self, ending: Ending);
 }
 
