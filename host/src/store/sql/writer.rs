@@ -108,11 +108,8 @@ impl Writer {
                 self.queue.wait().await;
                 continue;
             }
-            let waiting = self
-                .carry
-                .iter()
-                .filter(|i| matches!(i, Item::Entry(_)))
-                .count();
+            // No commit is in flight here: the entries not yet durable are the ones waiting.
+            let waiting = self.queue.depth();
             if !closed && waiting > 0 && waiting < self.max_batch && !self.linger.is_zero() {
                 // Group commit: let the batch fill for a moment, so that the cost of a commit
                 // (its statements, each a hand-off to the driver's thread, and the pages it
