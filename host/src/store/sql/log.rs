@@ -103,8 +103,12 @@ impl EventLog for SqlLog {
     fn drained(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             // Polled: the commit notification has one waiter already (SQLite's checkpointer),
-            // and a shutdown can spare a few milliseconds.
-            while self.inlet.depth() > 0 && !self.inlet.is_closed() {
+            // and a shutdown can spare a few milliseconds. On SQLite the journal is moved into
+            // the entries table too, so that a stopped server leaves it empty.
+            while (self.inlet.depth() > 0 || self.inlet.journal() > 0) && !self.inlet.is_closed() {
+                if self.inlet.depth() == 0 {
+                    self.inlet.ask_fold();
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         })

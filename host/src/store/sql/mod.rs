@@ -32,7 +32,9 @@ macro_rules! each_db {
 
 mod archive;
 mod batch;
+mod lite;
 mod log;
+mod pg;
 mod queue;
 mod read;
 mod rows;
@@ -86,8 +88,9 @@ pub(super) async fn open(
     cfg: &DatabaseConfig,
     metrics: &Metrics,
 ) -> Result<Storage, StoreError> {
-    let (writes, reads) = if url.starts_with("sqlite:") {
-        sqlite(url, cfg).await?
+    let (target, reads) = if url.starts_with("sqlite:") {
+        let (target, reads) = sqlite(url, cfg).await?;
+        (writer::Target::Sqlite(target), reads)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         postgres(url, cfg).await?
     } else {
@@ -96,14 +99,23 @@ pub(super) async fn open(
             reason: "expected sqlite://PATH, postgres://USER@HOST/DB or memory:".into(),
         });
     };
-    migrate(&writes).await?;
+    migrate(&reads).await?;
+    if let writer::Target::Sqlite(target) = &target {
+        // What a killed server left in the journal goes where recovery reads it first; and the
+        // writer's connection is known to open before anything is queued for it.
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || target.open().and_then(|mut c| lite::fold(&mut c)))
+            .await
+            .map_err(|e| StoreError::Database(format!("the journal's move failed: {e}")))?
+            .map_err(|e| StoreError::Database(format!("moving the journal: {e}")))?;
+    }
     let queue = Arc::new(Queue::new(cfg.max_backlog, metrics.store.clone()));
     if let Db::Sqlite(pool) = &reads {
         tokio::spawn(checkpoints(pool.clone(), queue.clone()));
     }
     let writer = writer::Writer::new(writer::WriterParams {
         queue: queue.clone(),
-        db: writes,
+        target,
         max_batch: cfg.max_batch.max(1),
         linger: Duration::from_micros(cfg.commit_delay_us),
         metrics: metrics.store.clone(),
@@ -118,8 +130,9 @@ pub(super) async fn open(
     })
 }
 
-/// The writer's pool (one connection) and the readers' pool of an SQLite file.
-async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreError> {
+/// Where the writer writes an SQLite file (it opens its connection itself, see [`lite`]), and
+/// the readers' pool.
+async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(lite::LiteTarget, Db), StoreError> {
     let bad = |reason: &str| StoreError::BadUrl {
         url: url.into(),
         reason: reason.into(),
@@ -152,37 +165,30 @@ async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreError>
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(match cfg.sync {
-            // In WAL mode a commit is on disk once the OS has it: it survives the process
-            // being killed, not a power loss.
             SyncMode::Normal => SqliteSynchronous::Normal,
             SyncMode::Full => SqliteSynchronous::Full,
         })
         .busy_timeout(BUSY_TIMEOUT);
     let connect_error = |e: sqlx::Error| StoreError::Database(format!("cannot open {path}: {e}"));
-    let reader_options = options.clone();
-    // Checkpoints (copying the WAL back into the database file, with an fsync) are made by
-    // `checkpoints` on a reader's connection, beside the writer rather than inside its commits,
-    // where they held up every room whose entries were in the commit that ran one. The writer
-    // still checkpoints past this many WAL pages (~40 MB): a backstop, should the background
-    // ones fall behind under a load without pause (the WAL restarts only from a complete one).
-    let options = options.pragma("wal_autocheckpoint", "10000");
     // One connection writes: SQLite has one writer at a time anyway, and with one connection
-    // the server never waits on its own lock.
-    let writes = SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options.clone())
-        .await
-        .map_err(connect_error)?;
+    // the server never waits on its own lock. Checkpoints (copying the WAL back into the
+    // database file, with an fsync) are made by `checkpoints` on a reader's connection, beside
+    // the writer rather than inside its commits, where they held up every room whose entries
+    // were in the commit that ran one.
+    let target = lite::LiteTarget {
+        path: path.into(),
+        sync: cfg.sync,
+        busy_timeout: BUSY_TIMEOUT,
+    };
     let reads = SqlitePoolOptions::new()
         .max_connections(cfg.max_connections.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
         // Rows come from each connection's own thread through a buffer; sqlx's 50 made
         // recovery's 200,000 rows cost a thread hand-off every 50.
-        .connect_with(reader_options.row_buffer_size(4096))
+        .connect_with(options.row_buffer_size(4096))
         .await
         .map_err(connect_error)?;
-    Ok((Db::Sqlite(writes), Db::Sqlite(reads)))
+    Ok((target, Db::Sqlite(reads)))
 }
 
 /// How long the checkpointer lets commits accumulate before a checkpoint.
@@ -209,7 +215,7 @@ async fn checkpoints(pool: SqlitePool, queue: Arc<Queue>) {
 
 /// The writer's pool (one connection) and the readers' pool (the rest of `max_connections`) of
 /// a PostgreSQL database.
-async fn postgres(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreError> {
+async fn postgres(url: &str, cfg: &DatabaseConfig) -> Result<(writer::Target, Db), StoreError> {
     let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
         url: redacted(url),
         reason: e.to_string(),
@@ -231,7 +237,7 @@ async fn postgres(url: &str, cfg: &DatabaseConfig) -> Result<(Db, Db), StoreErro
         .connect_with(options)
         .await
         .map_err(connect_error)?;
-    Ok((Db::Postgres(writes), Db::Postgres(reads)))
+    Ok((writer::Target::Postgres(writes), Db::Postgres(reads)))
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -169,6 +169,10 @@ pub(super) struct Queue {
     depth: AtomicUsize,
     /// The last commit failed (the database is down or refusing): rooms take no new inputs.
     failing: AtomicBool,
+    /// Entries committed to SQLite's journal and not yet moved into its entries table.
+    journal: AtomicUsize,
+    /// Someone waits for the journal to be moved (a shutdown): the writer does it when idle.
+    fold_asked: AtomicBool,
     /// Every producer is gone: the writer writes what is left and ends.
     closed: AtomicBool,
     max_backlog: usize,
@@ -183,6 +187,8 @@ impl Queue {
             committed: Notify::new(),
             depth: AtomicUsize::new(0),
             failing: AtomicBool::new(false),
+            journal: AtomicUsize::new(0),
+            fold_asked: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             max_backlog,
             metrics,
@@ -244,6 +250,27 @@ impl Queue {
     /// Entries queued and not yet durable.
     pub fn depth(&self) -> usize {
         self.depth.load(Ordering::Acquire)
+    }
+
+    /// Entries in SQLite's journal, not yet moved into its entries table (the writer's side).
+    pub fn set_journal(&self, entries: usize) {
+        self.journal.store(entries, Ordering::Release);
+    }
+
+    /// Entries in SQLite's journal (0 on PostgreSQL).
+    pub fn journal(&self) -> usize {
+        self.journal.load(Ordering::Acquire)
+    }
+
+    /// Asks the writer to move the journal into the entries table as soon as it is idle.
+    pub fn ask_fold(&self) {
+        self.fold_asked.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Whether a move of the journal was asked since the last call (the writer's side).
+    pub fn fold_asked(&self) -> bool {
+        self.fold_asked.swap(false, Ordering::AcqRel)
     }
 
     /// Whether the last commit failed (the writer's side).

@@ -107,13 +107,23 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
     // not computed again for each entry), then a range of the entries' key per game. In no
     // particular order: sorting 200,000 rows in the database cost more than sorting each
     // game's few in memory.
-    let entries_sql = "WITH after AS MATERIALIZED ( \
+    let mut entries_sql = "WITH after AS MATERIALIZED ( \
            SELECT g.room, COALESCE((SELECT MAX(s.pos) FROM snapshots s WHERE s.room = g.room), 0) \
              AS pos \
            FROM games g WHERE g.ended_at IS NULL) \
          SELECT e.room, e.pos, e.data FROM after a \
-         JOIN entries e ON e.room = a.room AND e.pos > a.pos";
+         JOIN entries e ON e.room = a.room AND e.pos > a.pos"
+        .to_string();
     let postgres = db.is_postgres();
+    if !postgres {
+        // SQLite's last entries may be in its journal: empty at start, when recovery reads
+        // (the store moves it first), so a position in both (a retried commit) is not expected
+        // here; one of each is kept below all the same.
+        entries_sql.push_str(
+            " UNION ALL SELECT j.room, j.pos, j.data FROM after a \
+             JOIN journal j ON j.room = a.room AND j.pos > a.pos",
+        );
+    }
     let mut logs = Vec::new();
     each_db!(db, Db, pool => {
         let mut tx = pool.begin().await.map_err(db_error)?;
@@ -159,7 +169,7 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
             }
         }
         // Streamed and decoded as they come: no row is kept past its entry.
-        let mut rows = sqlx::query(entries_sql).fetch(&mut *tx);
+        let mut rows = sqlx::query(&entries_sql).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await.map_err(db_error)? {
             let room: &str = row.try_get(0).map_err(db_error)?;
             let pos: i64 = row.try_get(1).map_err(db_error)?;
@@ -172,7 +182,8 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
         tx.rollback().await.map_err(db_error)?;
     });
     for log in &mut logs {
-        log.entries.sort_unstable_by_key(|(pos, _)| *pos);
+        log.entries.sort_by_key(|(pos, _)| *pos);
+        log.entries.dedup_by_key(|(pos, _)| *pos);
     }
     Ok(logs)
 }
@@ -180,8 +191,17 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
 /// One game whole (ended or not): its header and every entry from the first, no snapshot.
 pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, StoreError> {
     let header_sql = format!("SELECT {HEADER_COLUMNS} FROM games WHERE room = $1");
-    let entries_sql = "SELECT room, pos, data FROM entries WHERE room = $1 ORDER BY pos";
     let postgres = db.is_postgres();
+    let entries_sql = if postgres {
+        "SELECT room, pos, data FROM entries WHERE room = $1 ORDER BY pos"
+    } else {
+        // The journal too (see `unfinished`), after the entries table and in the order it was
+        // written, so that of a position written twice the one kept below is the one the
+        // journal's move keeps.
+        "SELECT room, pos, data, 0 AS part, 0 AS written FROM entries WHERE room = $1 \
+         UNION ALL SELECT room, pos, data, 1, rowid FROM journal WHERE room = $1 \
+         ORDER BY pos, part, written"
+    };
     let (header, entries) = each_db!(db, Db, pool => {
         let mut tx = pool.begin().await.map_err(db_error)?;
         if postgres {
@@ -206,12 +226,14 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
     let Some(header) = header else {
         return Ok(None);
     };
+    let mut entries: Vec<(u64, Entry)> = entries
+        .iter()
+        .map(EntryRow::decode)
+        .collect::<Result<_, _>>()?;
+    entries.dedup_by_key(|(pos, _)| *pos);
     Ok(Some(GameLog {
         header: header.decode()?,
         snapshot: None,
-        entries: entries
-            .iter()
-            .map(EntryRow::decode)
-            .collect::<Result<_, _>>()?,
+        entries,
     }))
 }

@@ -1,13 +1,84 @@
-//! The rows of one commit: which snapshots and endings are written, and how many rows each
-//! multi-row statement carries (a few fixed shapes, so that statements are prepared once).
+//! The rows of one commit: the statements that write them (the same SQL for both writers),
+//! which snapshots and endings are written, and how many rows each multi-row statement carries
+//! (a few fixed shapes, so that statements are prepared once).
 //!
-//! Owns: the statement shapes. Must not touch: connections, the queue.
+//! Owns: the statements' text and shapes. Must not touch: connections, the queue.
 
 use super::queue::SnapshotItem;
 use crate::store::Ending;
 use crate::store::archive::SeatSummary;
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+/// The start of the multi-row inserts, up to their `VALUES`.
+pub(super) const INSERT_GAMES: &str = "INSERT INTO games (room, module_name, module_version, \
+     module_digest, seed, options, seats, creator, private, turn_deadline_ms, created_at) ";
+pub(super) const INSERT_ENTRIES: &str = "INSERT INTO entries (room, pos, seq, at, data) ";
+/// SQLite's entries go to its journal first (see `lite`).
+pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (room, pos, seq, at, data) ";
+pub(super) const INSERT_SNAPSHOTS: &str = "INSERT INTO snapshots (room, pos, seq, data) ";
+pub(super) const INSERT_SEATS: &str = "INSERT INTO game_seats (room, seat, player, name, \
+     left_early, won, score, ended_at) ";
+pub(super) const INSERT_SESSIONS: &str =
+    "INSERT INTO sessions (token_hash, player, name, created_at, last_used) ";
+/// What follows a game header insert's values: a room that has a game keeps it.
+pub(super) const GAMES_KEEP: &str = " ON CONFLICT (room) DO NOTHING";
+/// What follows an entries insert's values on a retry (an earlier attempt may have committed).
+pub(super) const ENTRIES_KEEP: &str = " ON CONFLICT (room, pos) DO NOTHING";
+/// What follows a snapshots insert's values.
+pub(super) const SNAPSHOTS_REPLACE: &str =
+    " ON CONFLICT (room, pos) DO UPDATE SET seq = excluded.seq, data = excluded.data";
+/// What follows a seats insert's values.
+pub(super) const SEATS_KEEP: &str = " ON CONFLICT (room, seat) DO NOTHING";
+/// What follows a sessions insert's values on a retry.
+pub(super) const SESSIONS_KEEP: &str = " ON CONFLICT (token_hash) DO NOTHING";
+
+/// A room's game as stored, to tell a retried header from an older game's.
+pub(super) const GAME_OF_ROOM: &str = "SELECT seed, created_at, creator FROM games WHERE room = $1";
+/// A game's ending and archive columns.
+pub(super) const END_GAME: &str = "UPDATE games SET ended_at = $1, ending = $2, result = $3, \
+     started_at = $4, steps = $5 WHERE room = $6";
+pub(super) const INSERT_MODULE: &str = "INSERT INTO modules (digest, name, version, bytes, \
+     added_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING";
+pub(super) const TOUCH_SESSION: &str =
+    "UPDATE sessions SET last_used = $1 WHERE token_hash = $2 AND last_used < $1";
+pub(super) const EXPIRE_SESSIONS: &str = "DELETE FROM sessions WHERE last_used < $1";
+/// The games whose logs a purge drops in one commit, oldest first.
+pub(super) const PURGEABLE_GAMES: &str = "SELECT room FROM games WHERE ended_at IS NOT NULL \
+     AND log_purged_at IS NULL AND ended_at < $1 ORDER BY ended_at LIMIT $2";
+
+/// The single-row forms of the inserts, for a writer that executes a prepared statement per row
+/// (SQLite's), and the per-room deletions.
+pub(super) struct Sql {
+    pub insert_game: String,
+    pub insert_journal: String,
+    pub insert_journal_again: String,
+    pub upsert_snapshot: String,
+    pub insert_seat: String,
+    pub insert_session: String,
+    pub insert_session_again: String,
+}
+
+/// `INSERT ... VALUES ($1, ..., $n)` followed by `tail`.
+fn one_row(insert: &str, n: usize, tail: &str) -> String {
+    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!("{insert}VALUES ({}){tail}", marks.join(", "))
+}
+
+impl Sql {
+    pub fn get() -> &'static Sql {
+        static SQL: LazyLock<Sql> = LazyLock::new(|| Sql {
+            insert_game: one_row(INSERT_GAMES, 11, GAMES_KEEP),
+            insert_journal: one_row(INSERT_JOURNAL, 5, ""),
+            insert_journal_again: one_row(INSERT_JOURNAL, 5, ENTRIES_KEEP),
+            upsert_snapshot: one_row(INSERT_SNAPSHOTS, 4, SNAPSHOTS_REPLACE),
+            insert_seat: one_row(INSERT_SEATS, 8, SEATS_KEEP),
+            insert_session: one_row(INSERT_SESSIONS, 5, ""),
+            insert_session_again: one_row(INSERT_SESSIONS, 5, SESSIONS_KEEP),
+        });
+        &SQL
+    }
+}
 
 /// Rows per multi-row statement, besides a full batch's: a fixed set of sizes, so that each
 /// insert has a few statement shapes whatever the batch size (prepared once per connection and

@@ -5,10 +5,13 @@
 //!
 //! The loop: take everything queued — when that is less than a full batch, wait
 //! `database.commit_delay_us` and take what came meanwhile too — (up to `max_batch` entries;
-//! the rest waits for the next round), write it in one transaction with multi-row inserts, commit, then advance each game's
-//! durable position to its last committed entry and answer the sessions and modules waiting.
-//! While a commit is in flight, rooms go on appending; the next round takes all of it at once,
-//! so the batch grows with the load and a commit's cost is shared by everything in it.
+//! the rest waits for the next round), write it in one transaction (PostgreSQL: multi-row
+//! statements, see [`pg`]; SQLite: on a blocking thread, see [`lite`]), commit, then advance
+//! each game's durable position to its last committed entry and answer the sessions and modules
+//! waiting. While a commit is in flight, rooms go on appending; the next round takes all of it
+//! at once, so the batch grows with the load and a commit's cost is shared by everything in it.
+//! On SQLite the writer also moves the journal into the entries table every so often, and when
+//! idle.
 //!
 //! Failures: a commit that fails because the database is unreachable, busy or slow is retried
 //! with the same batch, with a growing pause, until it succeeds; meanwhile the queue reports
@@ -23,13 +26,14 @@
 //! caller told.
 
 use super::batch::Batch;
-use super::queue::{EntryItem, Game, Item, Queue};
-use super::rows::{EndColumns, chunks, latest};
-use super::{Db, int};
+use super::lite::{self, LiteTarget};
+use super::pg;
+use super::queue::{Game, HeaderItem, Item, Queue};
 use crate::metrics::StoreMetrics;
 use crate::store::StoreError;
+use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::postgres::PgPool;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,13 +46,19 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// During an outage a warning is logged for the first failure and every this many after.
 const WARN_EVERY: u64 = 30;
+/// SQLite's journal is moved into the entries table once it holds this many entries, or once
+/// its oldest is [`FOLD_EVERY`] old, or after [`FOLD_EVERY`] without writes (see [`lite`]).
+/// Under load the larger the fold, the fewer pages per entry it writes; the journal's size is
+/// what a reader scans besides the entries table's index.
+const FOLD_ROWS: usize = 4096;
+const FOLD_EVERY: Duration = Duration::from_millis(250);
 
 /// What the writer task needs.
 pub(super) struct WriterParams {
     /// The queue it drains.
     pub queue: Arc<Queue>,
-    /// The writing pool (one connection, which the writer keeps).
-    pub db: Db,
+    /// The database it writes to.
+    pub target: Target,
     /// Most entries per commit.
     pub max_batch: usize,
     /// How long a batch that is not full waits for more before its commit.
@@ -60,8 +70,9 @@ pub(super) struct WriterParams {
 /// The writer task's state.
 pub(super) struct Writer {
     queue: Arc<Queue>,
-    db: Db,
-    /// The connection it writes on, taken from `db` and kept; dropped after a failure.
+    target: Target,
+    /// The connection it writes on, opened or taken from `target` and kept; dropped after a
+    /// failure.
     conn: Option<Conn>,
     /// Taken from the queue, not yet in a batch (beyond `max_batch`).
     carry: VecDeque<Item>,
@@ -72,19 +83,62 @@ pub(super) struct Writer {
     metrics: StoreMetrics,
     /// Failed commits since the last one that went through.
     failures: u64,
+    /// Entries in SQLite's journal, and when the oldest of them was committed.
+    journal: usize,
+    journal_since: Instant,
+}
+
+/// Where the writer writes.
+pub(super) enum Target {
+    /// An SQLite file, written on a connection of the writer's own (see [`lite`]).
+    Sqlite(LiteTarget),
+    /// A PostgreSQL database, through a pool of one connection.
+    Postgres(PgPool),
 }
 
 /// The connection the writer keeps.
 enum Conn {
-    Sqlite(PoolConnection<Sqlite>),
+    Sqlite(rusqlite::Connection),
     Postgres(PoolConnection<Postgres>),
+}
+
+/// Why a commit failed, and whether the database would refuse it again however often it is
+/// retried (it refused the data, not the moment: an unreachable server, a lock, a timeout).
+#[derive(Debug)]
+struct Failure {
+    permanent: bool,
+    message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Failure {
+        Failure {
+            permanent: pg::is_permanent(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Failure {
+        Failure {
+            permanent: lite::is_permanent(&e),
+            message: e.to_string(),
+        }
+    }
 }
 
 impl Writer {
     pub fn new(p: WriterParams) -> Writer {
         Writer {
             queue: p.queue,
-            db: p.db,
+            target: p.target,
             conn: None,
             carry: VecDeque::new(),
             touches: HashMap::new(),
@@ -92,6 +146,8 @@ impl Writer {
             linger: p.linger,
             metrics: p.metrics,
             failures: 0,
+            journal: 0,
+            journal_since: Instant::now(),
         }
     }
 
@@ -105,7 +161,16 @@ impl Writer {
                 if closed {
                     break;
                 }
-                self.queue.wait().await;
+                if self.journal == 0 {
+                    self.queue.wait().await;
+                } else if self.queue.fold_asked()
+                    || tokio::time::timeout(FOLD_EVERY, self.queue.wait())
+                        .await
+                        .is_err()
+                {
+                    // Idle: a good moment to move the journal.
+                    self.fold().await;
+                }
                 continue;
             }
             // No commit is in flight here: the entries not yet durable are the ones waiting.
@@ -123,6 +188,7 @@ impl Writer {
                 self.commit(batch).await;
             }
         }
+        self.fold().await;
         self.queue.notify_committed();
         tracing::debug!("database writer: queue closed and written");
     }
@@ -170,9 +236,10 @@ impl Writer {
     async fn commit(&mut self, batch: Batch) {
         let mut todo = VecDeque::from([batch]);
         let mut pause = BACKOFF_FIRST;
-        while let Some(mut part) = todo.pop_front() {
+        while let Some(part) = todo.pop_front() {
             let started = Instant::now();
-            match self.write(&part).await {
+            let (mut part, result) = self.write(part).await;
+            match result {
                 Ok(counts) => {
                     let m = &self.metrics;
                     m.commit_seconds.observe(started.elapsed().as_secs_f64());
@@ -186,10 +253,15 @@ impl Writer {
                     }
                     self.queue.set_failing(false);
                     pause = BACKOFF_FIRST;
+                    let entries = part.entries.len();
+                    let folded = counts.folded;
                     self.finish(part, counts);
                     self.queue.notify_committed();
+                    if matches!(self.target, Target::Sqlite(_)) {
+                        self.journaled(entries, folded).await;
+                    }
                 }
-                Err(e) if is_permanent(&e) => {
+                Err(e) if e.permanent => {
                     self.metrics.commits_failed.inc();
                     if part.units() > 1 {
                         tracing::warn!(
@@ -223,30 +295,114 @@ impl Writer {
         }
     }
 
-    /// Writes `batch` in one transaction.
-    async fn write(&mut self, batch: &Batch) -> Result<Counts, sqlx::Error> {
-        if self.conn.is_none() {
-            self.conn = Some(match &self.db {
-                Db::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
-                Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
-            });
+    /// Writes `batch` in one transaction; hands it back with the outcome.
+    async fn write(&mut self, batch: Batch) -> (Batch, Result<Counts, Failure>) {
+        match &self.target {
+            Target::Sqlite(target) => {
+                // The batch and the connection cross to a blocking thread once, and back.
+                let target = target.clone();
+                let conn = self.conn.take();
+                let work = tokio::task::spawn_blocking(move || {
+                    let mut conn = match conn {
+                        Some(Conn::Sqlite(c)) => c,
+                        _ => match target.open() {
+                            Ok(c) => c,
+                            Err(e) => return (batch, None, Err(Failure::from(e))),
+                        },
+                    };
+                    let result = lite::write_batch(&mut conn, &batch).map_err(Failure::from);
+                    (batch, Some(conn), result)
+                });
+                match work.await {
+                    Ok((batch, conn, result)) => {
+                        self.conn = conn.map(Conn::Sqlite);
+                        (batch, result)
+                    }
+                    // Only a panic in the writing code (a bug) ends up here, with the batch.
+                    Err(e) => panic!("the SQLite writer's thread failed: {e}"),
+                }
+            }
+            Target::Postgres(pool) => {
+                let result = async {
+                    if self.conn.is_none() {
+                        self.conn = Some(Conn::Postgres(pool.acquire().await?));
+                    }
+                    let Some(Conn::Postgres(conn)) = self.conn.as_mut() else {
+                        return Err(sqlx::Error::PoolClosed.into());
+                    };
+                    let write = pg::write_batch(conn, &batch, self.max_batch);
+                    match tokio::time::timeout(COMMIT_TIMEOUT, write).await {
+                        Ok(result) => result.map_err(Failure::from),
+                        Err(_) => Err(Failure {
+                            permanent: false,
+                            message: format!("no answer to a commit within {COMMIT_TIMEOUT:?}"),
+                        }),
+                    }
+                }
+                .await;
+                (batch, result)
+            }
         }
-        let conn = self.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        let write = write_batch(conn, batch, self.max_batch);
-        match tokio::time::timeout(COMMIT_TIMEOUT, write).await {
-            Ok(result) => result,
-            Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer to a commit within {COMMIT_TIMEOUT:?}"),
-            ))),
+    }
+
+    /// `entries` more entries are in SQLite's journal (`folded`: the commit moved the journal,
+    /// and them with it): moves it when it is due.
+    async fn journaled(&mut self, entries: usize, folded: bool) {
+        if folded {
+            self.set_journal(0);
+            return;
+        }
+        if self.journal == 0 {
+            self.journal_since = Instant::now();
+        }
+        self.set_journal(self.journal + entries);
+        if self.journal >= FOLD_ROWS || self.journal_since.elapsed() >= FOLD_EVERY {
+            self.fold().await;
+        }
+    }
+
+    fn set_journal(&mut self, entries: usize) {
+        self.journal = entries;
+        self.queue.set_journal(entries);
+    }
+
+    /// Moves SQLite's journal into the entries table. A failure is logged and left for the
+    /// next time: the entries are durable in the journal, which readers read too.
+    async fn fold(&mut self) {
+        if self.journal == 0 {
+            return;
+        }
+        let (Target::Sqlite(target), conn) = (&self.target, self.conn.take()) else {
+            return;
+        };
+        let target = target.clone();
+        let started = Instant::now();
+        let work = tokio::task::spawn_blocking(move || {
+            let mut conn = match conn {
+                Some(Conn::Sqlite(c)) => c,
+                _ => target.open()?,
+            };
+            lite::fold(&mut conn).map(|n| (conn, n))
+        });
+        match work.await {
+            Ok(Ok((conn, n))) => {
+                self.conn = Some(Conn::Sqlite(conn));
+                self.set_journal(0);
+                tracing::trace!(entries = n, elapsed = ?started.elapsed(), "journal folded");
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("moving the journal into the entries table failed: {e}");
+                self.journal_since = Instant::now();
+            }
+            Err(e) => panic!("the SQLite writer's thread failed: {e}"),
         }
     }
 
     /// Forgets the connection (after a failure it may be dead or mid-transaction); the next
     /// write takes a fresh one.
     fn drop_connection(&mut self) {
-        if let Some(conn) = self.conn.as_mut() {
-            each_db!(conn, Conn, c => c.close_on_drop());
+        if let Some(Conn::Postgres(conn)) = self.conn.as_mut() {
+            conn.close_on_drop();
         }
         self.conn = None;
     }
@@ -278,7 +434,7 @@ impl Writer {
 
     /// The database refuses `batch` (a single game, session, module, touch or expiry) for what
     /// it contains: give it up.
-    fn refuse(&self, batch: Batch, e: &sqlx::Error) {
+    fn refuse(&self, batch: Batch, e: &Failure) {
         for game in batch.games() {
             tracing::error!(
                 room_id = %game.room,
@@ -306,261 +462,23 @@ impl Writer {
     }
 }
 
-/// Whether the database would refuse `e`'s statement again however often it is retried: it
-/// refused the data, not the moment (an unreachable server, a lock, a timeout).
-fn is_permanent(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                // Classes 22 (data exception), 23 (integrity constraint violation), 54 (program
-                // limit exceeded).
-                let class = pg.code().get(..2).unwrap_or_default();
-                return matches!(class, "22" | "23" | "54");
-            }
-            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // The primary result code is the low byte of the extended one: SQLITE_TOOBIG,
-                // SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_RANGE.
-                let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-                return matches!(code & 0xff, 18 | 19 | 20 | 25);
-            }
-            false
-        }
-        sqlx::Error::Encode(_)
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::TypeNotFound { .. } => true,
-        _ => false,
-    }
-}
-
 /// What a commit's deletions removed, in the order of the batch's items.
 #[derive(Default)]
-struct Counts {
+pub(super) struct Counts {
     /// Sessions, per expiry.
-    expired: Vec<u64>,
+    pub expired: Vec<u64>,
     /// Games' logs, per purge.
-    purged: Vec<u64>,
+    pub purged: Vec<u64>,
+    /// SQLite's journal was moved into the entries table in the same commit.
+    pub folded: bool,
 }
 
-/// Writes `b` in one transaction on `conn`, in dependency order: headers, entries, snapshots,
-/// ends (with their archive rows), modules, sessions, touches, expiries, purges.
-async fn write_batch(conn: &mut Conn, b: &Batch, full: usize) -> Result<Counts, sqlx::Error> {
-    each_db!(conn, Conn, c => {
-        let mut tx = sqlx::Connection::begin(&mut **c).await?;
-
-        // Headers first: a game's first entries may be in this same transaction.
-        let mut written: HashSet<String> = HashSet::new();
-        for chunk in chunks(&b.headers, 11, full) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO games (room, module_name, module_version, module_digest, seed, \
-                 options, seats, creator, private, turn_deadline_ms, created_at) ",
-            );
-            q.push_values(chunk, |mut row, item| {
-                let h = &item.header;
-                row.push_bind(h.room.as_str())
-                    .push_bind(h.module.name.as_str())
-                    .push_bind(h.module.version.as_str())
-                    .push_bind(h.module.digest.as_str())
-                    .push_bind(int(h.seed))
-                    .push_bind(h.options.as_str())
-                    .push_bind(i64::from(h.seats))
-                    .push_bind(h.creator.as_str())
-                    .push_bind(h.private)
-                    .push_bind(h.turn_deadline_ms.map(int))
-                    .push_bind(int(h.created_at));
-            });
-            q.push(" ON CONFLICT (room) DO NOTHING RETURNING room");
-            let rooms: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
-            written.extend(rooms.into_iter().map(|(r,)| r));
-        }
-        for item in b.headers.iter().filter(|h| !written.contains(h.header.room.as_str())) {
-            // The room already has a game: this one, if an earlier attempt committed unknown
-            // to us; otherwise an older game (room ids are random, and can repeat).
-            let h = &item.header;
-            let ours = b.retried && {
-                let stored: Option<(i64, i64, String)> = sqlx::query_as(
-                    "SELECT seed, created_at, creator FROM games WHERE room = $1",
-                )
-                .bind(h.room.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-                stored == Some((int(h.seed), int(h.created_at), h.creator.as_str().into()))
-            };
-            if !ours {
-                tracing::error!(
-                    room_id = %h.room,
-                    "the room id belongs to an older game in the database: this game cannot \
-                     be logged, its room takes no inputs"
-                );
-                item.game.set_broken();
-            }
-        }
-
-        let entries: Vec<&EntryItem> = b.entries.iter().filter(|e| !e.game.is_broken()).collect();
-        for chunk in chunks(&entries, 5, full) {
-            let mut q = QueryBuilder::new("INSERT INTO entries (room, pos, seq, at, data) ");
-            q.push_values(chunk, |mut row, e| {
-                row.push_bind(e.game.room.as_str())
-                    .push_bind(int(e.pos))
-                    .push_bind(int(e.seq))
-                    .push_bind(int(e.at))
-                    .push_bind(e.data.as_slice());
-            });
-            if b.retried {
-                // An earlier attempt may have committed these rows. A first attempt has no
-                // such clause: it costs PostgreSQL a speculative insertion per row (a third of
-                // the throughput), and a row already there would be a bug worth refusing.
-                q.push(" ON CONFLICT (room, pos) DO NOTHING");
-            }
-            q.build().execute(&mut *tx).await?;
-        }
-
-        let snapshots = latest(&b.snapshots);
-        for chunk in chunks(&snapshots, 4, full) {
-            let mut q = QueryBuilder::new("INSERT INTO snapshots (room, pos, seq, data) ");
-            q.push_values(chunk, |mut row, s| {
-                row.push_bind(s.game.room.as_str())
-                    .push_bind(int(s.pos))
-                    .push_bind(int(s.seq))
-                    .push_bind(s.data.as_slice());
-            });
-            q.push(" ON CONFLICT (room, pos) DO UPDATE SET seq = excluded.seq, data = excluded.data");
-            q.build().execute(&mut *tx).await?;
-            // Only the latest snapshot is ever read.
-            let mut q = QueryBuilder::new("DELETE FROM snapshots WHERE ");
-            let mut each = q.separated(" OR ");
-            for s in chunk {
-                each.push("(room = ")
-                    .push_bind_unseparated(s.game.room.as_str())
-                    .push_unseparated(" AND pos < ")
-                    .push_bind_unseparated(int(s.pos))
-                    .push_unseparated(")");
-            }
-            q.build().execute(&mut *tx).await?;
-        }
-
-        for e in b.ends.iter().filter(|e| !e.game.is_broken()) {
-            let end = EndColumns::of(&e.ending);
-            sqlx::query(
-                "UPDATE games SET ended_at = $1, ending = $2, result = $3, started_at = $4, \
-                 steps = $5 WHERE room = $6",
-            )
-            .bind(int(e.at))
-            .bind(end.ending)
-            .bind(end.result)
-            .bind(end.started_at.map(int))
-            .bind(end.steps.map(int))
-            .bind(e.game.room.as_str())
-            .execute(&mut *tx)
-            .await?;
-            if end.seats.is_empty() {
-                continue;
-            }
-            // The seats' outcomes, which player statistics read.
-            let mut q = QueryBuilder::new(
-                "INSERT INTO game_seats (room, seat, player, name, left_early, won, score, \
-                 ended_at) ",
-            );
-            q.push_values(&end.seats, |mut row, s| {
-                row.push_bind(e.game.room.as_str())
-                    .push_bind(i64::from(s.seat))
-                    .push_bind(s.player.as_ref().map(|p| p.as_str()))
-                    .push_bind(s.name.as_deref())
-                    .push_bind(s.left)
-                    .push_bind(s.won)
-                    .push_bind(s.score)
-                    .push_bind(int(e.at));
-            });
-            q.push(" ON CONFLICT (room, seat) DO NOTHING");
-            q.build().execute(&mut *tx).await?;
-        }
-
-        for m in &b.modules {
-            sqlx::query(
-                "INSERT INTO modules (digest, name, version, bytes, added_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING",
-            )
-            .bind(m.key.digest.as_str())
-            .bind(m.key.name.as_str())
-            .bind(m.key.version.as_str())
-            .bind(m.bytes.as_slice())
-            .bind(int(m.at))
-            .execute(&mut *tx)
-            .await?;
-        }
-
-        for chunk in chunks(&b.sessions, 5, full) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO sessions (token_hash, player, name, created_at, last_used) ",
-            );
-            q.push_values(chunk, |mut row, s| {
-                row.push_bind(s.token_hash.as_str())
-                    .push_bind(s.player.as_str())
-                    .push_bind(s.name.as_str())
-                    .push_bind(int(s.at))
-                    .push_bind(int(s.at));
-            });
-            if b.retried {
-                q.push(" ON CONFLICT (token_hash) DO NOTHING");
-            }
-            q.build().execute(&mut *tx).await?;
-        }
-
-        for (hash, at) in &b.touches {
-            sqlx::query(
-                "UPDATE sessions SET last_used = $1 WHERE token_hash = $2 AND last_used < $1",
-            )
-            .bind(int(*at))
-            .bind(hash.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-
-        let mut expired = Vec::with_capacity(b.expiries.len());
-        for x in &b.expiries {
-            let done = sqlx::query("DELETE FROM sessions WHERE last_used < $1")
-                .bind(int(x.before))
-                .execute(&mut *tx)
-                .await?;
-            expired.push(done.rows_affected());
-        }
-
-        let mut purged = Vec::with_capacity(b.purges.len());
-        for p in &b.purges {
-            // A bounded number of games per commit, oldest first: a purge never holds the
-            // writer (and every room's next entries) for long.
-            let rooms: Vec<(String,)> = sqlx::query_as(
-                "SELECT room FROM games WHERE ended_at IS NOT NULL AND log_purged_at IS NULL \
-                 AND ended_at < $1 ORDER BY ended_at LIMIT $2",
-            )
-            .bind(int(p.before))
-            .bind(int(p.limit))
-            .fetch_all(&mut *tx)
-            .await?;
-            purged.push(rooms.len() as u64);
-            if rooms.is_empty() {
-                continue;
-            }
-            for table in ["entries", "snapshots"] {
-                let mut q = QueryBuilder::new(format!("DELETE FROM {table} WHERE room IN ("));
-                let mut each = q.separated(", ");
-                for (room,) in &rooms {
-                    each.push_bind(room.as_str());
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
-            }
-            let mut q = QueryBuilder::new("UPDATE games SET log_purged_at = ");
-            q.push_bind(int(p.at)).push(" WHERE room IN (");
-            let mut each = q.separated(", ");
-            for (room,) in &rooms {
-                each.push_bind(room.as_str());
-            }
-            q.push(")");
-            q.build().execute(&mut *tx).await?;
-        }
-
-        tx.commit().await?;
-        Ok(Counts { expired, purged })
-    })
+/// A new game's room id belongs to an older game in the database: the game cannot be logged.
+pub(super) fn room_taken(item: &HeaderItem) {
+    tracing::error!(
+        room_id = %item.header.room,
+        "the room id belongs to an older game in the database: this game cannot be logged, \
+         its room takes no inputs"
+    );
+    item.game.set_broken();
 }

@@ -1,0 +1,294 @@
+//! The writer's connection to an SQLite file: a plain synchronous SQLite connection (rusqlite),
+//! used by the writer task one whole batch at a time on a blocking thread.
+//!
+//! Owns: opening the writing connection (with the same settings as the readers': WAL, the
+//! configured `synchronous`, a busy timeout), writing one batch in one transaction, and moving
+//! the journal into the entries table. Must not touch: the queue, the games' durable positions
+//! (the writer task does both).
+//!
+//! Entries are committed to the `journal` table (append-only, in commit order) and moved into
+//! `entries` (keyed by room and position) in bulk by [`fold`], every so often: a commit then
+//! writes a few pages at the journal's end instead of one page of `entries` per room it holds,
+//! and a fold writes each room's page once for all the entries it gathered. Readers of a log read
+//! both tables (see `read`).
+//!
+//! Why not sqlx here, as for the reads: sqlx runs each SQLite statement on its connection's own
+//! thread and hands every statement and its answer across threads. A commit is a dozen
+//! statements, so under load the hand-offs (futex waits and wakes, channel traffic) cost the
+//! server about as much CPU as the writes themselves. Here a batch crosses to the blocking
+//! thread once and back once, and each row is one execution of a statement prepared once per
+//! connection. SQLite's statements do not need multi-row inserts to be cheap, so a row is a row.
+
+use super::batch::Batch;
+use super::rows::{
+    END_GAME, EXPIRE_SESSIONS, EndColumns, GAME_OF_ROOM, INSERT_MODULE, PURGEABLE_GAMES, Sql,
+    TOUCH_SESSION, latest,
+};
+use super::writer::Counts;
+use super::{SyncMode, int};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The journal's entries into the entries table. (`WHERE true` tells SQLite's parser that the
+/// `ON CONFLICT` belongs to the insert, not to a join.)
+const FOLD: &str = "INSERT INTO entries (room, pos, seq, at, data) \
+     SELECT room, pos, seq, at, data FROM journal WHERE true ORDER BY room, pos, rowid \
+     ON CONFLICT (room, pos) DO NOTHING";
+/// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row.
+const EMPTY_JOURNAL: &str = "DELETE FROM journal";
+/// A game's snapshots older than its latest.
+const OLDER_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE room = $1 AND pos < $2";
+/// A purged game's log.
+const PURGE_ENTRIES: &str = "DELETE FROM entries WHERE room = $1";
+const PURGE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE room = $1";
+const MARK_PURGED: &str = "UPDATE games SET log_purged_at = $1 WHERE room = $2";
+
+/// Where the writer's SQLite connection goes, and how it is set up.
+#[derive(Clone, Debug)]
+pub(super) struct LiteTarget {
+    /// The database file.
+    pub path: PathBuf,
+    /// `database.sync`.
+    pub sync: SyncMode,
+    /// How long a statement waits for another connection's lock.
+    pub busy_timeout: Duration,
+}
+
+impl LiteTarget {
+    /// Opens the writing connection. Blocking.
+    pub fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // In WAL mode a commit is on disk once the OS has it with NORMAL: it survives the
+        // process being killed, not a power loss (FULL).
+        let sync = match self.sync {
+            SyncMode::Normal => "NORMAL",
+            SyncMode::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        // Checkpoints are made beside the writer (see `checkpoints` in the parent module); the
+        // writer checkpoints only past this many WAL pages (~40 MB), a backstop should those
+        // fall behind under a load without pause.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+}
+
+/// Whether SQLite would refuse `e`'s statement again however often it is retried: it refused
+/// the data (a constraint, a value too big or of the wrong type), not the moment (a lock, a full
+/// disk, an I/O error).
+pub(super) fn is_permanent(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => matches!(
+            f.code,
+            ErrorCode::ConstraintViolation
+                | ErrorCode::TooBig
+                | ErrorCode::TypeMismatch
+                | ErrorCode::ParameterOutOfRange
+        ),
+        rusqlite::Error::ToSqlConversionFailure(_)
+        | rusqlite::Error::InvalidParameterCount(..)
+        | rusqlite::Error::InvalidParameterName(_) => true,
+        _ => false,
+    }
+}
+
+/// Writes `b` in one transaction on `conn`, in dependency order: headers, entries, snapshots,
+/// ends (with their archive rows), modules, sessions, touches, expiries, purges — the same rows
+/// as the PostgreSQL writer's, one statement execution per row.
+pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<Counts> {
+    let sql = Sql::get();
+    // IMMEDIATE: the write lock is taken at the start, so no statement of the batch has to
+    // upgrade a read lock midway (which can fail with a busy error instead of waiting).
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+
+    {
+        let mut insert = tx.prepare_cached(&sql.insert_game)?;
+        let mut stored = tx.prepare_cached(GAME_OF_ROOM)?;
+        for item in &b.headers {
+            let h = &item.header;
+            let written = insert.execute(params![
+                h.room.as_str(),
+                h.module.name.as_str(),
+                h.module.version.as_str(),
+                h.module.digest.as_str(),
+                int(h.seed),
+                h.options.as_str(),
+                i64::from(h.seats),
+                h.creator.as_str(),
+                h.private,
+                h.turn_deadline_ms.map(int),
+                int(h.created_at),
+            ])?;
+            if written == 1 {
+                continue;
+            }
+            // The room already has a game: this one, if an earlier attempt committed unknown to
+            // us; otherwise an older game (room ids are random, and can repeat).
+            let ours = b.retried && {
+                let row: Option<(i64, i64, String)> = stored
+                    .query_row([h.room.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                row == Some((int(h.seed), int(h.created_at), h.creator.as_str().into()))
+            };
+            if !ours {
+                super::writer::room_taken(item);
+            }
+        }
+    }
+
+    {
+        // A first attempt inserts plainly: a row already there would be a bug worth refusing.
+        // A retry may find rows an earlier attempt committed (or, if it was folded since, the
+        // fold keeps the first of the two).
+        let text = if b.retried {
+            &sql.insert_journal_again
+        } else {
+            &sql.insert_journal
+        };
+        let mut insert = tx.prepare_cached(text)?;
+        for e in b.entries.iter().filter(|e| !e.game.is_broken()) {
+            insert.execute(params![
+                e.game.room.as_str(),
+                int(e.pos),
+                int(e.seq),
+                int(e.at),
+                e.data.as_slice(),
+            ])?;
+        }
+    }
+
+    {
+        let mut upsert = tx.prepare_cached(&sql.upsert_snapshot)?;
+        let mut older = tx.prepare_cached(OLDER_SNAPSHOTS)?;
+        for s in latest(&b.snapshots) {
+            let room = s.game.room.as_str();
+            upsert.execute(params![room, int(s.pos), int(s.seq), s.data.as_slice()])?;
+            // Only the latest snapshot is ever read.
+            older.execute(params![room, int(s.pos)])?;
+        }
+    }
+
+    {
+        let mut end_game = tx.prepare_cached(END_GAME)?;
+        let mut seat = tx.prepare_cached(&sql.insert_seat)?;
+        for e in b.ends.iter().filter(|e| !e.game.is_broken()) {
+            let end = EndColumns::of(&e.ending);
+            let room = e.game.room.as_str();
+            end_game.execute(params![
+                int(e.at),
+                end.ending,
+                end.result,
+                end.started_at.map(int),
+                end.steps.map(int),
+                room,
+            ])?;
+            // The seats' outcomes, which player statistics read.
+            for s in &end.seats {
+                seat.execute(params![
+                    room,
+                    i64::from(s.seat),
+                    s.player.as_ref().map(|p| p.as_str()),
+                    s.name.as_deref(),
+                    s.left,
+                    s.won,
+                    s.score,
+                    int(e.at),
+                ])?;
+            }
+        }
+    }
+
+    for m in &b.modules {
+        tx.prepare_cached(INSERT_MODULE)?.execute(params![
+            m.key.digest.as_str(),
+            m.key.name.as_str(),
+            m.key.version.as_str(),
+            m.bytes.as_slice(),
+            int(m.at),
+        ])?;
+    }
+
+    if !b.sessions.is_empty() {
+        let text = if b.retried {
+            &sql.insert_session_again
+        } else {
+            &sql.insert_session
+        };
+        let mut insert = tx.prepare_cached(text)?;
+        for s in &b.sessions {
+            let at = int(s.at);
+            insert.execute(params![
+                s.token_hash.as_str(),
+                s.player.as_str(),
+                s.name.as_str(),
+                at,
+                at
+            ])?;
+        }
+    }
+
+    if !b.touches.is_empty() {
+        let mut touch = tx.prepare_cached(TOUCH_SESSION)?;
+        for (hash, at) in &b.touches {
+            touch.execute(params![int(*at), hash.as_str()])?;
+        }
+    }
+
+    let mut expired = Vec::with_capacity(b.expiries.len());
+    for x in &b.expiries {
+        let n = tx
+            .prepare_cached(EXPIRE_SESSIONS)?
+            .execute([int(x.before)])?;
+        expired.push(n as u64);
+    }
+
+    let mut purged = Vec::with_capacity(b.purges.len());
+    let folded = !b.purges.is_empty();
+    if folded {
+        // A purged game's last entries may still be in the journal.
+        fold_in(&tx)?;
+    }
+    for p in &b.purges {
+        // A bounded number of games per commit, oldest first: a purge never holds the writer
+        // (and every room's next entries) for long.
+        let rooms: Vec<String> = tx
+            .prepare_cached(PURGEABLE_GAMES)?
+            .query_map([int(p.before), int(p.limit)], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        purged.push(rooms.len() as u64);
+        let mut entries = tx.prepare_cached(PURGE_ENTRIES)?;
+        let mut snapshots = tx.prepare_cached(PURGE_SNAPSHOTS)?;
+        let mut mark = tx.prepare_cached(MARK_PURGED)?;
+        for room in &rooms {
+            entries.execute([room])?;
+            snapshots.execute([room])?;
+            mark.execute(params![int(p.at), room])?;
+        }
+    }
+
+    tx.commit()?;
+    Ok(Counts {
+        expired,
+        purged,
+        folded,
+    })
+}
+
+/// Moves the journal's entries into the entries table, in one transaction; returns how many.
+pub(super) fn fold(conn: &mut Connection) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let n = fold_in(&tx)?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// [`fold`] within the caller's transaction. In key order, so that each room's pages are
+/// written once; one row of each (room, pos), the first written.
+fn fold_in(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.prepare_cached(FOLD)?.execute([])?;
+    conn.prepare_cached(EMPTY_JOURNAL)?.execute([])
+}

@@ -1,0 +1,244 @@
+//! The writer's connection to PostgreSQL: one batch in one transaction, each kind of row in as
+//! few multi-row statements as its count allows (each statement is a round trip).
+//!
+//! Owns: the PostgreSQL form of a batch's statements, and which of PostgreSQL's errors are
+//! permanent. Must not touch: the queue, the games' durable positions (the writer task does
+//! both).
+
+use super::batch::Batch;
+use super::int;
+use super::queue::EntryItem;
+use super::rows::*;
+use super::writer::{Counts, room_taken};
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, QueryBuilder};
+use std::collections::HashSet;
+
+/// Whether the database would refuse `e`'s statement again however often it is retried: it
+/// refused the data, not the moment (an unreachable server, a lock, a timeout).
+pub(super) fn is_permanent(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                // Classes 22 (data exception), 23 (integrity constraint violation), 54 (program
+                // limit exceeded).
+                let class = pg.code().get(..2).unwrap_or_default();
+                return matches!(class, "22" | "23" | "54");
+            }
+            false
+        }
+        sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::TypeNotFound { .. } => true,
+        _ => false,
+    }
+}
+
+/// Writes `b` in one transaction on PostgreSQL, in dependency order: headers, entries,
+/// snapshots, ends (with their archive rows), modules, sessions, touches, expiries, purges; each
+/// kind of row in as few multi-row statements as its count allows (a round trip each).
+pub(super) async fn write_batch(
+    c: &mut PoolConnection<Postgres>,
+    b: &Batch,
+    full: usize,
+) -> Result<Counts, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(&mut **c).await?;
+
+    // Headers first: a game's first entries may be in this same transaction.
+    let mut written: HashSet<String> = HashSet::new();
+    for chunk in chunks(&b.headers, 11, full) {
+        let mut q = QueryBuilder::new(INSERT_GAMES);
+        q.push_values(chunk, |mut row, item| {
+            let h = &item.header;
+            row.push_bind(h.room.as_str())
+                .push_bind(h.module.name.as_str())
+                .push_bind(h.module.version.as_str())
+                .push_bind(h.module.digest.as_str())
+                .push_bind(int(h.seed))
+                .push_bind(h.options.as_str())
+                .push_bind(i64::from(h.seats))
+                .push_bind(h.creator.as_str())
+                .push_bind(h.private)
+                .push_bind(h.turn_deadline_ms.map(int))
+                .push_bind(int(h.created_at));
+        });
+        q.push(GAMES_KEEP).push(" RETURNING room");
+        let rooms: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+        written.extend(rooms.into_iter().map(|(r,)| r));
+    }
+    for item in b
+        .headers
+        .iter()
+        .filter(|h| !written.contains(h.header.room.as_str()))
+    {
+        // The room already has a game: this one, if an earlier attempt committed unknown
+        // to us; otherwise an older game (room ids are random, and can repeat).
+        let h = &item.header;
+        let ours = b.retried && {
+            let stored: Option<(i64, i64, String)> = sqlx::query_as(GAME_OF_ROOM)
+                .bind(h.room.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            stored == Some((int(h.seed), int(h.created_at), h.creator.as_str().into()))
+        };
+        if !ours {
+            room_taken(item);
+        }
+    }
+
+    let entries: Vec<&EntryItem> = b.entries.iter().filter(|e| !e.game.is_broken()).collect();
+    for chunk in chunks(&entries, 5, full) {
+        let mut q = QueryBuilder::new(INSERT_ENTRIES);
+        q.push_values(chunk, |mut row, e| {
+            row.push_bind(e.game.room.as_str())
+                .push_bind(int(e.pos))
+                .push_bind(int(e.seq))
+                .push_bind(int(e.at))
+                .push_bind(e.data.as_slice());
+        });
+        if b.retried {
+            // An earlier attempt may have committed these rows. A first attempt has no
+            // such clause: it costs PostgreSQL a speculative insertion per row (a third of
+            // the throughput), and a row already there would be a bug worth refusing.
+            q.push(ENTRIES_KEEP);
+        }
+        q.build().execute(&mut *tx).await?;
+    }
+
+    let snapshots = latest(&b.snapshots);
+    for chunk in chunks(&snapshots, 4, full) {
+        let mut q = QueryBuilder::new(INSERT_SNAPSHOTS);
+        q.push_values(chunk, |mut row, s| {
+            row.push_bind(s.game.room.as_str())
+                .push_bind(int(s.pos))
+                .push_bind(int(s.seq))
+                .push_bind(s.data.as_slice());
+        });
+        q.push(SNAPSHOTS_REPLACE);
+        q.build().execute(&mut *tx).await?;
+        // Only the latest snapshot is ever read.
+        let mut q = QueryBuilder::new("DELETE FROM snapshots WHERE ");
+        let mut each = q.separated(" OR ");
+        for s in chunk {
+            each.push("(room = ")
+                .push_bind_unseparated(s.game.room.as_str())
+                .push_unseparated(" AND pos < ")
+                .push_bind_unseparated(int(s.pos))
+                .push_unseparated(")");
+        }
+        q.build().execute(&mut *tx).await?;
+    }
+
+    for e in b.ends.iter().filter(|e| !e.game.is_broken()) {
+        let end = EndColumns::of(&e.ending);
+        sqlx::query(END_GAME)
+            .bind(int(e.at))
+            .bind(end.ending)
+            .bind(end.result)
+            .bind(end.started_at.map(int))
+            .bind(end.steps.map(int))
+            .bind(e.game.room.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if end.seats.is_empty() {
+            continue;
+        }
+        // The seats' outcomes, which player statistics read.
+        let mut q = QueryBuilder::new(INSERT_SEATS);
+        q.push_values(&end.seats, |mut row, s| {
+            row.push_bind(e.game.room.as_str())
+                .push_bind(i64::from(s.seat))
+                .push_bind(s.player.as_ref().map(|p| p.as_str()))
+                .push_bind(s.name.as_deref())
+                .push_bind(s.left)
+                .push_bind(s.won)
+                .push_bind(s.score)
+                .push_bind(int(e.at));
+        });
+        q.push(SEATS_KEEP);
+        q.build().execute(&mut *tx).await?;
+    }
+
+    for m in &b.modules {
+        sqlx::query(INSERT_MODULE)
+            .bind(m.key.digest.as_str())
+            .bind(m.key.name.as_str())
+            .bind(m.key.version.as_str())
+            .bind(m.bytes.as_slice())
+            .bind(int(m.at))
+            .execute(&mut *tx)
+            .await?;
+    }
+
+    for chunk in chunks(&b.sessions, 5, full) {
+        let mut q = QueryBuilder::new(INSERT_SESSIONS);
+        q.push_values(chunk, |mut row, s| {
+            row.push_bind(s.token_hash.as_str())
+                .push_bind(s.player.as_str())
+                .push_bind(s.name.as_str())
+                .push_bind(int(s.at))
+                .push_bind(int(s.at));
+        });
+        if b.retried {
+            q.push(SESSIONS_KEEP);
+        }
+        q.build().execute(&mut *tx).await?;
+    }
+
+    for (hash, at) in &b.touches {
+        sqlx::query(TOUCH_SESSION)
+            .bind(int(*at))
+            .bind(hash.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+
+    let mut expired = Vec::with_capacity(b.expiries.len());
+    for x in &b.expiries {
+        let done = sqlx::query(EXPIRE_SESSIONS)
+            .bind(int(x.before))
+            .execute(&mut *tx)
+            .await?;
+        expired.push(done.rows_affected());
+    }
+
+    let mut purged = Vec::with_capacity(b.purges.len());
+    for p in &b.purges {
+        // A bounded number of games per commit, oldest first: a purge never holds the
+        // writer (and every room's next entries) for long.
+        let rooms: Vec<(String,)> = sqlx::query_as(PURGEABLE_GAMES)
+            .bind(int(p.before))
+            .bind(int(p.limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        purged.push(rooms.len() as u64);
+        if rooms.is_empty() {
+            continue;
+        }
+        for table in ["entries", "snapshots"] {
+            let mut q = QueryBuilder::new(format!("DELETE FROM {table} WHERE room IN ("));
+            let mut each = q.separated(", ");
+            for (room,) in &rooms {
+                each.push_bind(room.as_str());
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await?;
+        }
+        let mut q = QueryBuilder::new("UPDATE games SET log_purged_at = ");
+        q.push_bind(int(p.at)).push(" WHERE room IN (");
+        let mut each = q.separated(", ");
+        for (room,) in &rooms {
+            each.push_bind(room.as_str());
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await?;
+    }
+
+    tx.commit().await?;
+    Ok(Counts {
+        expired,
+        purged,
+        folded: false,
+    })
+}
