@@ -479,3 +479,36 @@ async fn an_expensive_request_refused_for_its_rate_passes_after_the_wait_it_was_
         tokio::time::sleep(Duration::from_millis(wait + 20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_hold_up_the_shutdown() {
+    // With a long write time limit, a spectator that never reads leaves a write to it pending;
+    // a shutdown gives that write up and ends well before the limit.
+    let s = TestServer::start_with(|c| {
+        c.connection.outbound_queue = 100_000;
+        c.connection.socket_send_buffer_bytes = Some(4096);
+        c.connection.write_timeout_ms = 60_000;
+    })
+    .await;
+    let mut host = s.player("host").await;
+    let room = host
+        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 1000000}}))
+        .await;
+    let mut lazy = Client::connect_small_buffer(s.addr()).await;
+    lazy.hello("lazy").await;
+    lazy.ok(json!({"type": "watch", "room": room})).await;
+    // The bots' updates fill the socket's buffers within a moment.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), s.server.stop())
+        .await
+        .expect("the server stops")
+        .expect("stopped cleanly");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the shutdown took {took:?} with a client that does not read"
+    );
+    drop(lazy);
+    drop(host);
+}

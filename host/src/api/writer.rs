@@ -2,7 +2,9 @@
 //! typed message (shared payloads once, by whichever writer gets to them first) and sends pings;
 //! once asked to close, it sends the replies already queued and the close frame with the reason
 //! it was given. Every write has a time limit: a client that stops reading is closed as too slow
-//! and cannot hold the task.
+//! and cannot hold the task. At the server's shutdown a write in progress is given up and the
+//! goodbye has [`SHUTDOWN_GOODBYE`] at most: a client that does not read cannot hold the
+//! shutdown for the write time limit.
 
 use super::errors::close_frame;
 use super::protocol::encode;
@@ -13,6 +15,11 @@ use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How long a connection's last replies and close frame may take once the server is shutting
+/// down (a client that reads gets them in far less).
+pub(super) const SHUTDOWN_GOODBYE: Duration = Duration::from_secs(1);
 
 /// What the writer task needs besides the socket and the queue.
 pub(super) struct WriterParams {
@@ -20,6 +27,8 @@ pub(super) struct WriterParams {
     pub ping_every: Duration,
     /// A write that cannot complete in this time ends the connection.
     pub write_timeout: Duration,
+    /// The server's shutdown.
+    pub shutdown: CancellationToken,
 }
 
 fn text(msg: Outgoing) -> Message {
@@ -77,7 +86,12 @@ pub(super) async fn writer(
                         }
                         sink.flush().await
                     };
-                    match tokio::time::timeout(p.write_timeout, batch).await {
+                    let written = tokio::select! {
+                        written = tokio::time::timeout(p.write_timeout, batch) => written,
+                        // A client that does not read does not hold the shutdown.
+                        _ = p.shutdown.cancelled() => break Stop::Broken,
+                    };
+                    match written {
                         Ok(Ok(())) => p.outbox.written(),
                         Ok(Err(_)) => break Stop::Broken,
                         Err(_) => {
@@ -89,7 +103,11 @@ pub(super) async fn writer(
                 None => break Stop::Close,
             },
             _ = ping.tick() => {
-                let sent = tokio::time::timeout(p.write_timeout, sink.send(Message::Ping(Bytes::new()))).await;
+                let ping = sink.send(Message::Ping(Bytes::new()));
+                let sent = tokio::select! {
+                    sent = tokio::time::timeout(p.write_timeout, ping) => sent,
+                    _ = p.shutdown.cancelled() => break Stop::Broken,
+                };
                 if !matches!(sent, Ok(Ok(()))) {
                     p.outbox.close_with(CloseReason::TooSlow);
                     break Stop::Broken;
@@ -122,5 +140,10 @@ pub(super) async fn writer(
         }
         Ok::<(), axum::Error>(())
     };
-    let _ = tokio::time::timeout(p.write_timeout, goodbye).await;
+    let limit = if p.shutdown.is_cancelled() {
+        p.write_timeout.min(SHUTDOWN_GOODBYE)
+    } else {
+        p.write_timeout
+    };
+    let _ = tokio::time::timeout(limit, goodbye).await;
 }

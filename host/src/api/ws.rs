@@ -11,7 +11,7 @@ use super::AppState;
 use super::accept::Peer;
 use super::errors::close_label;
 use super::requests::Conn;
-use super::writer::{WriterParams, writer};
+use super::writer::{SHUTDOWN_GOODBYE, WriterParams, writer};
 use crate::room::{CloseReason, Outbox, RoomCmd};
 use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -91,6 +91,7 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
             outbox: outbox.clone(),
             ping_every,
             write_timeout,
+            shutdown: app.shutdown.clone(),
         },
     ));
     let close = outbox.closing().clone();
@@ -163,15 +164,32 @@ async fn connection(app: Arc<AppState>, socket: WebSocket, token: Option<String>
     // The writer sends what is queued and the close frame, each write within its time limit;
     // meanwhile the client's frames are read and dropped, so that the socket is not reset under
     // the close frame by data left unread.
+    // All of it within twice the write time limit, or SHUTDOWN_GOODBYE once the server is
+    // shutting down: a client that neither reads nor closes cannot hold the shutdown.
     let linger = Instant::now() + write_timeout * 2;
-    tokio::select! {
-        _ = &mut writer => {
-            let _ = tokio::time::timeout_at(linger, drain(&mut stream)).await;
+    let lingering = async {
+        tokio::select! {
+            _ = &mut writer => drain(&mut stream).await,
+            _ = drain(&mut stream) => {
+                let _ = (&mut writer).await;
+            }
         }
-        _ = tokio::time::sleep_until(linger) => writer.abort(),
-        _ = drain(&mut stream) => {
-            let _ = tokio::time::timeout_at(linger, &mut writer).await;
+    };
+    let limit = async {
+        tokio::select! {
+            _ = tokio::time::sleep_until(linger) => {}
+            _ = async {
+                app.shutdown.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GOODBYE).await;
+            } => {}
         }
+    };
+    let done = tokio::select! {
+        _ = lingering => true,
+        _ = limit => false,
+    };
+    if !done {
+        writer.abort();
     }
     app.metrics.connections.dec();
     drop(peer);
