@@ -292,3 +292,38 @@ fn fold_in(conn: &Connection) -> rusqlite::Result<usize> {
     conn.prepare_cached(FOLD)?.execute([])?;
     conn.prepare_cached(EMPTY_JOURNAL)?.execute([])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writing_connection_has_the_configured_durability() {
+        // The writer's own connection, not the readers', decides what a commit survives: WAL,
+        // and `synchronous` as `database.sync` says (NORMAL: a kill; FULL: a power loss).
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for (sync, level) in [(SyncMode::Normal, 1), (SyncMode::Full, 2)] {
+            let target = LiteTarget {
+                path: dir.path().join("w.db"),
+                sync,
+                busy_timeout: Duration::from_secs(1),
+            };
+            let conn = target.open().expect("open");
+            let pragma = |name: &str| -> String {
+                conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                    r.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })
+                .expect("pragma")
+            };
+            assert_eq!(pragma("journal_mode"), "wal");
+            assert_eq!(pragma("synchronous"), level.to_string(), "{sync:?}");
+            assert_eq!(pragma("wal_autocheckpoint"), "10000");
+            assert_eq!(pragma("busy_timeout"), "1000");
+        }
+    }
+}
