@@ -178,12 +178,16 @@ async fn player_stats(
 }
 
 async fn games(db: &Db, now_ms: u64) -> Result<Vec<GameStats>, StoreError> {
-    let sql = "SELECT module_name, module_version, COUNT(*), \
-               COALESCE(SUM(CASE WHEN ended_at >= $1 THEN 1 ELSE 0 END), 0), \
-               MIN(started_at), MAX(ended_at), \
-               CAST(AVG(ended_at - started_at) AS DOUBLE PRECISION) \
-               FROM games WHERE ending = 'finished' \
-               GROUP BY module_name, module_version ORDER BY module_name, module_version";
+    // The running totals (one row per version), and the last hour's games counted on the
+    // index of finished games by version and end.
+    let sql = "SELECT t.module_name, t.module_version, t.games, \
+               (SELECT COUNT(*) FROM games g WHERE g.ending = 'finished' \
+                AND g.module_name = t.module_name AND g.module_version = t.module_version \
+                AND g.ended_at >= $1), \
+               t.first_started_at, t.last_ended_at, \
+               CAST(t.duration_ms AS DOUBLE PRECISION) / t.games \
+               FROM game_totals t WHERE t.games > 0 \
+               ORDER BY t.module_name, t.module_version";
     type Row = (
         String,
         String,

@@ -21,12 +21,12 @@
 
 use super::batch::Batch;
 use super::rows::{
-    END_GAME, EXPIRE_SESSIONS, EndColumns, GAME_OF_ROOM, INSERT_MODULE, PURGEABLE_GAMES, Sql,
-    TOUCH_SESSION, latest,
+    ADD_TO_TOTALS, END_GAME, EXPIRE_SESSIONS, EndColumns, GAME_OF_ROOM, INSERT_MODULE,
+    PURGEABLE_GAMES, Sql, TOUCH_SESSION, latest,
 };
 use super::writer::Counts;
 use super::{SyncMode, int};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{CachedStatement, Connection, ErrorCode, OptionalExtension, params};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,6 +77,13 @@ impl LiteTarget {
     }
 }
 
+/// The prepared statement for `sql`, cached on the connection. The statements are shared with
+/// PostgreSQL, whose `$N` parameters SQLite numbers in order of first appearance; `?N` is the
+/// N-th parameter wherever it appears, as `$N` is on PostgreSQL.
+fn statement<'c>(conn: &'c Connection, sql: &str) -> rusqlite::Result<CachedStatement<'c>> {
+    conn.prepare_cached(&sql.replace('$', "?"))
+}
+
 /// Whether SQLite would refuse `e`'s statement again however often it is retried: it refused
 /// the data (a constraint, a value too big or of the wrong type), not the moment (a lock, a full
 /// disk, an I/O error).
@@ -106,8 +113,8 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
 
     {
-        let mut insert = tx.prepare_cached(&sql.insert_game)?;
-        let mut stored = tx.prepare_cached(GAME_OF_ROOM)?;
+        let mut insert = statement(&tx, &sql.insert_game)?;
+        let mut stored = statement(&tx, GAME_OF_ROOM)?;
         for item in &b.headers {
             let h = &item.header;
             let written = insert.execute(params![
@@ -149,7 +156,7 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
         } else {
             &sql.insert_journal
         };
-        let mut insert = tx.prepare_cached(text)?;
+        let mut insert = statement(&tx, text)?;
         for e in b.entries.iter().filter(|e| !e.game.is_broken()) {
             insert.execute(params![
                 e.game.room.as_str(),
@@ -162,8 +169,8 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
     }
 
     {
-        let mut upsert = tx.prepare_cached(&sql.upsert_snapshot)?;
-        let mut older = tx.prepare_cached(OLDER_SNAPSHOTS)?;
+        let mut upsert = statement(&tx, &sql.upsert_snapshot)?;
+        let mut older = statement(&tx, OLDER_SNAPSHOTS)?;
         for s in latest(&b.snapshots) {
             let room = s.game.room.as_str();
             upsert.execute(params![room, int(s.pos), int(s.seq), s.data.as_slice()])?;
@@ -173,11 +180,14 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
     }
 
     {
-        let mut end_game = tx.prepare_cached(END_GAME)?;
-        let mut seat = tx.prepare_cached(&sql.insert_seat)?;
+        let mut end_game = statement(&tx, END_GAME)?;
+        let mut seat = statement(&tx, &sql.insert_seat)?;
         for e in b.ends.iter().filter(|e| !e.game.is_broken()) {
             let end = EndColumns::of(&e.ending);
             let room = e.game.room.as_str();
+            if let Some(started) = end.started_at {
+                statement(&tx, ADD_TO_TOTALS)?.execute(params![room, int(e.at), int(started)])?;
+            }
             end_game.execute(params![
                 int(e.at),
                 end.ending,
@@ -203,7 +213,7 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
     }
 
     for m in &b.modules {
-        tx.prepare_cached(INSERT_MODULE)?.execute(params![
+        statement(&tx, INSERT_MODULE)?.execute(params![
             m.key.digest.as_str(),
             m.key.name.as_str(),
             m.key.version.as_str(),
@@ -218,7 +228,7 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
         } else {
             &sql.insert_session
         };
-        let mut insert = tx.prepare_cached(text)?;
+        let mut insert = statement(&tx, text)?;
         for s in &b.sessions {
             let at = int(s.at);
             insert.execute(params![
@@ -232,7 +242,7 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
     }
 
     if !b.touches.is_empty() {
-        let mut touch = tx.prepare_cached(TOUCH_SESSION)?;
+        let mut touch = statement(&tx, TOUCH_SESSION)?;
         for (hash, at) in &b.touches {
             touch.execute(params![int(*at), hash.as_str()])?;
         }
@@ -260,9 +270,9 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
             .query_map([int(p.before), int(p.limit)], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         purged.push(rooms.len() as u64);
-        let mut entries = tx.prepare_cached(PURGE_ENTRIES)?;
-        let mut snapshots = tx.prepare_cached(PURGE_SNAPSHOTS)?;
-        let mut mark = tx.prepare_cached(MARK_PURGED)?;
+        let mut entries = statement(&tx, PURGE_ENTRIES)?;
+        let mut snapshots = statement(&tx, PURGE_SNAPSHOTS)?;
+        let mut mark = statement(&tx, MARK_PURGED)?;
         for room in &rooms {
             entries.execute([room])?;
             snapshots.execute([room])?;
@@ -289,8 +299,8 @@ pub(super) fn fold(conn: &mut Connection) -> rusqlite::Result<usize> {
 /// [`fold`] within the caller's transaction. In key order, so that each room's pages are
 /// written once; one row of each (room, pos), the first written.
 fn fold_in(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.prepare_cached(FOLD)?.execute([])?;
-    conn.prepare_cached(EMPTY_JOURNAL)?.execute([])
+    statement(conn, FOLD)?.execute([])?;
+    statement(conn, EMPTY_JOURNAL)?.execute([])
 }
 
 #[cfg(test)]

@@ -140,6 +140,14 @@ pub(super) async fn write_batch(
 
     for e in b.ends.iter().filter(|e| !e.game.is_broken()) {
         let end = EndColumns::of(&e.ending);
+        if let Some(started) = end.started_at {
+            sqlx::query(ADD_TO_TOTALS)
+                .bind(e.game.room.as_str())
+                .bind(int(e.at))
+                .bind(int(started))
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(END_GAME)
             .bind(int(e.at))
             .bind(end.ending)

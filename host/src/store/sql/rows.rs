@@ -35,6 +35,19 @@ pub(super) const SESSIONS_KEEP: &str = " ON CONFLICT (token_hash) DO NOTHING";
 
 /// A room's game as stored, to tell a retried header from an older game's.
 pub(super) const GAME_OF_ROOM: &str = "SELECT seed, created_at, creator FROM games WHERE room = $1";
+/// A finished game into its version's totals, unless its row is already ended (by an earlier
+/// attempt of the same commit): `$1` room, `$2` ended at, `$3` started at.
+pub(super) const ADD_TO_TOTALS: &str = "INSERT INTO game_totals (module_name, module_version, \
+     games, duration_ms, first_started_at, last_ended_at) \
+     SELECT module_name, module_version, 1, $2 - $3, $3, $2 FROM games \
+     WHERE room = $1 AND ended_at IS NULL \
+     ON CONFLICT (module_name, module_version) DO UPDATE SET \
+     games = game_totals.games + 1, \
+     duration_ms = game_totals.duration_ms + excluded.duration_ms, \
+     first_started_at = CASE WHEN excluded.first_started_at < game_totals.first_started_at \
+       THEN excluded.first_started_at ELSE game_totals.first_started_at END, \
+     last_ended_at = CASE WHEN excluded.last_ended_at > game_totals.last_ended_at \
+       THEN excluded.last_ended_at ELSE game_totals.last_ended_at END";
 /// A game's ending and archive columns.
 pub(super) const END_GAME: &str = "UPDATE games SET ended_at = $1, ending = $2, result = $3, \
      started_at = $4, steps = $5 WHERE room = $6";

@@ -7,6 +7,7 @@ use crate::store::{Finished, SeatHolder};
 
 on_both!(
     finished_games_are_archived_with_each_seats_outcome,
+    game_totals_are_filled_from_games_finished_before_them,
     purge_drops_old_logs_and_keeps_summaries,
     a_room_id_stays_taken_after_its_game_ended,
 );
@@ -106,6 +107,28 @@ async fn stats(s: &Storage, player: &str, recent: usize) -> crate::store::archiv
 
 async fn finished_games_are_archived_with_each_seats_outcome(db: TestDb) {
     archived_and_counted(&db.open().await).await;
+}
+
+async fn game_totals_are_filled_from_games_finished_before_them(db: TestDb) {
+    // A database whose games finished before the running totals existed (an older server's)
+    // gets them counted when the migration that adds the totals runs.
+    let s = db.open().await;
+    archived_and_counted(&s).await;
+    let counted = s.archive.games(T0 + 400_000).await.expect("games");
+    s.log.drained().await;
+    drop(s);
+    let raw = db.raw().await;
+    for undo in [
+        "DROP TABLE game_totals",
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    ] {
+        each_db!(&raw, Db, pool => sqlx::query(undo).execute(pool).await.map(drop)).expect("undo");
+    }
+    let again = db.open().await;
+    assert_eq!(
+        again.archive.games(T0 + 400_000).await.expect("games"),
+        counted
+    );
 }
 
 async fn archived_and_counted(s: &Storage) {
