@@ -124,14 +124,13 @@ async fn a_burst_from_a_client_that_reads_gets_every_reply() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_is_closed_when_a_write_cannot_complete() {
-    // A spectator that never reads, on a socket with small buffers, is cut off once a write to
-    // it has waited for the write time limit, and the server forgets the connection.
+/// A server with the write time limit `write_timeout_ms`, a player who created a room of bots
+/// playing a long game, and a spectator of it that never reads, on a socket with small buffers.
+async fn lazy_spectator(write_timeout_ms: u64) -> (TestServer, Client, Client) {
     let s = TestServer::start_with(|c| {
         c.connection.outbound_queue = 100_000;
         c.connection.socket_send_buffer_bytes = Some(4096);
-        c.connection.write_timeout_ms = 300;
+        c.connection.write_timeout_ms = write_timeout_ms;
     })
     .await;
     let mut host = s.player("host").await;
@@ -141,6 +140,14 @@ async fn a_client_that_stops_reading_is_closed_when_a_write_cannot_complete() {
     let mut lazy = Client::connect_small_buffer(s.addr()).await;
     lazy.hello("lazy").await;
     lazy.ok(json!({"type": "watch", "room": room})).await;
+    (s, host, lazy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_when_a_write_cannot_complete() {
+    // A spectator that never reads, on a socket with small buffers, is cut off once a write to
+    // it has waited for the write time limit, and the server forgets the connection.
+    let (s, host, lazy) = lazy_spectator(300).await;
     host.drop_connection().await;
     let mut gone = false;
     for _ in 0..200 {
@@ -484,19 +491,7 @@ async fn an_expensive_request_refused_for_its_rate_passes_after_the_wait_it_was_
 async fn a_client_that_stops_reading_does_not_hold_up_the_shutdown() {
     // With a long write time limit, a spectator that never reads leaves a write to it pending;
     // a shutdown gives that write up and ends well before the limit.
-    let s = TestServer::start_with(|c| {
-        c.connection.outbound_queue = 100_000;
-        c.connection.socket_send_buffer_bytes = Some(4096);
-        c.connection.write_timeout_ms = 60_000;
-    })
-    .await;
-    let mut host = s.player("host").await;
-    let room = host
-        .create_room(json!({"game": "turn-room", "bots": 3, "options": {"moves": 1000000}}))
-        .await;
-    let mut lazy = Client::connect_small_buffer(s.addr()).await;
-    lazy.hello("lazy").await;
-    lazy.ok(json!({"type": "watch", "room": room})).await;
+    let (s, host, lazy) = lazy_spectator(60_000).await;
     // The bots' updates fill the socket's buffers within a moment.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let started = std::time::Instant::now();
