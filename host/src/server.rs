@@ -13,7 +13,7 @@ use crate::room::registry::RegistryParams;
 use crate::room::{Registry, RoomSpawner};
 use crate::rules::{Runtime, RuntimeConfig};
 use crate::session::{SessionLimits, Sessions};
-use crate::store::Storage;
+use crate::store::{SqliteClaim, Storage};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,18 +34,24 @@ pub struct RunningServer {
     /// Shared state (tests inspect rooms and sessions through it).
     pub state: Arc<AppState>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// This server's hold on its SQLite file, released when it has stopped.
+    claim: Option<SqliteClaim>,
 }
 
 impl RunningServer {
     /// Shuts down and waits until every connection and room has stopped.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        self.task.await.context("the server task failed")?
+        let ended = self.task.await.context("the server task failed")?;
+        drop(self.claim);
+        ended
     }
 
     /// Waits for the server to end (after `shutdown` is cancelled elsewhere).
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("the server task failed")?
+        let ended = self.task.await.context("the server task failed")?;
+        drop(self.claim);
+        ended
     }
 }
 
@@ -84,6 +90,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let catalog = load_catalog(&runtime, config.modules_dir.as_deref())?;
     let metrics = Arc::new(Metrics::new());
     let url = config.database_url();
+    let claim = Storage::claim(&url)?;
     let storage = Storage::open(&url, &config.database, &metrics)
         .await
         .with_context(|| format!("opening the database {}", without_password(&url)))?;
@@ -94,7 +101,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         runtime: Some(runtime),
         metrics,
     };
-    start_with(config, ports).await
+    let mut running = start_with(config, ports).await?;
+    running.claim = claim;
+    Ok(running)
 }
 
 /// A database URL fit for logs: its password, if any, replaced by `***`.
@@ -308,6 +317,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         shutdown,
         state,
         task,
+        claim: None,
     })
 }
 

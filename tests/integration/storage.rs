@@ -83,3 +83,27 @@ async fn while_postgres_is_unreachable_moves_wait_then_are_refused_and_nothing_a
     let again = ann.ok(act(&request_id())).await;
     assert_eq!(again["seq"], 4);
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_file_is_refused_until_the_first_stops() {
+    // Two servers writing one SQLite file would both write the same games' positions: the
+    // second is refused at start with the reason, and starts once the first has stopped.
+    let url = databases::sqlite();
+    let tweak = |c: &mut tabula::config::Config| c.database.url = Some(url.clone());
+    let first = TestServer::start_with(tweak).await;
+    let mut c = tabula_tests::test_config();
+    tweak(&mut c);
+    let refused = match tabula::server::start(c.clone()).await {
+        Ok(_) => panic!("a second server started on the same SQLite file"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        refused.contains("in use by another Tabula server"),
+        "{refused}"
+    );
+    first.server.stop().await.expect("stops");
+    let second = tabula::server::start(c)
+        .await
+        .expect("starts once the first has stopped");
+    second.stop().await.expect("stops");
+}

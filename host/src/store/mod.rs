@@ -12,6 +12,7 @@ mod sql;
 
 pub use archive::{Archive, Retention};
 pub use memory::{MemoryArchive, MemoryLog, MemoryModules, MemorySessions};
+pub use sql::SqliteClaim;
 
 use crate::ids::{PlayerId, RoomId, Token};
 use futures_util::task::AtomicWaker;
@@ -385,6 +386,12 @@ impl Storage {
             return Ok(Storage::memory());
         }
         sql::open(url, cfg, metrics).await
+    }
+
+    /// Claims the database at `url` for this server, when it is an SQLite file (see
+    /// [`SqliteClaim`]): kept for as long as the server runs; `None` for other URLs.
+    pub fn claim(url: &str) -> Result<Option<SqliteClaim>, StoreError> {
+        sql::claim(url)
     }
 
     /// Everything in memory: nothing survives the process.

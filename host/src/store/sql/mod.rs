@@ -130,6 +130,55 @@ pub(super) async fn open(
     })
 }
 
+/// One server's hold on an SQLite file, for as long as it is kept: a second server on the same
+/// file would write positions the first has written, which SQLite's journal does not refuse (see
+/// [`lite`]). An exclusive lock on a file beside the database (`PATH.lock`), which the operating
+/// system releases when the process ends however it ends. Tools that only read (`tabula
+/// inspect`, `tabula replay`) take none.
+#[derive(Debug)]
+pub struct SqliteClaim {
+    _file: std::fs::File,
+}
+
+/// Claims the SQLite file that `url` names for this process; `None` for other URLs. Fails when
+/// another server holds it.
+pub(super) fn claim(url: &str) -> Result<Option<SqliteClaim>, StoreError> {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Ok(None);
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let lock = format!("{path}.lock");
+    if let Some(dir) = std::path::Path::new(&lock).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!(
+                "cannot create the directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|e| StoreError::Database(format!("cannot open {lock}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(SqliteClaim { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Database(format!(
+            "{path} is in use by another Tabula server (it holds {lock}); one server per \
+             SQLite file — several servers share PostgreSQL"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(StoreError::Database(format!("cannot lock {lock}: {e}")))
+        }
+    }
+}
+
 /// Where the writer writes an SQLite file (it opens its connection itself, see [`lite`]), and
 /// the readers' pool.
 async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(lite::LiteTarget, Db), StoreError> {
