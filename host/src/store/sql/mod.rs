@@ -143,24 +143,11 @@ pub struct SqliteClaim {
 /// Claims the SQLite file that `url` names for this process; `None` for other URLs. Fails when
 /// another server holds it.
 pub(super) fn claim(url: &str) -> Result<Option<SqliteClaim>, StoreError> {
-    let Some(rest) = url.strip_prefix("sqlite://") else {
+    let Some(path) = sqlite_path(url).filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() {
-        return Ok(None);
-    }
     let lock = format!("{path}.lock");
-    if let Some(dir) = std::path::Path::new(&lock).parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Database(format!(
-                "cannot create the directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-    }
+    create_parent(&lock)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -179,6 +166,25 @@ pub(super) fn claim(url: &str) -> Result<Option<SqliteClaim>, StoreError> {
     }
 }
 
+/// The file path of an `sqlite://PATH[?OPTIONS]` URL; `None` for other URLs.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://")?;
+    Some(rest.split('?').next().unwrap_or_default())
+}
+
+/// Creates the directories above `file`, if any are missing.
+fn create_parent(file: &str) -> Result<(), StoreError> {
+    match std::path::Path::new(file).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!(
+                "cannot create the directory {}: {e}",
+                dir.display()
+            ))
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Where the writer writes an SQLite file (it opens its connection itself, see [`lite`]), and
 /// the readers' pool.
 async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(lite::LiteTarget, Db), StoreError> {
@@ -186,29 +192,19 @@ async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(lite::LiteTarget, Db
         url: url.into(),
         reason: reason.into(),
     };
-    let Some(rest) = url.strip_prefix("sqlite://") else {
+    let Some(path) = sqlite_path(url) else {
         return Err(bad("expected sqlite://PATH"));
     };
-    let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() {
         return Err(bad("no file path after sqlite://"));
     }
-    if path == ":memory:" || rest.contains("mode=memory") {
+    if path == ":memory:" || url.contains("mode=memory") {
         // Each pooled connection would get a database of its own.
         return Err(bad(
             "an in-memory SQLite database is not shared between connections; use memory:",
         ));
     }
-    if let Some(dir) = std::path::Path::new(path).parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Database(format!(
-                "cannot create the directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-    }
+    create_parent(path)?;
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| bad(&e.to_string()))?
         .create_if_missing(true)
