@@ -42,16 +42,13 @@ impl RunningServer {
     /// Shuts down and waits until every connection and room has stopped.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        let ended = self.task.await.context("the server task failed")?;
-        drop(self.claim);
-        ended
+        // `claim` is released as `self` goes, after the task has ended.
+        self.task.await.context("the server task failed")?
     }
 
     /// Waits for the server to end (after `shutdown` is cancelled elsewhere).
     pub async fn wait(self) -> anyhow::Result<()> {
-        let ended = self.task.await.context("the server task failed")?;
-        drop(self.claim);
-        ended
+        self.task.await.context("the server task failed")?
     }
 }
 

@@ -51,6 +51,18 @@ async fn feed(
     sink.feed(text(msg)).await
 }
 
+/// `write` within the write time limit; `None` once the server shuts down, whatever the write's
+/// state: a client that does not read does not hold the shutdown.
+async fn bounded<T>(
+    p: &WriterParams,
+    write: impl std::future::Future<Output = T>,
+) -> Option<Result<T, tokio::time::error::Elapsed>> {
+    tokio::select! {
+        written = tokio::time::timeout(p.write_timeout, write) => Some(written),
+        _ = p.shutdown.cancelled() => None,
+    }
+}
+
 /// Why the writer stopped writing.
 enum Stop {
     /// Asked to close: send what is due and the close frame.
@@ -86,10 +98,8 @@ pub(super) async fn writer(
                         }
                         sink.flush().await
                     };
-                    let written = tokio::select! {
-                        written = tokio::time::timeout(p.write_timeout, batch) => written,
-                        // A client that does not read does not hold the shutdown.
-                        _ = p.shutdown.cancelled() => break Stop::Broken,
+                    let Some(written) = bounded(&p, batch).await else {
+                        break Stop::Broken;
                     };
                     match written {
                         Ok(Ok(())) => p.outbox.written(),
@@ -103,10 +113,8 @@ pub(super) async fn writer(
                 None => break Stop::Close,
             },
             _ = ping.tick() => {
-                let ping = sink.send(Message::Ping(Bytes::new()));
-                let sent = tokio::select! {
-                    sent = tokio::time::timeout(p.write_timeout, ping) => sent,
-                    _ = p.shutdown.cancelled() => break Stop::Broken,
+                let Some(sent) = bounded(&p, sink.send(Message::Ping(Bytes::new()))).await else {
+                    break Stop::Broken;
                 };
                 if !matches!(sent, Ok(Ok(()))) {
                     p.outbox.close_with(CloseReason::TooSlow);

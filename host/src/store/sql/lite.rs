@@ -80,8 +80,13 @@ impl LiteTarget {
 /// The prepared statement for `sql`, cached on the connection. The statements are shared with
 /// PostgreSQL, whose `$N` parameters SQLite numbers in order of first appearance; `?N` is the
 /// N-th parameter wherever it appears, as `$N` is on PostgreSQL.
+/// (The single-row inserts of [`Sql`] are written with `?N` already.)
 fn statement<'c>(conn: &'c Connection, sql: &str) -> rusqlite::Result<CachedStatement<'c>> {
-    conn.prepare_cached(&sql.replace('$', "?"))
+    if sql.contains('$') {
+        conn.prepare_cached(&sql.replace('$', "?"))
+    } else {
+        conn.prepare_cached(sql)
+    }
 }
 
 /// Whether SQLite would refuse `e`'s statement again however often it is retried: it refused

@@ -61,7 +61,7 @@ pub(super) const PURGEABLE_GAMES: &str = "SELECT room FROM games WHERE ended_at 
      AND log_purged_at IS NULL AND ended_at < $1 ORDER BY ended_at LIMIT $2";
 
 /// The single-row forms of the inserts, for a writer that executes a prepared statement per row
-/// (SQLite's), and the per-room deletions.
+/// (SQLite's), with SQLite's `?N` parameters.
 pub(super) struct Sql {
     pub insert_game: String,
     pub insert_journal: String,
@@ -72,9 +72,9 @@ pub(super) struct Sql {
     pub insert_session_again: String,
 }
 
-/// `INSERT ... VALUES ($1, ..., $n)` followed by `tail`.
+/// `INSERT ... VALUES (?1, ..., ?n)` followed by `tail`.
 fn one_row(insert: &str, n: usize, tail: &str) -> String {
-    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
     format!("{insert}VALUES ({}){tail}", marks.join(", "))
 }
 

@@ -83,8 +83,8 @@ pub(super) struct Writer {
     metrics: StoreMetrics,
     /// Failed commits since the last one that went through.
     failures: u64,
-    /// Entries in SQLite's journal, and when the oldest of them was committed.
-    journal: usize,
+    /// When the oldest entry in SQLite's journal was committed (how many there are is the
+    /// queue's [`Queue::journal`], which the writer keeps).
     journal_since: Instant,
 }
 
@@ -146,7 +146,6 @@ impl Writer {
             linger: p.linger,
             metrics: p.metrics,
             failures: 0,
-            journal: 0,
             journal_since: Instant::now(),
         }
     }
@@ -161,7 +160,7 @@ impl Writer {
                 if closed {
                     break;
                 }
-                if self.journal == 0 {
+                if self.queue.journal() == 0 {
                     self.queue.wait().await;
                 } else if self.queue.fold_asked()
                     || tokio::time::timeout(FOLD_EVERY, self.queue.wait())
@@ -349,27 +348,23 @@ impl Writer {
     /// and them with it): moves it when it is due.
     async fn journaled(&mut self, entries: usize, folded: bool) {
         if folded {
-            self.set_journal(0);
+            self.queue.set_journal(0);
             return;
         }
-        if self.journal == 0 {
+        let before = self.queue.journal();
+        if before == 0 {
             self.journal_since = Instant::now();
         }
-        self.set_journal(self.journal + entries);
-        if self.journal >= FOLD_ROWS || self.journal_since.elapsed() >= FOLD_EVERY {
+        self.queue.set_journal(before + entries);
+        if before + entries >= FOLD_ROWS || self.journal_since.elapsed() >= FOLD_EVERY {
             self.fold().await;
         }
-    }
-
-    fn set_journal(&mut self, entries: usize) {
-        self.journal = entries;
-        self.queue.set_journal(entries);
     }
 
     /// Moves SQLite's journal into the entries table. A failure is logged and left for the
     /// next time: the entries are durable in the journal, which readers read too.
     async fn fold(&mut self) {
-        if self.journal == 0 {
+        if self.queue.journal() == 0 {
             return;
         }
         let (Target::Sqlite(target), conn) = (&self.target, self.conn.take()) else {
@@ -387,7 +382,7 @@ impl Writer {
         match work.await {
             Ok(Ok((conn, n))) => {
                 self.conn = Some(Conn::Sqlite(conn));
-                self.set_journal(0);
+                self.queue.set_journal(0);
                 tracing::trace!(entries = n, elapsed = ?started.elapsed(), "journal folded");
             }
             Ok(Err(e)) => {
