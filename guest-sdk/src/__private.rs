@@ -175,9 +175,15 @@ impl<G: Game> bindings::Guest for Exported<G> {
         Contract::<G>::bot(&state, seat, entropy).map_err(rule_error)
     }
 
-    fn migrate(state: Vec<u8>, from_state_version: u32) -> Result<Vec<u8>, wit::RuleError> {
+    fn migrate(
+        state: Vec<u8>,
+        from_state_version: u32,
+        ctx: wit::Context,
+    ) -> Result<wit::Step, wit::RuleError> {
         install_panic_hook();
-        Contract::<G>::migrate(&state, from_state_version).map_err(rule_error)
+        Contract::<G>::migrate(&state, from_state_version, &context(ctx))
+            .map(step)
+            .map_err(rule_error)
     }
 
     fn check(state: Vec<u8>) -> Result<(), String> {

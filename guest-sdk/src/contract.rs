@@ -108,8 +108,10 @@ impl<G: Game> Contract<G> {
         }
     }
 
-    /// The `migrate` export.
-    pub fn migrate(state: &[u8], from_version: u32) -> Result<Vec<u8>, RuleError> {
+    /// The `migrate` export: takes over a game whose state another version of the game wrote
+    /// (state version `from_version`, which may be this one) and reports it as a step, as `act`
+    /// does, with no events.
+    pub fn migrate(state: &[u8], from_version: u32, ctx: &Context) -> Result<Step, RuleError> {
         let (found, body) = split_version(state)?;
         if found != from_version {
             return Err(RuleError::BadState(format!(
@@ -121,7 +123,10 @@ impl<G: Game> Contract<G> {
         } else {
             G::migrate(found, body)?
         };
-        Ok(encode_state(G::STATE_VERSION, &state))
+        G::check(&state).map_err(|e| {
+            RuleError::BadState(format!("the migrated state fails its invariants: {e}"))
+        })?;
+        Ok(Self::step(&state, Ctx::new(ctx.now), ctx))
     }
 
     /// The `check` export.

@@ -84,6 +84,21 @@ impl<G: Game> Harness<G> {
         })
     }
 
+    /// Takes over a game that another version of the game played, as the host does when it
+    /// moves a running game to this version: `state` is that version's state bytes (its state
+    /// version in front), `now` the clock. Fails as the `migrate` export would.
+    pub fn take_over(seats: u32, state: &[u8], now: u64) -> Result<Self, RuleError> {
+        let (from, _) = crate::split_version(state)?;
+        let ctx = Self::ctx_for(seats, now);
+        let last = Contract::<G>::migrate(state, from, &ctx)?;
+        Ok(Harness {
+            seats,
+            now,
+            last,
+            _game: PhantomData,
+        })
+    }
+
     fn ctx_for(seats: u32, now: u64) -> Context {
         let mut viewers: Vec<Viewer> = (0..seats).map(Viewer::Seat).collect();
         viewers.push(Viewer::Spectator);

@@ -96,7 +96,10 @@ pub trait Game {
         let _ = state;
         Ok(())
     }
-    /// Reads the body of a state written with an older `from_version`.
+    /// Reads the body of a state written with an older `from_version`, when the host moves a
+    /// running game to this version of the rules (a state of this version is read as it is).
+    /// The SDK then checks the result with [`Game::check`] and reports its phase, awaiting
+    /// seats and wake-up time as after any step. Test it natively with [`Harness::take_over`].
     fn migrate(from_version: u32, body: &[u8]) -> Result<Self::State, RuleError> {
         let _ = body;
         Err(RuleError::UnsupportedVersion(from_version))

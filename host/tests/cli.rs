@@ -32,7 +32,7 @@ fn inspect_shows_info_and_that_modules_import_nothing_but_the_contract() {
         .iter()
         .filter_map(|i| i.as_str())
         .collect();
-    assert_eq!(imports, ["tabula:rules/types@0.1.0: instance", "log: func"]);
+    assert_eq!(imports, ["tabula:rules/types@0.2.0: instance", "log: func"]);
     assert_eq!(v["exports"].as_array().map(Vec::len), Some(8));
 }
 
@@ -192,7 +192,7 @@ fn replay_stops_at_the_first_rejected_input_with_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("turn-room@9.9.9") && err.contains("turn-room@1.0.0"),
+        err.contains("turn-room@9.9.9") && err.contains("turn-room@1.1.0"),
         "{err}"
     );
 }

@@ -1,6 +1,7 @@
 //! Compiles every rules crate under `rules/` to a `wasm32-unknown-unknown` core module (release,
 //! LTO), wraps each in a component with `wit-component`, and generates `modules.rs` with their
-//! bytes and paths. Nothing is pre-built or committed: `cargo build` always builds what it ships.
+//! bytes and paths, followed by the released versions kept in `rules/released/`. What is built
+//! from source is never committed; what was released is never rebuilt.
 //!
 //! The guests are built by a nested cargo in their own target directory (`target/wasm-guests`),
 //! so the outer build's lock is not contended and debug and release hosts share one guest build.
@@ -100,7 +101,41 @@ fn main() -> Result<()> {
             path = path.display().to_string()
         ));
         generated.push_str(&format!(
-            "    Bundled {{ name: {package:?}, bytes: {ident}, path: {ident}_PATH, fixture: {fixture} }},\n"
+            "    Bundled {{ name: {package:?}, bytes: {ident}, path: {ident}_PATH, fixture: {fixture}, released: None }},\n"
+        ));
+    }
+    // Released versions: kept byte for byte in `rules/released/` (`NAME-VERSION.wasm`), never
+    // rebuilt, so that a version games were played with stays the same module forever.
+    let released_dir = root.join("rules").join("released");
+    let mut released: Vec<PathBuf> = fs::read_dir(&released_dir)
+        .with_context(|| format!("reading {}", released_dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    released.sort();
+    for path in released {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .context("a released module's file name is not UTF-8")?;
+        let (name, version) = stem
+            .rfind('-')
+            .map(|at| (&stem[..at], &stem[at + 1..]))
+            .filter(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()))
+            .with_context(|| format!("{}: not named NAME-VERSION.wasm", path.display()))?;
+        let ident = format!(
+            "{}_{}",
+            name.replace('-', "_").to_uppercase(),
+            version.replace(['.', '-', '+'], "_").to_uppercase()
+        );
+        constants.push_str(&format!(
+            "/// `{name}` {version}, as released.\npub const {ident}: &[u8] = include_bytes!({path:?});\n\
+             /// Where the released `{name}` {version} is.\npub const {ident}_PATH: &str = {path:?};\n",
+            path = path.display().to_string()
+        ));
+        generated.push_str(&format!(
+            "    Bundled {{ name: {name:?}, bytes: {ident}, path: {ident}_PATH, fixture: false, released: Some({version:?}) }},\n"
         ));
     }
     generated.push_str("];\n");

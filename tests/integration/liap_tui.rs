@@ -2,7 +2,7 @@
 //! should not.
 
 use serde_json::{Value, json};
-use tabula_tests::{Client, TestServer, room_id};
+use tabula_tests::{Client, TestServer, liap_tui_move as choose, room_id};
 
 /// Whether `s` names a piece kind, e.g. `HORSE_RED`.
 fn is_piece(s: &str) -> bool {
@@ -70,25 +70,6 @@ fn assert_no_leak(update: &Value, seat: Option<u64>) {
             );
         }
     }
-}
-
-/// A simple human: the first legal declaration, declines redeals, leads its first piece,
-/// follows with its first pieces. (It plays badly, so the game is played to a low win score.)
-fn choose(view: &Value) -> Option<Value> {
-    let can = &view["can"];
-    if let Some(values) = can["declare"].as_array() {
-        return Some(json!({"declare": values[0]}));
-    }
-    if can["redeal"] == true {
-        return Some(json!({"redeal": false}));
-    }
-    let hand = view["hand"].as_array()?;
-    let play = &can["play"];
-    if play["lead"] == true {
-        return Some(json!({"play": [hand[0]]}));
-    }
-    let count = play["count"].as_u64()? as usize;
-    Some(json!({"play": hand[..count]}))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

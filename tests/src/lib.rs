@@ -112,12 +112,29 @@ pub async fn http(
     path: &str,
     bearer: Option<&str>,
 ) -> (u16, String) {
+    http_body(addr, method, path, bearer, "").await
+}
+
+/// An HTTP request with a JSON `body` (none when empty); the status and the body.
+pub async fn http_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let kind = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Length: 0\r\n\
-         Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}{kind}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
     );
     s.write_all(req.as_bytes()).await.expect("write");
     let mut buf = String::new();
@@ -129,6 +146,26 @@ pub async fn http(
         .unwrap_or(0);
     let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
+}
+
+/// The move a simple Liap Tui player makes from its view (`None` when it has none): the first
+/// legal declaration, declining redeals, leading its first piece, following with its first
+/// pieces. It plays badly, which keeps games long.
+pub fn liap_tui_move(view: &Value) -> Option<Value> {
+    let can = &view["can"];
+    if let Some(values) = can["declare"].as_array() {
+        return Some(serde_json::json!({"declare": values[0]}));
+    }
+    if can["redeal"] == true {
+        return Some(serde_json::json!({"redeal": false}));
+    }
+    let hand = view["hand"].as_array()?;
+    let play = &can["play"];
+    if play["lead"] == true {
+        return Some(serde_json::json!({"play": [hand[0]]}));
+    }
+    let count = play["count"].as_u64()? as usize;
+    Some(serde_json::json!({"play": hand[..count]}))
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);

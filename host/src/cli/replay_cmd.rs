@@ -34,7 +34,11 @@ pub fn module_for(
         return load(&modules::resolve(spec)?, spec);
     }
     let Some(digest) = &record.module.digest else {
+        // A record without a digest: the released version it names, else today's build.
         let name = &record.module.name;
+        if let Some(released) = tabula_bundle::find_released(name, &record.module.version) {
+            return load(released.bytes, name);
+        }
         return load(&modules::resolve(name)?, name);
     };
     if let Some(bundled) = tabula_bundle::MODULES

@@ -223,15 +223,25 @@ impl ModuleCatalog for MemoryCatalog {
     }
 }
 
-/// The bundled games (not the test fixtures) plus every `*.wasm` in `dir`, each game's newest
-/// version active.
+/// The bundled games (not the test fixtures: released versions first, then the ones built from
+/// the current source) plus every `*.wasm` in `dir`. A game's first version installed is its
+/// active one: the released version where there is one, so that bundling a newer version does
+/// not make it active.
 pub fn load_catalog(runtime: &Runtime, dir: Option<&Path>) -> Result<MemoryCatalog, CatalogError> {
     let catalog = MemoryCatalog::default();
-    for bundled in tabula_bundle::MODULES.iter().filter(|m| !m.fixture) {
+    let mut bundled: Vec<_> = tabula_bundle::MODULES
+        .iter()
+        .filter(|m| !m.fixture)
+        .collect();
+    bundled.sort_by_key(|m| m.released.is_none());
+    for bundled in bundled {
         let module = runtime
             .load(bundled.bytes)
             .map_err(|source| CatalogError::Load {
-                what: bundled.name.into(),
+                what: match bundled.released {
+                    Some(v) => format!("{}@{v} (released)", bundled.name),
+                    None => bundled.name.into(),
+                },
                 source,
             })?;
         catalog.add(module);
@@ -257,11 +267,6 @@ pub fn load_catalog(runtime: &Runtime, dir: Option<&Path>) -> Result<MemoryCatal
                 .load(&bytes)
                 .map_err(|source| CatalogError::Load { what, source })?;
             catalog.add(module);
-        }
-    }
-    for game in catalog.list() {
-        if let Some(newest) = game.versions.last() {
-            catalog.set_active(&game.name, newest)?;
         }
     }
     Ok(catalog)

@@ -2,7 +2,7 @@
 //! under a CPU budget, a wall-clock deadline and a memory cap, and converts everything that
 //! crosses the boundary into the host's own types.
 //!
-//! Owns: the wasmtime engine, the one `bindgen!` of the contract, instance pools, the artifact
+//! Owns: the wasmtime engine, the `bindgen!` of each contract version, instance pools, the artifact
 //! cache. Must not touch: rooms, sockets, storage. No wasmtime type leaves this module.
 //!
 //! Modules get no WASI and no capability but the contract's `log` import.
@@ -18,8 +18,8 @@ pub use cache::{ArtifactCache, Loaded, sha256_hex};
 pub use limits::Limits;
 pub use module::{Module, Usage};
 pub use types::{
-    AddressedView, Audience, CallContext, Event, GameInfo, RuleError, RulesError, Seat, Setup,
-    Step, Viewer,
+    AddressedView, Audience, CallContext, ContractVersion, Event, GameInfo, RuleError, RulesError,
+    Seat, Setup, Step, Viewer,
 };
 
 use std::path::PathBuf;

@@ -13,12 +13,8 @@
 //! host's own types.
 
 use super::limits::{Limits, MemoryCapExceeded, MemoryLimiter};
-use super::sandbox::bindings::{GameRules, GameRulesPre};
-use super::sandbox::{
-    EPOCH_TICK, EpochTicker, HostState, Sandbox, convert_ctx, convert_info, convert_rule_error,
-    convert_step, host_error, wit,
-};
-use super::types::{CallContext, GameInfo, RulesError, Seat, Setup, Step};
+use super::sandbox::{EPOCH_TICK, EpochTicker, HostState, Sandbox, bindings, host_error};
+use super::types::{ContractVersion, GameInfo, RulesError, Step};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use wasmtime::component::Component;
@@ -27,8 +23,40 @@ use wasmtime::{Engine, Store, Trap};
 /// A warm instance and how much it has served.
 struct Warm {
     store: Store<HostState>,
-    rules: GameRules,
+    rules: Rules,
     calls: u32,
+}
+
+/// An instance's exports, under the contract version the module was built against.
+enum Rules {
+    V1(bindings::v1::GameRules),
+    V2(bindings::v2::GameRules),
+}
+
+/// A module ready to instantiate, under its contract version.
+#[derive(Clone)]
+enum Pre {
+    V1(bindings::v1::GameRulesPre<HostState>),
+    V2(bindings::v2::GameRulesPre<HostState>),
+}
+
+/// Runs `$body` with `$r` bound to the instance's exports and `$conv` naming the conversions of
+/// its contract version (`sandbox::v1` or `sandbox::v2`), for calls both versions share.
+macro_rules! on_contract {
+    ($rules:expr, |$r:ident, $conv:ident| $body:expr) => {
+        match $rules {
+            Rules::V1($r) => {
+                #[allow(unused_imports)]
+                use crate::rules::sandbox::v1 as $conv;
+                $body
+            }
+            Rules::V2($r) => {
+                #[allow(unused_imports)]
+                use crate::rules::sandbox::v2 as $conv;
+                $body
+            }
+        }
+    };
 }
 
 /// Counters over all calls of a module version.
@@ -56,6 +84,8 @@ pub struct Usage {
     pub instantiations: u64,
 }
 
+mod exports;
+
 struct ModuleInner {
     info: GameInfo,
     label: Arc<str>,
@@ -65,7 +95,7 @@ struct ModuleInner {
     bytes: Arc<[u8]>,
     engine: Engine,
     component: Component,
-    pre: GameRulesPre<HostState>,
+    pre: Pre,
     limits: Limits,
     pool: Mutex<Vec<Warm>>,
     usage: UsageCounters,
@@ -86,7 +116,8 @@ impl std::fmt::Debug for Module {
 }
 
 impl Module {
-    /// Prepares a compiled component: checks it imports nothing but the contract and exports it.
+    /// Prepares a compiled component: checks it imports nothing but the contract and exports it,
+    /// under the newest contract version it satisfies.
     pub(super) fn prepare(
         sandbox: &Sandbox,
         component: Component,
@@ -94,15 +125,31 @@ impl Module {
         limits: Limits,
     ) -> Result<Module, RulesError> {
         let (digest, bytes) = source;
-        let pre = sandbox
-            .linker
+        let v2 = sandbox
+            .linker_v2
             .instantiate_pre(&component)
-            .map_err(|e| RulesError::Invalid {
-                reason: format!("it imports something Tabula does not provide: {e:#}"),
-            })?;
-        let pre = GameRulesPre::new(pre).map_err(|e| RulesError::Invalid {
-            reason: format!("it does not export the tabula:rules game-rules world: {e:#}"),
-        })?;
+            .and_then(bindings::v2::GameRulesPre::new);
+        let pre = match v2 {
+            Ok(pre) => Pre::V2(pre),
+            Err(newest) => {
+                let v1 = sandbox
+                    .linker_v1
+                    .instantiate_pre(&component)
+                    .and_then(bindings::v1::GameRulesPre::new);
+                match v1 {
+                    Ok(pre) => Pre::V1(pre),
+                    Err(_) => {
+                        return Err(RulesError::Invalid {
+                            reason: format!(
+                                "it does not implement the tabula:rules game-rules world \
+                                 (0.2.0, or 0.1.0), or it imports something Tabula does not \
+                                 provide: {newest:#}"
+                            ),
+                        });
+                    }
+                }
+            }
+        };
         let mut module = ModuleInner {
             info: GameInfo::default(),
             label: Arc::from("(loading)"),
@@ -117,8 +164,9 @@ impl Module {
             _ticker: sandbox.ticker.clone(),
         };
         let info = module.call(None, |rules, store| {
-            let info = rules.call_info(store)?;
-            Ok(Ok(convert_info(info)))
+            Ok(Ok(on_contract!(rules, |r, conv| conv::convert_info(
+                r.call_info(store)?
+            ))))
         })?;
         validate_info(&info)?;
         module.label = Arc::from(format!("{}@{}", info.name, info.version));
@@ -206,7 +254,11 @@ impl ModuleInner {
                 .map_err(host_error)?;
         }
         store.set_epoch_deadline(self.epoch_ticks());
-        match self.pre.instantiate(&mut store) {
+        let instance = match &self.pre {
+            Pre::V1(pre) => pre.instantiate(&mut store).map(Rules::V1),
+            Pre::V2(pre) => pre.instantiate(&mut store).map(Rules::V2),
+        };
+        match instance {
             Ok(rules) => Ok(Warm {
                 store,
                 rules,
@@ -246,7 +298,7 @@ impl ModuleInner {
     fn call<R>(
         &self,
         cap: Option<u64>,
-        f: impl FnOnce(&GameRules, &mut Store<HostState>) -> wasmtime::Result<Result<R, RulesError>>,
+        f: impl FnOnce(&Rules, &mut Store<HostState>) -> wasmtime::Result<Result<R, RulesError>>,
     ) -> Result<R, RulesError> {
         let popped = self.pool_lock().pop();
         let mut warm = match popped {
@@ -306,8 +358,7 @@ impl ModuleInner {
         result
     }
 
-    fn checked_step(&self, step: wit::Step) -> Result<Step, RulesError> {
-        let step = convert_step(step);
+    fn checked_step(&self, step: Step) -> Result<Step, RulesError> {
         let bytes = step.output_bytes();
         if bytes > self.limits.output_bytes {
             return Err(RulesError::OutputTooLarge {
@@ -329,14 +380,6 @@ impl ModuleInner {
     }
 }
 
-fn step_outcome(
-    module: &ModuleInner,
-    r: Result<wit::Step, wit::RuleError>,
-) -> Result<Step, RulesError> {
-    r.map_err(|e| RulesError::Rejected(convert_rule_error(e)))
-        .and_then(|s| module.checked_step(s))
-}
-
 impl Module {
     /// What the module says about itself.
     pub fn info(&self) -> &GameInfo {
@@ -351,6 +394,14 @@ impl Module {
     /// SHA-256 of the component bytes, hex.
     pub fn digest(&self) -> &str {
         &self.inner.digest
+    }
+
+    /// The contract version the module was built against.
+    pub fn contract(&self) -> ContractVersion {
+        match self.inner.pre {
+            Pre::V1(_) => ContractVersion::V0_1,
+            Pre::V2(_) => ContractVersion::V0_2,
+        }
     }
 
     /// The component's bytes.
@@ -433,153 +484,5 @@ impl Module {
             .map(|(name, item)| format!("{name}: {}", kind(&item.ty)))
             .collect();
         (imports, exports)
-    }
-
-    /// `start`: the first step of a new game.
-    pub fn start(&self, setup: &Setup, ctx: &CallContext) -> Result<Step, RulesError> {
-        self.start_capped(None, setup, ctx)
-    }
-
-    /// [`Module::start`] with at most `cap` fuel (see [`Module::act_capped`]).
-    pub fn start_capped(
-        &self,
-        cap: Option<u64>,
-        setup: &Setup,
-        ctx: &CallContext,
-    ) -> Result<Step, RulesError> {
-        let (setup, ctx) = (
-            wit::Setup {
-                seats: setup.seats,
-                seed: setup.seed,
-                options: setup.options.clone(),
-            },
-            convert_ctx(ctx),
-        );
-        let m = &*self.inner;
-        m.call(cap, |rules, store| {
-            Ok(step_outcome(m, rules.call_start(store, &setup, &ctx)?))
-        })
-    }
-
-    /// `act`: `seat` plays `action` (JSON).
-    pub fn act(
-        &self,
-        state: &[u8],
-        seat: Seat,
-        action: &str,
-        ctx: &CallContext,
-    ) -> Result<Step, RulesError> {
-        self.act_capped(None, state, seat, action, ctx)
-    }
-
-    /// [`Module::act`] with at most `cap` fuel when that is less than the module's budget: a
-    /// call that needs more fails with [`RulesError::OutOfFuel`] carrying `cap`, and, calls being
-    /// pure, can be made again with the full budget (on a thread that may wait).
-    pub fn act_capped(
-        &self,
-        cap: Option<u64>,
-        state: &[u8],
-        seat: Seat,
-        action: &str,
-        ctx: &CallContext,
-    ) -> Result<Step, RulesError> {
-        let ctx = convert_ctx(ctx);
-        let m = &*self.inner;
-        m.call(cap, |rules, store| {
-            Ok(step_outcome(
-                m,
-                rules.call_act(store, state, seat, action, &ctx)?,
-            ))
-        })
-    }
-
-    /// `timer`: the wake-up the module asked for has come.
-    pub fn timer(&self, state: &[u8], ctx: &CallContext) -> Result<Step, RulesError> {
-        self.timer_capped(None, state, ctx)
-    }
-
-    /// [`Module::timer`] with at most `cap` fuel (see [`Module::act_capped`]).
-    pub fn timer_capped(
-        &self,
-        cap: Option<u64>,
-        state: &[u8],
-        ctx: &CallContext,
-    ) -> Result<Step, RulesError> {
-        let ctx = convert_ctx(ctx);
-        let m = &*self.inner;
-        m.call(cap, |rules, store| {
-            Ok(step_outcome(m, rules.call_timer(store, state, &ctx)?))
-        })
-    }
-
-    /// `view`: what one seat (or a spectator, for `None`) sees, as JSON.
-    pub fn view(&self, state: &[u8], seat: Option<Seat>) -> Result<String, RulesError> {
-        self.view_capped(None, state, seat)
-    }
-
-    /// [`Module::view`] with at most `cap` fuel (see [`Module::act_capped`]).
-    pub fn view_capped(
-        &self,
-        cap: Option<u64>,
-        state: &[u8],
-        seat: Option<Seat>,
-    ) -> Result<String, RulesError> {
-        let m = &*self.inner;
-        m.call(cap, |rules, store| {
-            Ok(match rules.call_view(store, state, seat)? {
-                Ok(text) => m.checked_text(text),
-                Err(e) => Err(RulesError::Rejected(convert_rule_error(e))),
-            })
-        })
-    }
-
-    /// `bot`: an action (JSON) for a computer-played seat.
-    pub fn bot(&self, state: &[u8], seat: Seat, entropy: u64) -> Result<String, RulesError> {
-        self.bot_capped(None, state, seat, entropy)
-    }
-
-    /// [`Module::bot`] with at most `cap` fuel (see [`Module::act_capped`]).
-    pub fn bot_capped(
-        &self,
-        cap: Option<u64>,
-        state: &[u8],
-        seat: Seat,
-        entropy: u64,
-    ) -> Result<String, RulesError> {
-        let m = &*self.inner;
-        m.call(cap, |rules, store| {
-            Ok(match rules.call_bot(store, state, seat, entropy)? {
-                Ok(text) => m.checked_text(text),
-                Err(e) => Err(RulesError::Rejected(convert_rule_error(e))),
-            })
-        })
-    }
-
-    /// `migrate`: a state of `from_state_version` rewritten for this version.
-    pub fn migrate(&self, state: &[u8], from_state_version: u32) -> Result<Vec<u8>, RulesError> {
-        let m = &*self.inner;
-        m.call(None, |rules, store| {
-            Ok(
-                match rules.call_migrate(store, state, from_state_version)? {
-                    Ok(bytes) if bytes.len() > m.limits.output_bytes => {
-                        Err(RulesError::OutputTooLarge {
-                            bytes: bytes.len(),
-                            cap_bytes: m.limits.output_bytes,
-                        })
-                    }
-                    Ok(bytes) => Ok(bytes),
-                    Err(e) => Err(RulesError::Rejected(convert_rule_error(e))),
-                },
-            )
-        })
-    }
-
-    /// `check`: the state's invariants hold, or [`RulesError::CheckFailed`].
-    pub fn check(&self, state: &[u8]) -> Result<(), RulesError> {
-        self.inner.call(None, |rules, store| {
-            Ok(rules
-                .call_check(store, state)?
-                .map_err(|reason| RulesError::CheckFailed { reason }))
-        })
     }
 }

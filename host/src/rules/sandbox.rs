@@ -1,30 +1,36 @@
 //! The wasmtime engine shared by every module: its configuration, the epoch ticker that gives
-//! calls a wall-clock deadline, the single `bindgen!` of the contract, the host side of the
-//! contract's imports (`log`), and the conversion of contract types into the host's.
+//! calls a wall-clock deadline, the `bindgen!` of each contract version the host runs (0.1.0 and
+//! 0.2.0), the host side of the contract's imports (`log`), and the conversion of each version's
+//! types into the host's.
 //!
-//! Owns: the engine, the linker, the ticker thread, the generated bindings. Must not touch:
+//! Owns: the engine, the linkers, the ticker thread, the generated bindings. Must not touch:
 //! instances, pools or limits of a module (those are `module`'s), nor anything outside `rules`.
 //! Generated types stay in `rules`: everything else converts at the functions below.
 
 use super::limits::MemoryLimiter;
-use super::types::{
-    AddressedView, Audience, CallContext, Event, GameInfo, RuleError, RulesError, Step, Viewer,
-};
+use super::types::RulesError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
+/// The generated bindings, one module per contract version the host runs: `v2` is
+/// `wit/rules.wit` (what the SDK builds today), `v1` the frozen `wit/released/rules@0.1.0.wit`.
 pub(super) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "game-rules",
-    });
+    pub mod v1 {
+        wasmtime::component::bindgen!({
+            path: "../wit/released/rules@0.1.0.wit",
+            world: "game-rules",
+        });
+    }
+    pub mod v2 {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "game-rules",
+        });
+    }
 }
-
-use bindings::GameRules;
-pub(super) use bindings::tabula::rules::types as wit;
 
 /// How often the epoch ticker advances the engine's epoch.
 pub(super) const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -41,8 +47,9 @@ pub(crate) struct HostState {
     pub(super) panic_message: Option<String>,
 }
 
-impl bindings::GameRulesImports for HostState {
-    fn log(&mut self, level: wit::LogLevel, message: String) {
+impl HostState {
+    /// The contract's `log` import, whatever the module's contract version.
+    fn log(&mut self, level: LogLevel, message: String) {
         self.logged += 1;
         if self.logged > LOG_LINES_PER_CALL {
             return;
@@ -57,18 +64,134 @@ impl bindings::GameRulesImports for HostState {
         }
         let module = &*self.module;
         match level {
-            wit::LogLevel::Debug => tracing::debug!(module, "{message}"),
-            wit::LogLevel::Info => tracing::info!(module, "{message}"),
-            wit::LogLevel::Warn => tracing::warn!(module, "{message}"),
-            wit::LogLevel::Error => tracing::warn!(module, "module error: {message}"),
+            LogLevel::Debug => tracing::debug!(module, "{message}"),
+            LogLevel::Info => tracing::info!(module, "{message}"),
+            LogLevel::Warn => tracing::warn!(module, "{message}"),
+            LogLevel::Error => tracing::warn!(module, "module error: {message}"),
         }
-        if matches!(level, wit::LogLevel::Error) && message.starts_with("panic") {
+        if matches!(level, LogLevel::Error) && message.starts_with("panic") {
             self.panic_message = Some(message);
         }
     }
 }
 
-impl wit::Host for HostState {}
+/// The contract's log levels, whatever the module's contract version.
+#[derive(Clone, Copy)]
+enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// The host side of one contract version: its `log` import and the conversions between its
+/// generated types and the host's, in a module `$conv` beside the bindings.
+macro_rules! contract_version {
+    ($conv:ident, $version:ident) => {
+        impl bindings::$version::GameRulesImports for HostState {
+            fn log(&mut self, level: $conv::wit::LogLevel, message: String) {
+                let level = match level {
+                    $conv::wit::LogLevel::Debug => LogLevel::Debug,
+                    $conv::wit::LogLevel::Info => LogLevel::Info,
+                    $conv::wit::LogLevel::Warn => LogLevel::Warn,
+                    $conv::wit::LogLevel::Error => LogLevel::Error,
+                };
+                HostState::log(self, level, message)
+            }
+        }
+
+        impl $conv::wit::Host for HostState {}
+
+        /// Conversions between this contract version's types and the host's.
+        pub(super) mod $conv {
+            use super::super::types::{
+                AddressedView, Audience, CallContext, Event, GameInfo, RuleError, Step, Viewer,
+            };
+            pub(in super::super) use super::bindings::$version::tabula::rules::types as wit;
+
+            pub(in super::super) fn convert_info(i: wit::GameInfo) -> GameInfo {
+                GameInfo {
+                    name: i.name,
+                    version: i.version,
+                    state_version: i.state_version,
+                    min_seats: i.min_seats,
+                    max_seats: i.max_seats,
+                    phases: i.phases,
+                    transitions: i.transitions.into_iter().map(|t| (t.from, t.to)).collect(),
+                    default_options: serde_json::from_str(&i.default_options)
+                        .unwrap_or(serde_json::Value::String(i.default_options)),
+                }
+            }
+
+            pub(in super::super) fn convert_ctx(c: &CallContext) -> wit::Context {
+                wit::Context {
+                    now: c.now,
+                    viewers: c
+                        .viewers
+                        .iter()
+                        .map(|v| match v {
+                            Viewer::Seat(s) => wit::Viewer::Seat(*s),
+                            Viewer::Spectator => wit::Viewer::Spectator,
+                        })
+                        .collect(),
+                }
+            }
+
+            fn convert_audience(a: wit::Audience) -> Audience {
+                match a {
+                    wit::Audience::Everyone => Audience::Everyone,
+                    wit::Audience::Seat(s) => Audience::Seat(s),
+                    wit::Audience::Players => Audience::Players,
+                    wit::Audience::Spectators => Audience::Spectators,
+                }
+            }
+
+            pub(in super::super) fn convert_step(s: wit::Step) -> Step {
+                Step {
+                    state: s.state,
+                    phase: s.phase,
+                    result: match s.status {
+                        wit::Status::Running => None,
+                        wit::Status::Finished(r) => Some(r),
+                    },
+                    awaiting: s.awaiting,
+                    wake_at: s.wake_at,
+                    events: s
+                        .events
+                        .into_iter()
+                        .map(|e| Event {
+                            audience: convert_audience(e.audience),
+                            payload: e.payload,
+                        })
+                        .collect(),
+                    views: s
+                        .views
+                        .into_iter()
+                        .map(|v| AddressedView {
+                            audience: convert_audience(v.audience),
+                            view: v.view,
+                        })
+                        .collect(),
+                }
+            }
+
+            pub(in super::super) fn convert_rule_error(e: wit::RuleError) -> RuleError {
+                match e {
+                    wit::RuleError::NotYourTurn => RuleError::NotYourTurn,
+                    wit::RuleError::GameOver => RuleError::GameOver,
+                    wit::RuleError::Illegal(r) => RuleError::Illegal(r),
+                    wit::RuleError::Malformed(r) => RuleError::Malformed(r),
+                    wit::RuleError::BadOptions(r) => RuleError::BadOptions(r),
+                    wit::RuleError::BadState(r) => RuleError::BadState(r),
+                    wit::RuleError::UnsupportedVersion(v) => RuleError::UnsupportedVersion(v),
+                }
+            }
+        }
+    };
+}
+
+contract_version!(v1, v1);
+contract_version!(v2, v2);
 
 /// Advances the engine's epoch on a background thread while any module or runtime is alive.
 pub(crate) struct EpochTicker {
@@ -101,10 +224,12 @@ impl Drop for EpochTicker {
     }
 }
 
-/// The shared engine, linker and ticker.
+/// The shared engine, the linkers (one per contract version: both define the root `log`
+/// import) and the ticker.
 pub(crate) struct Sandbox {
     pub engine: Engine,
-    pub(super) linker: Linker<HostState>,
+    pub(super) linker_v1: Linker<HostState>,
+    pub(super) linker_v2: Linker<HostState>,
     pub(super) ticker: Arc<EpochTicker>,
 }
 
@@ -119,12 +244,17 @@ impl Sandbox {
             .wasm_component_model(true)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(host_error)?;
-        let mut linker = Linker::new(&engine);
-        GameRules::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(host_error)?;
+        let mut linker_v1 = Linker::new(&engine);
+        bindings::v1::GameRules::add_to_linker::<_, HasSelf<_>>(&mut linker_v1, |s| s)
+            .map_err(host_error)?;
+        let mut linker_v2 = Linker::new(&engine);
+        bindings::v2::GameRules::add_to_linker::<_, HasSelf<_>>(&mut linker_v2, |s| s)
+            .map_err(host_error)?;
         let ticker = EpochTicker::start(&engine);
         Ok(Sandbox {
             engine,
-            linker,
+            linker_v1,
+            linker_v2,
             ticker,
         })
     }
@@ -133,83 +263,5 @@ impl Sandbox {
 pub(super) fn host_error(e: impl std::fmt::Display) -> RulesError {
     RulesError::Host {
         message: e.to_string(),
-    }
-}
-
-pub(super) fn convert_info(i: wit::GameInfo) -> GameInfo {
-    GameInfo {
-        name: i.name,
-        version: i.version,
-        state_version: i.state_version,
-        min_seats: i.min_seats,
-        max_seats: i.max_seats,
-        phases: i.phases,
-        transitions: i.transitions.into_iter().map(|t| (t.from, t.to)).collect(),
-        default_options: serde_json::from_str(&i.default_options)
-            .unwrap_or(serde_json::Value::String(i.default_options)),
-    }
-}
-
-pub(super) fn convert_ctx(c: &CallContext) -> wit::Context {
-    wit::Context {
-        now: c.now,
-        viewers: c
-            .viewers
-            .iter()
-            .map(|v| match v {
-                Viewer::Seat(s) => wit::Viewer::Seat(*s),
-                Viewer::Spectator => wit::Viewer::Spectator,
-            })
-            .collect(),
-    }
-}
-
-fn convert_audience(a: wit::Audience) -> Audience {
-    match a {
-        wit::Audience::Everyone => Audience::Everyone,
-        wit::Audience::Seat(s) => Audience::Seat(s),
-        wit::Audience::Players => Audience::Players,
-        wit::Audience::Spectators => Audience::Spectators,
-    }
-}
-
-pub(super) fn convert_step(s: wit::Step) -> Step {
-    Step {
-        state: s.state,
-        phase: s.phase,
-        result: match s.status {
-            wit::Status::Running => None,
-            wit::Status::Finished(r) => Some(r),
-        },
-        awaiting: s.awaiting,
-        wake_at: s.wake_at,
-        events: s
-            .events
-            .into_iter()
-            .map(|e| Event {
-                audience: convert_audience(e.audience),
-                payload: e.payload,
-            })
-            .collect(),
-        views: s
-            .views
-            .into_iter()
-            .map(|v| AddressedView {
-                audience: convert_audience(v.audience),
-                view: v.view,
-            })
-            .collect(),
-    }
-}
-
-pub(super) fn convert_rule_error(e: wit::RuleError) -> RuleError {
-    match e {
-        wit::RuleError::NotYourTurn => RuleError::NotYourTurn,
-        wit::RuleError::GameOver => RuleError::GameOver,
-        wit::RuleError::Illegal(r) => RuleError::Illegal(r),
-        wit::RuleError::Malformed(r) => RuleError::Malformed(r),
-        wit::RuleError::BadOptions(r) => RuleError::BadOptions(r),
-        wit::RuleError::BadState(r) => RuleError::BadState(r),
-        wit::RuleError::UnsupportedVersion(v) => RuleError::UnsupportedVersion(v),
     }
 }

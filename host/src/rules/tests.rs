@@ -229,14 +229,84 @@ fn a_failing_migrate_is_a_typed_trap() {
     let rt = runtime(test_limits());
     let m = hostile(&rt);
     let old_state = [0u8, 0, 0, 0, 1, 2, 3];
-    match m.migrate(&old_state, 0) {
+    match m.migrate(&old_state, 0, &ctx()) {
         Err(RulesError::Trap { message }) => {
             assert!(message.contains("cannot migrate"), "{message}")
         }
         other => panic!("expected a trap, got {other:?}"),
     }
     let step = start(&m, "", 2);
-    assert_eq!(m.migrate(&step.state, 1).expect("same version"), step.state);
+    let taken = m.migrate(&step.state, 1, &ctx()).expect("same version");
+    assert_eq!(taken.state, step.state);
+    assert_eq!(
+        m.migrate_state(&step.state, 1).expect("same version"),
+        step.state
+    );
+}
+
+#[test]
+fn modules_of_both_contract_versions_run_and_only_the_newer_takes_games_over() {
+    // A module built against tabula:rules@0.1.0 (the released turn-room 1.0.0) still plays; it
+    // cannot take a running game over, while the current build (0.2.0) takes over its game and
+    // reports the phase, awaiting seats and views the host needs to go on.
+    let rt = runtime(test_limits());
+    let old = rt
+        .load(tabula_bundle::TURN_ROOM_1_0_0)
+        .expect("0.1.0 loads");
+    let new = rt.load(tabula_bundle::TURN_ROOM).expect("0.2.0 loads");
+    assert_eq!(old.contract(), ContractVersion::V0_1);
+    assert_eq!(new.contract(), ContractVersion::V0_2);
+    assert_eq!(old.info().version, "1.0.0");
+    assert_eq!(new.info().version, "1.1.0");
+    let first = start(&old, "", 2);
+    let played = old
+        .act(&first.state, 0, r#"{"add":2}"#, &ctx())
+        .expect("the 0.1.0 module plays");
+    assert_eq!(
+        old.migrate(&played.state, 1, &ctx()),
+        Err(RulesError::CannotTakeOver {
+            contract: ContractVersion::V0_1
+        })
+    );
+    assert_eq!(
+        old.migrate_state(&played.state, 1).expect("its own state"),
+        played.state
+    );
+    let taken = new
+        .migrate(&played.state, old.info().state_version, &ctx())
+        .expect("the 0.2.0 module takes the game over");
+    assert_eq!(taken.phase, played.phase);
+    assert_eq!(taken.awaiting, played.awaiting);
+    assert_eq!(taken.result, None);
+    assert_eq!(taken.views.len(), played.views.len());
+    let next = new
+        .act(&taken.state, played.awaiting[0], r#"{"add":1}"#, &ctx())
+        .expect("and goes on with it");
+    assert!(next.views[0].view.contains(r#""counter":3"#), "{next:?}");
+}
+
+#[test]
+fn released_modules_are_the_bytes_released() {
+    // A released version never changes: each file in rules/released/ has the digest recorded
+    // when it was released, and reports the name and version its file name says.
+    let rt = runtime(test_limits());
+    let released: Vec<_> = tabula_bundle::MODULES
+        .iter()
+        .filter(|b| b.released.is_some())
+        .collect();
+    assert!(released.len() >= 3, "{released:?}");
+    for b in released {
+        let m = rt.load(b.bytes).expect("loads");
+        let file = format!("{}-{}.wasm", b.name, b.released.unwrap_or_default());
+        let line = format!("{}  {file}", m.digest());
+        assert!(
+            tabula_bundle::RELEASED_DIGESTS.lines().any(|l| l == line),
+            "{file} is not the module released (digest {})",
+            m.digest()
+        );
+        assert_eq!(m.info().name, b.name);
+        assert_eq!(Some(m.info().version.as_str()), b.released);
+    }
 }
 
 #[test]

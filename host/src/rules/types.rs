@@ -256,6 +256,16 @@ pub enum RulesError {
         /// Why.
         reason: String,
     },
+    /// The module implements an older contract whose `migrate` returns only state bytes, so it
+    /// cannot take a running game over (it can run games, and be a swap's source).
+    #[error(
+        "the module implements tabula:rules@{contract}, whose migrate cannot take over a running \
+         game; rebuild it with the current SDK"
+    )]
+    CannotTakeOver {
+        /// The module's contract version.
+        contract: ContractVersion,
+    },
     /// The host itself failed (instantiation, cache I/O, ...).
     #[error("the sandbox failed: {message}")]
     Host {
@@ -276,12 +286,48 @@ impl RulesError {
             RulesError::CheckFailed { .. } => "check_failed",
             RulesError::Rejected(_) => "rejected",
             RulesError::Invalid { .. } => "invalid",
+            RulesError::CannotTakeOver { .. } => "cannot_take_over",
             RulesError::Host { .. } => "host",
         }
     }
 
     /// True when the module misbehaved (as opposed to refusing an input by its rules).
     pub fn is_module_fault(&self) -> bool {
-        !matches!(self, RulesError::Rejected(_))
+        !matches!(
+            self,
+            RulesError::Rejected(_) | RulesError::CannotTakeOver { .. }
+        )
+    }
+}
+
+/// The version of the `tabula:rules` contract a module was built against (see `wit/rules.wit`
+/// for how the contract is versioned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ContractVersion {
+    /// `wit/released/rules@0.1.0.wit`: `migrate` returns state bytes only.
+    V0_1,
+    /// `wit/rules.wit`: `migrate` returns a step.
+    V0_2,
+}
+
+impl ContractVersion {
+    /// The package version, e.g. `0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractVersion::V0_1 => "0.1.0",
+            ContractVersion::V0_2 => "0.2.0",
+        }
+    }
+
+    /// True when a module of this contract can take a running game over (`migrate` returns a
+    /// step).
+    pub fn can_take_over(self) -> bool {
+        self >= ContractVersion::V0_2
+    }
+}
+
+impl fmt::Display for ContractVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -1,5 +1,7 @@
-//! The rules modules that ship with Tabula, as component bytes compiled from `rules/*` by this
-//! crate's build script. The host takes modules only as bytes; it never links a rules crate.
+//! The rules modules that ship with Tabula, as component bytes: those compiled from `rules/*` by
+//! this crate's build script (the current source of each game), and the released versions kept
+//! byte for byte in `rules/released/` (see its README). The host takes modules only as bytes; it
+//! never links a rules crate.
 
 /// One bundled component.
 #[derive(Clone, Copy, Debug)]
@@ -12,11 +14,26 @@ pub struct Bundled {
     pub path: &'static str,
     /// True for hostile test fixtures, which a server does not load by default.
     pub fixture: bool,
+    /// The version, for a released module kept in `rules/released/`; `None` for one built from
+    /// the current source.
+    pub released: Option<&'static str>,
 }
+
+/// `sha256sum` lines of the released modules: each must stay byte for byte what was released.
+pub const RELEASED_DIGESTS: &str = include_str!("../../released/digests.txt");
 
 include!(concat!(env!("OUT_DIR"), "/modules.rs"));
 
-/// The bundled module called `name`.
+/// The bundled module called `name`, as built from the current source.
 pub fn find(name: &str) -> Option<&'static Bundled> {
-    MODULES.iter().find(|m| m.name == name)
+    MODULES
+        .iter()
+        .find(|m| m.name == name && m.released.is_none())
+}
+
+/// The released version `version` of the bundled game `name`.
+pub fn find_released(name: &str, version: &str) -> Option<&'static Bundled> {
+    MODULES
+        .iter()
+        .find(|m| m.name == name && m.released == Some(version))
 }

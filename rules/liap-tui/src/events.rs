@@ -7,7 +7,7 @@
 
 use crate::pieces::{Kind, SEATS};
 use crate::plays::PlayType;
-use crate::state::StarterReason;
+use crate::state::{EndReason, StarterReason};
 use serde::Serialize;
 use tabula_sdk::Seat;
 
@@ -121,6 +121,9 @@ pub enum Event<'a> {
         winners: &'a [Seat],
         /// Final totals by seat.
         scores: [i32; SEATS],
+        /// `win_score` when a total reached the win score, `round_limit` when the last round
+        /// allowed by `max_rounds` was scored without one doing so.
+        reason: EndReason,
     },
 }
 

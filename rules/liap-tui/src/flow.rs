@@ -8,7 +8,7 @@
 //! handlers check before they change anything only where that makes the code clearer.
 
 use crate::events::{Event, seats_in};
-use crate::options::Config;
+use crate::options::Settings;
 use crate::pieces::{KINDS, Kind, SEATS, deal, is_weak, missing_from_hand, remove_from_hand};
 use crate::plays::{MAX_PLAY, classify, trick_winner, why_invalid};
 use crate::state::{
@@ -29,9 +29,9 @@ pub fn round_score(declared: u8, captured: u8) -> i32 {
 
 impl State {
     /// A game before its first deal: round 1, in `preparation`.
-    pub(crate) fn new(config: Config, seed: u64) -> State {
+    pub(crate) fn new(settings: Settings, seed: u64) -> State {
         State {
-            config,
+            config: settings.config,
             deal_rng: Rng::new(seed),
             phase: Phase::Preparation,
             round: 1,
@@ -52,12 +52,13 @@ impl State {
             history: Vec::new(),
             timer: None,
             winners: Vec::new(),
+            max_rounds: settings.max_rounds,
         }
     }
 
     /// A new game: round 1's first deal.
-    pub(crate) fn start(config: Config, seed: u64, ctx: &mut Ctx) -> State {
-        let mut state = State::new(config, seed);
+    pub(crate) fn start(settings: Settings, seed: u64, ctx: &mut Ctx) -> State {
+        let mut state = State::new(settings, seed);
         state.deal(ctx);
         state
     }
@@ -435,16 +436,17 @@ impl State {
         );
     }
 
-    /// After scoring: the game is over when a total reached the win score (spec §3.6), otherwise
-    /// the next round is dealt.
+    /// After scoring: the game is over when a total reached the win score (spec §3.6) or the
+    /// round limit's last round was played, otherwise the next round is dealt. Either way the
+    /// highest totals win.
     fn end_round(&mut self, ctx: &mut Ctx) {
-        let top = self.totals.iter().copied().max().unwrap_or(0);
-        if i64::from(top) >= i64::from(self.config.win_score) {
+        if let Some(reason) = self.end_reason() {
             self.winners = self.leaders();
             self.enter(Phase::GameOver, ctx);
             let over = Event::GameOver {
                 winners: &self.winners,
                 scores: self.totals,
+                reason,
             };
             ctx.emit(Audience::Everyone, &over);
             return;

@@ -9,15 +9,25 @@
 //! Layout — each module owns one thing:
 //! - `pieces`: kinds, points, the canonical deck and the seeded deal (§1–2);
 //! - `plays`: play types, strength and trick resolution (§4);
-//! - `options`: room options and their validation (§5);
+//! - `legal`: the valid leads a hand holds, listed in views;
+//! - `options`: room options and their validation (§5), the round limit included;
 //! - `state`: the state, phases, timers and the invariants `check` verifies;
-//! - `flow`: every change of state — deals, redeals, declarations, tricks, scoring (§3);
+//! - `flow`: every change of state — deals, redeals, declarations, tricks, scoring, the end of
+//!   the game (§3);
+//! - `migrate`: taking over a game that version 1 of these rules played;
 //! - `events` and `view`: what players and spectators are told (§7);
 //! - `bot`: the computer player (§6): the spec's baseline, and the default that plays to its bet.
 //!
 //! Actions are small JSON objects: `{"redeal": true}` / `{"redeal": false}`, `{"declare": 3}`,
 //! `{"play": ["HORSE_RED", "HORSE_RED"]}`. Options are described on [`Options`], views on
-//! [`View`] (each view's `can` says what its viewer may send now), events on [`Event`].
+//! [`View`] (each view's `can` says what its viewer may send now, for a lead down to every valid
+//! play in the viewer's hand), events on [`Event`].
+//!
+//! Version 2 of the module adds a round limit (option `max_rounds`, default 20): after the
+//! scoring of the last round the game is over and the highest totals win, as when the win score
+//! is reached; views show the limit and `game_over` says which of the two ended the game. Its
+//! state (state version 2) is version 1's with the limit appended, and [`Game::migrate`] takes
+//! over version-1 games (see `migrate` for the rule).
 //!
 //! Time: every pause of spec §5 is a timer at `now + delay`, a delay of 0 included, so every
 //! transition is its own step in the host's log. The trick is resolved the moment the fourth
@@ -26,6 +36,8 @@
 mod bot;
 mod events;
 mod flow;
+mod legal;
+mod migrate;
 mod options;
 mod pieces;
 mod plays;
@@ -37,10 +49,10 @@ mod tests;
 
 pub use events::Event;
 pub use flow::round_score;
-pub use options::{BotLevel, Config, Options, Pace};
+pub use options::{BotLevel, Config, Options, Pace, Settings};
 pub use pieces::Kind;
 pub use plays::{PlayType, classify, strength};
-pub use state::{Phase, State};
+pub use state::{EndReason, Phase, State};
 pub use view::{Can, PlayCan, View};
 
 use serde::{Deserialize, Serialize};
@@ -68,12 +80,13 @@ impl Game for LiapTui {
     type Action = Action;
     type Options = Options;
     type View = View;
-    const STATE_VERSION: u32 = 1;
+    /// 2 since module 2.0.0, which appended the round limit to the state (see `migrate`).
+    const STATE_VERSION: u32 = 2;
 
     fn info() -> GameInfo {
         GameInfo {
             name: "liap-tui",
-            version: "1.0.0",
+            version: "2.0.0",
             min_seats: 4,
             max_seats: 4,
             phases: Phase::NAMES,
@@ -82,8 +95,8 @@ impl Game for LiapTui {
     }
 
     fn start(setup: Setup<Options>, ctx: &mut Ctx) -> Result<State, RuleError> {
-        let config = setup.options.validate().map_err(RuleError::BadOptions)?;
-        Ok(State::start(config, setup.seed, ctx))
+        let settings = setup.options.validate().map_err(RuleError::BadOptions)?;
+        Ok(State::start(settings, setup.seed, ctx))
     }
 
     fn act(state: &mut State, seat: Seat, action: Action, ctx: &mut Ctx) -> Result<(), RuleError> {
@@ -134,6 +147,10 @@ impl Game for LiapTui {
 
     fn check(state: &State) -> Result<(), String> {
         state.check()
+    }
+
+    fn migrate(from_version: u32, body: &[u8]) -> Result<State, RuleError> {
+        migrate::from_version(from_version, body)
     }
 }
 

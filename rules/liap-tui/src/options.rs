@@ -1,4 +1,8 @@
-//! Game options (chosen when a room is created) and the validated [`Config`] the state keeps.
+//! Game options (chosen when a room is created) and what validation makes of them: the
+//! [`Config`] the state keeps first, and the round limit it keeps last (see [`Settings`]).
+//!
+//! The game ends after the scoring of a round in which a total reached `win_score`, or after the
+//! scoring of round `max_rounds`, whichever comes first (spec §3.6, plus version 2's limit).
 //!
 //! Every display delay of spec §5 is its own option. `pace` picks their defaults: `normal` uses
 //! the spec's delays, `instant` makes every one 0 (for tests, replays and bot-only games). A delay
@@ -11,6 +15,11 @@ use serde::{Deserialize, Serialize};
 pub const MAX_DELAY_MS: i64 = 600_000;
 /// Highest win score accepted.
 pub const MAX_WIN_SCORE: i64 = 1000;
+/// Highest round limit accepted.
+pub const MAX_ROUND_LIMIT: i64 = 1000;
+/// The round limit when the options set none; also the limit a game migrated from version 1
+/// counts from (see `migrate`).
+pub const DEFAULT_MAX_ROUNDS: u32 = 20;
 
 /// How fast the table runs when nobody has to act.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,11 +40,12 @@ pub enum BotLevel {
     #[default]
     Tactics,
     /// Spec §6 to the letter. Its scores drift below zero, so bot-only games at this level
-    /// often never reach the win score.
+    /// often never reach the win score: the round limit ends them.
     Baseline,
 }
 
-/// Options as the room creator writes them, e.g. `{"pace": "instant", "win_score": 20}`.
+/// Options as the room creator writes them, e.g. `{"pace": "instant", "win_score": 20,
+/// "max_rounds": 10}`.
 ///
 /// Omitted keys take their defaults, unknown keys are refused. Delays are in milliseconds, from 0
 /// to 600000; when a delay is omitted, `pace` decides it.
@@ -48,6 +58,9 @@ pub struct Options {
     pub bot: BotLevel,
     /// A total at or above this ends the game after the round's scoring (1..=1000, default 50).
     pub win_score: i64,
+    /// The last round: after its scoring the game is over even if nobody reached `win_score`,
+    /// and the highest total wins (1..=1000, default 20).
+    pub max_rounds: i64,
     /// How long weak players have to answer a redeal before they decline (default 30000).
     pub redeal_timeout_ms: i64,
     /// Preparation with no weak hand, before `round_start` (default 2000).
@@ -82,6 +95,7 @@ impl Default for Options {
             pace: Pace::Normal,
             bot: BotLevel::Tactics,
             win_score: 50,
+            max_rounds: i64::from(DEFAULT_MAX_ROUNDS),
             redeal_timeout_ms: 30_000,
             deal_ms: None,
             redeal_ms: None,
@@ -95,7 +109,18 @@ impl Default for Options {
     }
 }
 
-/// The options after validation, as the state keeps them.
+/// The options after validation. The state keeps `config` as its first field and `max_rounds`
+/// as its last: version 1 of the game had no round limit, and a field added inside `Config` would
+/// have shifted the whole postcard layout (see `migrate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Everything version 1 already had.
+    pub config: Config,
+    /// See [`Options::max_rounds`].
+    pub max_rounds: u32,
+}
+
+/// The options of version 1, after validation, as the state keeps them (its layout is frozen).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// See [`Options::bot`].
@@ -124,13 +149,13 @@ pub struct Config {
 
 impl Options {
     /// Checks every value and resolves the pace; the error names the option and its range.
-    pub fn validate(&self) -> Result<Config, String> {
+    pub fn validate(&self) -> Result<Settings, String> {
         let instant = self.pace == Pace::Instant;
         let delay = |name: &str, value: Option<i64>, normal: i64| -> Result<u32, String> {
             let v = value.unwrap_or(if instant { 0 } else { normal });
             in_range(name, v, 0, MAX_DELAY_MS)
         };
-        Ok(Config {
+        let config = Config {
             bot: self.bot,
             win_score: in_range("win_score", self.win_score, 1, MAX_WIN_SCORE)?,
             redeal_timeout_ms: in_range(
@@ -147,6 +172,10 @@ impl Options {
             trick_result_ms: delay("trick_result_ms", self.trick_result_ms, 7_000)?,
             turn_results_ms: delay("turn_results_ms", self.turn_results_ms, 7_000)?,
             scoring_ms: delay("scoring_ms", self.scoring_ms, 7_000)?,
+        };
+        Ok(Settings {
+            config,
+            max_rounds: in_range("max_rounds", self.max_rounds, 1, MAX_ROUND_LIMIT)?,
         })
     }
 }
@@ -169,10 +198,14 @@ fn in_range(name: &str, value: i64, min: i64, max: i64) -> Result<u32, String> {
 mod tests {
     use super::*;
 
-    fn parse(json: &str) -> Result<Config, String> {
+    fn settings(json: &str) -> Result<Settings, String> {
         serde_json::from_str::<Options>(json)
             .map_err(|e| e.to_string())?
             .validate()
+    }
+
+    fn parse(json: &str) -> Result<Config, String> {
+        settings(json).map(|s| s.config)
     }
 
     #[test]
@@ -246,11 +279,34 @@ mod tests {
 
     #[test]
     fn default_options_publish_only_what_is_fixed() {
-        // The published defaults show the pace, the bot level, the win score and the redeal timeout.
+        // The published defaults show the pace, the bot level, the win score, the round limit
+        // and the redeal timeout.
         let json = serde_json::to_string(&Options::default()).expect("json");
         assert_eq!(
             json,
-            r#"{"pace":"normal","bot":"tactics","win_score":50,"redeal_timeout_ms":30000}"#
+            r#"{"pace":"normal","bot":"tactics","win_score":50,"max_rounds":20,"redeal_timeout_ms":30000}"#
+        );
+    }
+
+    #[test]
+    fn the_round_limit_defaults_to_20_and_accepts_1_to_1000() {
+        // Without `max_rounds` a game lasts at most 20 rounds; a room may ask for 1 to 1000.
+        assert_eq!(settings("{}").map(|s| s.max_rounds), Ok(20));
+        assert_eq!(settings(r#"{"max_rounds":1}"#).map(|s| s.max_rounds), Ok(1));
+        assert_eq!(
+            settings(r#"{"max_rounds":1000}"#).map(|s| s.max_rounds),
+            Ok(1000)
+        );
+        for bad in [0, -3, 1001] {
+            let e = settings(&format!(r#"{{"max_rounds":{bad}}}"#)).expect_err("out of range");
+            assert_eq!(
+                e,
+                format!("max_rounds must be between 1 and 1000, not {bad}")
+            );
+        }
+        assert!(
+            settings(r#"{"max_rounds":"20"}"#).is_err(),
+            "a number, not a string"
         );
     }
 }

@@ -3,7 +3,10 @@
 //! The state is compact on purpose (kinds are one byte, seats and small counts are varints):
 //! the host stores, ships and decodes it on every call. It holds the deal stream, which must
 //! never reach a view or an event. How the state changes lives in `flow`; what a viewer may see
-//! lives in `view`.
+//! lives in `view`; how an older version's state becomes this one lives in `migrate`.
+//!
+//! The postcard layout is append-only: version 1's state is this struct without its last field,
+//! `max_rounds`. New fields go at the end, with a `migrate` step that supplies them.
 
 use crate::flow::round_score;
 use crate::options::Config;
@@ -93,6 +96,16 @@ impl Pause {
             Pause::Scoring => "scoring",
         }
     }
+}
+
+/// Why the game ended (spec §3.6 and version 2's round limit).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// A total reached the win score (this wins over the limit when both happen at once).
+    WinScore,
+    /// The last round allowed by `max_rounds` was scored.
+    RoundLimit,
 }
 
 /// A pending timer: when it fires (host ms) and what for.
@@ -201,6 +214,10 @@ pub struct State {
     pub(crate) timer: Option<Timer>,
     /// Set when the game is over.
     pub(crate) winners: Vec<Seat>,
+    /// The last round (version 2's round limit): the game is over after its scoring. Kept last
+    /// so that a version-1 state body is exactly this layout's prefix (see `migrate`); never
+    /// below `round`.
+    pub(crate) max_rounds: u32,
 }
 
 /// The seat after `seat` in rotation.
@@ -252,6 +269,19 @@ impl State {
         (0..SEATS as Seat)
             .filter(|&s| self.totals[ix(s)] == best)
             .collect()
+    }
+
+    /// Why the game is over once the current round's scoring pause ends, or `None` when another
+    /// round follows. Only meaningful from the round's scoring on.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        let top = self.totals.iter().copied().max().unwrap_or(0);
+        if i64::from(top) >= i64::from(self.config.win_score) {
+            Some(EndReason::WinScore)
+        } else if self.round >= self.max_rounds {
+            Some(EndReason::RoundLimit)
+        } else {
+            None
+        }
     }
 
     /// Why `seat` may not declare `value` now, or `None` when it may (spec §3.3).
@@ -363,13 +393,24 @@ impl State {
                 self.history.len()
             ));
         }
+        // A round past the limit could only be dealt after the limit's scoring, which ends the
+        // game; so at every phase the round is at most the limit.
+        if self.max_rounds == 0 || self.round > self.max_rounds {
+            return Err(format!(
+                "round {} is past the limit of {} rounds",
+                self.round, self.max_rounds
+            ));
+        }
         let top = self.totals.iter().copied().max().unwrap_or(0);
         let reached = i64::from(top) >= i64::from(self.config.win_score);
         match self.phase {
-            Phase::GameOver if !reached || self.winners != self.leaders() => Err(format!(
-                "game over with winners {:?} and totals {:?}",
-                self.winners, self.totals
-            )),
+            Phase::GameOver if self.end_reason().is_none() || self.winners != self.leaders() => {
+                Err(format!(
+                    "game over in round {} of {} with winners {:?} and totals {:?}",
+                    self.round, self.max_rounds, self.winners, self.totals
+                ))
+            }
+            // The end is decided when the scoring pause ends, so scoring may show either.
             Phase::GameOver | Phase::Scoring => Ok(()),
             _ if reached => Err(format!(
                 "a total of {top} reached the win score but play went on"

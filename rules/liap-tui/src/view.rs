@@ -1,10 +1,13 @@
 //! What one viewer sees (spec §7): their own hand, every hand's size, declarations, piles,
-//! scores, the trick's public plays, whose move it is, and what the viewer may do now.
+//! scores, the round limit, the trick's public plays, whose move it is, and what the viewer may
+//! do now (for a lead, every valid play in their hand).
 //!
 //! This is the only way state reaches a client, so it must never copy another seat's hand, the
 //! deal stream or anything derived from them beyond hand sizes and weakness (which the redeal
-//! poll makes public). Spectators get no hand at all.
+//! poll makes public). The legal plays listed in `can` are drawn from the viewer's own hand
+//! only. Spectators get no hand at all.
 
+use crate::legal;
 use crate::pieces::{Kind, SEATS};
 use crate::state::{Phase, Starter, State, Trick, ix};
 use serde::Serialize;
@@ -17,6 +20,9 @@ pub struct View {
     pub phase: &'static str,
     /// The round, from 1.
     pub round: u32,
+    /// The last round: after its scoring the game is over, whoever leads winning (even if no
+    /// total reached the win score).
+    pub max_rounds: u32,
     /// The round's redeal multiplier.
     pub multiplier: u32,
     /// The viewer's seat; `null` for a spectator.
@@ -79,8 +85,9 @@ pub struct TimerView {
 }
 
 /// What the viewer may do now: `{"declare": [0, 1, 2]}`, `{"redeal": true}` (answer with
-/// `{"redeal": true}` or `{"redeal": false}`), or `{"play": {"lead": true, "count": null}}` /
-/// `{"play": {"lead": false, "count": 2}}`.
+/// `{"redeal": true}` or `{"redeal": false}`), or
+/// `{"play": {"lead": true, "count": null, "plays": [["HORSE_RED"], ["HORSE_RED", "HORSE_RED"]]}}`
+/// / `{"play": {"lead": false, "count": 2, "plays": null}}`.
 #[derive(Serialize, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Can {
@@ -97,8 +104,14 @@ pub enum Can {
 pub struct PlayCan {
     /// True for the lead: 1 to 6 pieces forming a valid play.
     pub lead: bool,
-    /// For a follower, exactly how many pieces (any combination).
+    /// For a follower, exactly how many pieces (any combination); `null` for the lead.
     pub count: Option<u8>,
+    /// For the lead, every valid play the viewer's hand holds, for clients to highlight playable
+    /// pieces: each distinct combination once (copies of a kind are interchangeable), its kinds
+    /// in canonical deck order (`GENERAL_RED` first, `SOLDIER_BLACK` last), shorter plays first
+    /// and plays of one size in lexicographic order of their kinds. Sending any of them as
+    /// `{"play": [...]}` is accepted. `null` for a follower, who may play any `count` pieces.
+    pub plays: Option<Vec<Vec<Kind>>>,
 }
 
 /// Renders `state` for `viewer`.
@@ -120,6 +133,7 @@ pub fn render(state: &State, viewer: Viewer) -> View {
     View {
         phase: state.phase.as_str(),
         round: state.round,
+        max_rounds: state.max_rounds,
         multiplier: state.multiplier,
         seat,
         hand: seat.map(|s| state.hands[ix(s)].clone()),
@@ -152,9 +166,11 @@ pub fn can(state: &State, seat: Seat) -> Option<Can> {
         Phase::Preparation => Some(Can::Redeal(true)),
         Phase::Declaration => Some(Can::Declare(state.legal_declarations(seat))),
         Phase::Turn => state.trick.as_ref().map(|t| {
+            let lead = t.plays.is_empty();
             Can::Play(PlayCan {
-                lead: t.plays.is_empty(),
-                count: (!t.plays.is_empty()).then_some(t.count),
+                lead,
+                count: (!lead).then_some(t.count),
+                plays: lead.then(|| legal::leads(&state.hands[ix(seat)])),
             })
         }),
         _ => None,

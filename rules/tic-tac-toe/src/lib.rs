@@ -30,7 +30,7 @@ impl Game for TicTacToe {
     const PUBLIC_VIEW: bool = true;
 
     fn info() -> GameInfo {
-        GameInfo::simple("tic-tac-toe", "1.0.0", 2, 2)
+        GameInfo::simple("tic-tac-toe", "1.1.0", 2, 2)
     }
     fn start(_: Setup<()>, _: &mut Ctx) -> Result<Board, RuleError> {
         Ok(Board { cells: [0; 9], turn: 0 })

@@ -61,7 +61,7 @@ impl Game for TurnRoom {
     const PUBLIC_VIEW: bool = true;
 
     fn info() -> GameInfo {
-        GameInfo::simple("turn-room", "1.0.0", 2, 4)
+        GameInfo::simple("turn-room", "1.1.0", 2, 4)
     }
 
     fn start(setup: Setup<Options>, _: &mut Ctx) -> Result<State, RuleError> {

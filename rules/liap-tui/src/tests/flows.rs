@@ -84,9 +84,15 @@ fn declarations_go_round_from_the_starter_and_the_last_cannot_make_8() {
     assert_eq!(s.phase, Phase::Turn);
     assert_eq!(s.declarations, [Some(1), Some(0), Some(3), Some(2)]);
     assert_eq!(t.awaiting(), [2], "the starter leads the first trick");
+    // Seat 2 holds HORSE_BLACK×2, CANNON_RED×2, CANNON_BLACK×2, SOLDIER_RED×2: its leads are
+    // the four singles and the four pairs, each once, singles first, in deck order.
     assert_eq!(
         t.view(Viewer::Seat(2))["can"],
-        json!({"play": {"lead": true, "count": null}})
+        json!({"play": {"lead": true, "count": null, "plays": [
+            ["HORSE_BLACK"], ["CANNON_RED"], ["CANNON_BLACK"], ["SOLDIER_RED"],
+            ["HORSE_BLACK", "HORSE_BLACK"], ["CANNON_RED", "CANNON_RED"],
+            ["CANNON_BLACK", "CANNON_BLACK"], ["SOLDIER_RED", "SOLDIER_RED"],
+        ]}})
     );
 }
 
@@ -167,7 +173,7 @@ fn leads_must_be_valid_plays_from_the_hand() {
     t.ok(0, &play(&[AdvisorRed, AdvisorRed]));
     assert_eq!(
         t.view(Viewer::Seat(1))["can"],
-        json!({"play": {"lead": false, "count": 2}})
+        json!({"play": {"lead": false, "count": 2, "plays": null}})
     );
 }
 

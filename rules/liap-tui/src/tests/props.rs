@@ -167,14 +167,16 @@ proptest! {
 
     #[test]
     fn bot_only_games_end_with_legal_moves_only(seed in any::<u64>(), entropy in any::<u64>(), win in 10u32..=20) {
-        // Four bots always finish a game, never make a refused move, and the winners top the table.
+        // Four bots always finish a game (by the win score or the default 20-round limit), never
+        // make a refused move, and the winners top the table.
         let rec = play_game(seed, entropy, &instant(win), false).map_err(TestCaseError::fail)?;
         let mut h = Harness::<LiapTui>::start(4, seed, &instant(win)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let out = h.play_out(entropy, MAX_STEPS).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let result: serde_json::Value = serde_json::from_str(&out.result).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let scores: Vec<i64> = serde_json::from_value(result["scores"].clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let top = scores.iter().copied().max().unwrap_or(0);
-        prop_assert!(top >= i64::from(win));
+        let rounds = result["rounds"].as_u64().unwrap_or(0);
+        prop_assert!(top >= i64::from(win) || rounds == 20, "ended early: {}", result);
         let winners: Vec<usize> = (0..4).filter(|&s| scores[s] == top).collect();
         prop_assert_eq!(result["winners"].clone(), serde_json::json!(winners));
         prop_assert!(!rec.log.is_empty());

@@ -102,7 +102,7 @@ fn reaching_the_win_score_ends_the_game_and_ties_share_the_win() {
     );
     assert_eq!(
         t.events_of("game_over")[0].1,
-        json!({"type":"game_over","winners":[1,3],"scores":[44,52,39,52]})
+        json!({"type":"game_over","winners":[1,3],"scores":[44,52,39,52],"reason":"win_score"})
     );
     assert_eq!(t.view(Viewer::Seat(0))["winners"], json!([1, 3]));
     assert_eq!(

@@ -2,11 +2,11 @@
 //! scenarios the flows pin down, and checkers that walk views and events for leaked pieces.
 
 use crate::LiapTui;
-use crate::options::Options;
+use crate::options::{Options, Settings};
 use crate::pieces::{KINDS, Kind, SEATS, canonical_deck, count_kinds, deal};
 use crate::state::{Phase, Starter, StarterReason, State, Trick};
 use serde_json::Value;
-use tabula_sdk::{Audience, Context, Contract, Event, Rng, RuleError, Seat, Step, Viewer};
+use tabula_sdk::{Audience, Context, Contract, Event, Game, Rng, RuleError, Seat, Step, Viewer};
 use tabula_sdk::{decode_state, encode_state};
 
 /// Options for fast tests: no display delays.
@@ -46,7 +46,7 @@ impl Table {
     pub fn from_state(state: &State) -> Table {
         state.check().expect("a hand-made state must be consistent");
         Table {
-            bytes: encode_state(1, state),
+            bytes: encode_state(LiapTui::STATE_VERSION, state),
             now: 0,
             last: None,
         }
@@ -101,7 +101,7 @@ impl Table {
     }
 
     pub fn state(&self) -> State {
-        decode_state(1, &self.bytes).expect("the table's state decodes")
+        decode_state(LiapTui::STATE_VERSION, &self.bytes).expect("the table's state decodes")
     }
 
     pub fn view(&self, viewer: Viewer) -> Value {
@@ -173,8 +173,8 @@ pub fn play(pieces: &[Kind]) -> String {
     serde_json::json!({ "play": pieces }).to_string()
 }
 
-/// The instant-pace config with the given win score.
-pub fn config(win_score: u32) -> crate::Config {
+/// The instant-pace settings with the given win score (and the default round limit).
+pub fn settings(win_score: u32) -> Settings {
     serde_json::from_str::<Options>(&instant(win_score))
         .expect("options")
         .validate()
@@ -191,7 +191,7 @@ pub fn cut_hands() -> [Vec<Kind>; SEATS] {
 
 /// A consistent state in `declaration`, round 1, with these hands and this starter to declare.
 pub fn at_declaration(hands: [Vec<Kind>; SEATS], starter: Seat) -> State {
-    let mut s = State::new(config(50), 1);
+    let mut s = State::new(settings(50), 1);
     s.hands = hands;
     s.phase = Phase::Declaration;
     s.starter = Some(Starter {
@@ -211,7 +211,7 @@ pub fn at_trick(
     piles: [u8; SEATS],
     totals: [i32; SEATS],
 ) -> State {
-    let mut s = State::new(config(50), 1);
+    let mut s = State::new(settings(50), 1);
     let in_hands: Vec<Kind> = hands.iter().flatten().copied().collect();
     let held = count_kinds(&in_hands);
     let mut played = [0u8; KINDS];
@@ -261,8 +261,9 @@ pub fn find_seed(n_deals: usize, pred: impl Fn(&[[Vec<Kind>; SEATS]]) -> bool) -
         .expect("some seed fits")
 }
 
-/// Where pieces may appear in a view: the viewer's own hand (equal to the state's), and the
-/// public plays of the trick on the table and the last trick (equal to the state's).
+/// Where pieces may appear in a view: the viewer's own hand (equal to the state's), the legal
+/// leads listed in the viewer's `can` (each drawn from that hand), and the public plays of the
+/// trick on the table and the last trick (equal to the state's).
 pub fn check_view(view: &Value, viewer: Viewer, state: &State) -> Result<(), String> {
     for banned in ["deal_rng", "seed", "hands", "deck", "rng", "played"] {
         if view.get(banned).is_some() {
@@ -281,12 +282,21 @@ pub fn check_view(view: &Value, viewer: Viewer, state: &State) -> Result<(), Str
     let trick = serde_json::to_value(&state.trick).map_err(|e| e.to_string())?;
     let last_trick = serde_json::to_value(&state.last_trick).map_err(|e| e.to_string())?;
     let hand_ok = !own.is_null() && view["hand"] == own;
+    let leads_ok = match (viewer, view["can"]["play"]["plays"].as_array()) {
+        (Viewer::Seat(s), Some(plays)) => plays.iter().all(|play| {
+            let pieces: Vec<Kind> = serde_json::from_value(play.clone()).unwrap_or_default();
+            let held = count_kinds(&state.hands[s as usize]);
+            !pieces.is_empty() && count_kinds(&pieces).iter().zip(&held).all(|(n, h)| n <= h)
+        }),
+        _ => false,
+    };
     let trick_ok = view["trick"] == trick;
     let last_ok = view["last_trick"] == last_trick;
     for path in found {
         let in_plays = path.len() == 5 && path[1] == "plays" && path[3] == "pieces";
         let allowed = match path.first().map(String::as_str) {
             Some("hand") => path.len() == 2 && hand_ok,
+            Some("can") => path.len() == 5 && path[1] == "play" && path[2] == "plays" && leads_ok,
             Some("trick") => in_plays && trick_ok,
             Some("last_trick") => in_plays && last_ok,
             _ => false,
