@@ -232,6 +232,9 @@ pub struct RoomConfig {
     /// budget, on the blocking pool (0: every call runs inline). Every ordinary call fits in it;
     /// it bounds how long a module holds a worker that connections also use.
     pub inline_fuel: u64,
+    /// How fast a rollout moves running rooms to another version, rooms per second (each swap
+    /// is one module `migrate` in its room, between two of its inputs).
+    pub rollout_rooms_per_second: u32,
 }
 
 impl Default for RoomConfig {
@@ -253,6 +256,7 @@ impl Default for RoomConfig {
             missed_steps_buffer: 64,
             request_window: 256,
             inline_fuel: 2_000_000,
+            rollout_rooms_per_second: 5_000,
         }
     }
 }
@@ -402,7 +406,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let (r, c) = (&self.room, &self.connection);
         let d = &self.database;
-        let must_be_positive: [(&'static str, u64); 25] = [
+        let must_be_positive: [(&'static str, u64); 26] = [
             ("room.inbox_capacity", r.inbox_capacity as u64),
             ("room.max_rooms", r.max_rooms as u64),
             (
@@ -414,6 +418,10 @@ impl Config {
                 u64::from(r.max_open_rooms_per_address),
             ),
             ("room.max_module_failures", u64::from(r.max_module_failures)),
+            (
+                "room.rollout_rooms_per_second",
+                u64::from(r.rollout_rooms_per_second),
+            ),
             ("room.request_window", r.request_window as u64),
             ("connection.max_message_bytes", c.max_message_bytes as u64),
             ("connection.outbound_queue", c.outbound_queue as u64),

@@ -28,6 +28,21 @@ pub struct ModuleRef {
     pub digest: Option<String>,
 }
 
+impl ModuleRef {
+    /// The reference to the module `key` names, digest included.
+    pub fn of(key: &crate::store::ModuleKey) -> ModuleRef {
+        ModuleRef {
+            name: key.name.clone(),
+            version: key.version.clone(),
+            digest: Some(key.digest.clone()),
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
 /// One input of a game: what changed its state, and (format 2) who came and went.
 ///
 /// Written as an internally tagged object (`{"type":"act",...}`), but read through
@@ -71,6 +86,17 @@ pub enum RecordedInput {
         /// Host time, ms.
         at: u64,
     },
+    /// The game moved to another version of its rules: `to`'s `migrate` took the state over.
+    /// Later inputs are replayed under `to`.
+    Swap {
+        /// The module the game runs under from here on.
+        to: ModuleRef,
+        /// Host time, ms.
+        at: u64,
+        /// The state hash recorded after the swap.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state_hash: Option<String>,
+    },
 }
 
 /// The hash format of records: 16 hex digits.
@@ -89,7 +115,11 @@ impl<'de> Deserialize<'de> for RecordedInput {
             request_id,
             state_hash,
             change,
+            to,
         } = wire::Input::deserialize(d)?;
+        if to.is_some() && !matches!(kind, wire::Kind::Swap) {
+            return Err(D::Error::unknown_field("to", wire::ACT));
+        }
         let unknown = |f: &'static str, fields: &'static [&'static str]| {
             Err(D::Error::unknown_field(f, fields))
         };
@@ -123,6 +153,17 @@ impl<'de> Deserialize<'de> for RecordedInput {
                 (_, Some(_), _) => unknown("request_id", wire::SEAT),
                 _ => unknown("state_hash", wire::SEAT),
             },
+            wire::Kind::Swap => match (seat, action, request_id, change) {
+                (None, None, None, None) => Ok(RecordedInput::Swap {
+                    to: to.ok_or_else(|| D::Error::missing_field("to"))?,
+                    at,
+                    state_hash,
+                }),
+                (Some(_), ..) => unknown("seat", wire::SWAP),
+                (_, Some(_), ..) => unknown("action", wire::SWAP),
+                (_, _, Some(_), _) => unknown("request_id", wire::SWAP),
+                _ => unknown("change", wire::SWAP),
+            },
         }
     }
 }
@@ -136,6 +177,7 @@ mod wire {
     pub const ACT: &[&str] = &["type", "seat", "action", "at", "request_id", "state_hash"];
     pub const TIMER: &[&str] = &["type", "at", "state_hash"];
     pub const SEAT: &[&str] = &["type", "seat", "change", "at"];
+    pub const SWAP: &[&str] = &["type", "to", "at", "state_hash"];
 
     /// Every field any input type has; which ones must be present depends on `type`.
     #[derive(Deserialize)]
@@ -152,6 +194,7 @@ mod wire {
         pub request_id: Option<String>,
         pub state_hash: Option<String>,
         pub change: Option<SeatChange>,
+        pub to: Option<super::ModuleRef>,
     }
 
     /// The input types.
@@ -161,6 +204,7 @@ mod wire {
         Act,
         Timer,
         Seat,
+        Swap,
     }
 
     /// Writes a JSON text held as a `String` as the JSON value it is.
@@ -230,13 +274,18 @@ impl GameRecord {
         let entries: Vec<&crate::store::Entry> = log.entries.iter().map(|(_, e)| e).collect();
         let start = entries.iter().position(|e| e.input == Input::Start)?;
         let h = &log.header;
+        // The game starts under the module of the last swap before its start, if any.
+        let started_under = entries[..start]
+            .iter()
+            .rev()
+            .find_map(|e| match &e.input {
+                Input::Swap { to, .. } => Some(to),
+                _ => None,
+            })
+            .unwrap_or(&h.module);
         Some(GameRecord {
             format: FORMAT.into(),
-            module: ModuleRef {
-                name: h.module.name.clone(),
-                version: h.module.version.clone(),
-                digest: Some(h.module.digest.clone()),
-            },
+            module: ModuleRef::of(started_under),
             seed: h.seed,
             seats: h.seats,
             options: serde_json::from_str(&h.options).unwrap_or(serde_json::Value::Null),
@@ -244,7 +293,8 @@ impl GameRecord {
             start_hash: entries[start].state_hash.map(hash_text),
             inputs: entries
                 .iter()
-                .filter_map(|e| match &e.input {
+                .enumerate()
+                .filter_map(|(i, e)| match &e.input {
                     Input::Act {
                         seat,
                         action,
@@ -265,7 +315,12 @@ impl GameRecord {
                         change: change.clone(),
                         at: e.at,
                     }),
-                    Input::Start => None,
+                    Input::Swap { to, .. } if i > start => Some(RecordedInput::Swap {
+                        to: ModuleRef::of(to),
+                        at: e.at,
+                        state_hash: e.state_hash.map(hash_text),
+                    }),
+                    Input::Start | Input::Swap { .. } => None,
                 })
                 .collect(),
         })
@@ -330,6 +385,19 @@ pub enum ReplayError {
         /// The replay's hash.
         found: String,
     },
+    /// A swap names a module the replay was not given.
+    #[error(
+        "input {index} moves the game to {module} (digest {digest}), which is not available: \
+         give it with --module FILE, or read it from the server's database (--database-url)"
+    )]
+    MissingModule {
+        /// 1-based index of the input.
+        index: usize,
+        /// name@version.
+        module: String,
+        /// Its digest.
+        digest: String,
+    },
     /// Starting the game failed.
     #[error("start failed: {source}")]
     Start {
@@ -360,10 +428,21 @@ pub struct ReplayedStep<'a> {
 }
 
 /// Replays `record` through `module`, calling `on_step` after start and after every input.
-/// Views are rendered for spectators only.
+/// Views are rendered for spectators only. A record with swaps needs [`run_across`].
 pub fn run(
     module: &Module,
     record: &GameRecord,
+    on_step: impl FnMut(ReplayedStep<'_>),
+) -> Result<Step, ReplayError> {
+    run_across(module, record, &|_| None, on_step)
+}
+
+/// [`run`] for a record that may move to other versions of its rules: `modules` finds the
+/// module each swap names (by its reference, digest included).
+pub fn run_across(
+    module: &Module,
+    record: &GameRecord,
+    modules: &dyn Fn(&ModuleRef) -> Option<Module>,
     mut on_step: impl FnMut(ReplayedStep<'_>),
 ) -> Result<Step, ReplayError> {
     if record.format != FORMAT && record.format != FORMAT_1 {
@@ -403,6 +482,7 @@ pub fn run(
             _ => Ok(()),
         }
     };
+    let mut module = module.clone();
     let mut step = module
         .start(&record.setup(), &ctx(record.started_at))
         .map_err(|source| ReplayError::Start { source })?;
@@ -429,6 +509,21 @@ pub fn run(
             }
             // Who holds a seat does not change the state.
             RecordedInput::Seat { .. } => continue,
+            RecordedInput::Swap { to, at, state_hash } => {
+                let missing = || ReplayError::MissingModule {
+                    index: i + 1,
+                    module: to.label(),
+                    digest: to.digest.clone().unwrap_or_default(),
+                };
+                let next = modules(to).ok_or_else(missing)?;
+                if next.info().name != to.name || next.info().version != to.version {
+                    return Err(missing());
+                }
+                let from = module.info().state_version;
+                let migrated = next.migrate(&step.state, from, &ctx(*at));
+                module = next;
+                (migrated, state_hash)
+            }
         };
         step = next.map_err(|source| ReplayError::Input {
             index: i + 1,

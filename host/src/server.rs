@@ -117,8 +117,9 @@ fn without_password(url: &str) -> String {
     }
 }
 
-/// The modules unfinished games were played with that the catalog lacks, read back from the
-/// module store and compiled, by digest.
+/// The modules unfinished games were played with that the catalog lacks (those their headers
+/// name, and those swaps moved them to), read back from the module store and compiled, by
+/// digest.
 async fn modules_for(
     logs: &[crate::store::GameLog],
     ports: &Ports,
@@ -127,8 +128,23 @@ async fn modules_for(
     let Some(runtime) = &ports.runtime else {
         return found;
     };
+    let mut digests: Vec<String> = Vec::new();
     for log in logs {
-        let digest = &log.header.module.digest;
+        digests.push(log.header.module.digest.clone());
+        // A snapshot taken after a swap names the module the game runs under then.
+        let snapshot = log.snapshot.as_ref();
+        digests.extend(
+            snapshot
+                .and_then(|s| crate::room::snapshot_module(&s.data))
+                .map(|k| k.digest),
+        );
+        for (_, entry) in &log.entries {
+            if let crate::store::Input::Swap { to, .. } = &entry.input {
+                digests.push(to.digest.clone());
+            }
+        }
+    }
+    for digest in &digests {
         if found.contains_key(digest) || ports.catalog.by_digest(digest).is_some() {
             continue;
         }
@@ -189,11 +205,14 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         snapshot_every: config.database.snapshot_every,
     });
     let catalog = ports.catalog.clone();
-    let recovery = registry.recover(unfinished, |key| {
-        catalog
-            .by_digest(&key.digest)
-            .or_else(|| stored_modules.get(&key.digest).cloned())
-    });
+    let recovery = registry.recover(
+        unfinished,
+        Arc::new(move |key| {
+            catalog
+                .by_digest(&key.digest)
+                .or_else(|| stored_modules.get(&key.digest).cloned())
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

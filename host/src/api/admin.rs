@@ -9,6 +9,7 @@
 //! POST /admin/purge                purge event logs past archive.retention now
 //! GET  /admin/corrupt              games paused as corrupt at recovery, with the reason
 //! GET  /admin/games/{room}/record  any game's record, finished or not
+//! ...  /admin/modules, /admin/rollouts: game versions and rollouts (see `versions`)
 //! ```
 
 use super::AppState;
@@ -29,6 +30,13 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/admin/purge", post(purge))
         .route("/admin/corrupt", get(corrupt))
         .route("/admin/games/{room}/record", get(game_record))
+        .route("/admin/modules", get(super::versions::list))
+        .route(
+            "/admin/modules/{game}/activate",
+            post(super::versions::activate),
+        )
+        .route("/admin/rollouts", get(super::versions::rollouts))
+        .route("/admin/rollouts/{id}", get(super::versions::rollout))
         .route_layer(middleware::from_fn_with_state(state, authorize))
 }
 

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod guesses;
 pub mod protocol;
 mod requests;
+mod versions;
 mod writer;
 mod ws;
 

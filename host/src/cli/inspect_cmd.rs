@@ -2,7 +2,7 @@
 //! database (its event log and the exact module that played it), every step checked against its
 //! recorded hash. Prints one JSON object.
 
-use super::replay_cmd::{ModuleSource, module_for};
+use super::replay_cmd::{ModuleSource, module_for, swap_target};
 use crate::ids::RoomId;
 use crate::replay::{self, GameRecord, RecordedInput};
 use crate::rules::{Limits, Runtime, RuntimeConfig, Viewer};
@@ -101,7 +101,8 @@ pub fn run(args: InspectArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
         database_url: Some(&url),
     };
     let module = module_for(&record, &from, &runtime)?;
-    let step = replay::run(&module, &record, |_| {})
+    let swapped = |to: &crate::replay::ModuleRef| swap_target(to, &from, &runtime);
+    let step = replay::run_across(&module, &record, &swapped, |_| {})
         .with_context(|| format!("rebuilding {room} to step {seq}"))?;
     let json = |text: &str| {
         serde_json::from_str::<serde_json::Value>(text)

@@ -2,7 +2,7 @@
 //! every recorded state hash, and print every step.
 
 use crate::modules;
-use crate::replay::{self, GameRecord};
+use crate::replay::{self, GameRecord, ModuleRef};
 use crate::rules::{Limits, Module, Runtime, RuntimeConfig};
 use anyhow::Context;
 use std::io::Write;
@@ -17,11 +17,35 @@ pub struct ModuleSource<'a> {
     pub database_url: Option<&'a str>,
 }
 
-/// The module a record names: `--module` if given; else the bundled module with the record's
-/// digest; else the bytes the server's database kept under that digest; else (a record without
-/// a digest) the bundled module of that name.
+/// The module a record starts under: `--module` if given; else the bundled module with the
+/// record's digest; else the bytes the server's database kept under that digest; else (a
+/// record without a digest) the bundled module of that name.
 pub fn module_for(
     record: &GameRecord,
+    from: &ModuleSource<'_>,
+    runtime: &Runtime,
+) -> anyhow::Result<Module> {
+    module_named(&record.module, from, runtime)
+}
+
+/// The module a swap in a record moves the game to, found as [`module_for`] finds the first
+/// (but never from `--module`, which names the first).
+pub fn swap_target(to: &ModuleRef, from: &ModuleSource<'_>, runtime: &Runtime) -> Option<Module> {
+    let from = ModuleSource {
+        spec: None,
+        database_url: from.database_url,
+    };
+    match module_named(to, &from, runtime) {
+        Ok(module) => Some(module),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            None
+        }
+    }
+}
+
+fn module_named(
+    wanted: &ModuleRef,
     from: &ModuleSource<'_>,
     runtime: &Runtime,
 ) -> anyhow::Result<Module> {
@@ -33,10 +57,10 @@ pub fn module_for(
     if let Some(spec) = from.spec {
         return load(&modules::resolve(spec)?, spec);
     }
-    let Some(digest) = &record.module.digest else {
+    let Some(digest) = &wanted.digest else {
         // A record without a digest: the released version it names, else today's build.
-        let name = &record.module.name;
-        if let Some(released) = tabula_bundle::find_released(name, &record.module.version) {
+        let name = &wanted.name;
+        if let Some(released) = tabula_bundle::find_released(name, &wanted.version) {
             return load(released.bytes, name);
         }
         return load(&modules::resolve(name)?, name);
@@ -51,8 +75,8 @@ pub fn module_for(
         anyhow::bail!(
             "the record's module {}@{} (digest {digest}) is not bundled with this build: give \
              --module FILE, or --database-url to read it from the server's database",
-            record.module.name,
-            record.module.version
+            wanted.name,
+            wanted.version
         );
     };
     let bytes = tokio::runtime::Runtime::new()?.block_on(async {
@@ -84,7 +108,8 @@ pub fn run(file: &Path, from: &ModuleSource<'_>, data_dir: &Path) -> anyhow::Res
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_error = None;
-    let outcome = replay::run(&module, &record, |r| {
+    let swapped = |to: &ModuleRef| swap_target(to, from, &runtime);
+    let outcome = replay::run_across(&module, &record, &swapped, |r| {
         let json = |text: &str| {
             serde_json::from_str::<serde_json::Value>(text)
                 .unwrap_or_else(|_| serde_json::Value::String(text.into()))

@@ -8,6 +8,7 @@
 
 mod commands;
 mod recover;
+mod swap;
 
 use super::calls::Sandboxed;
 use super::deadlines::{Deadlines, Work};
@@ -259,9 +260,14 @@ impl RoomActor {
 
     /// Records what a step produced and hands its updates to their recipients.
     fn publish(&mut self, produced: Produced) {
-        self.failures = 0;
         self.record(produced.entry);
-        for (viewer, update) in produced.updates {
+        self.deliver(produced.updates);
+        self.after_step();
+    }
+
+    /// Hands a step's updates to their recipients (after its entry is recorded).
+    fn deliver(&mut self, updates: Vec<(Viewer, Arc<Shared<super::Update>>)>) {
+        for (viewer, update) in updates {
             match viewer {
                 Viewer::Seat(seat) => {
                     if let Some(outbox) = self.seats.get(seat).and_then(|o| o.outbox()) {
@@ -277,6 +283,11 @@ impl RoomActor {
                 }
             }
         }
+    }
+
+    /// The room's bookkeeping after a step: a finished game, the phase, what is awaited next.
+    fn after_step(&mut self) {
+        self.failures = 0;
         let status = self.game.status();
         if status == RoomStatus::Finished {
             self.lobby_dirty = true;

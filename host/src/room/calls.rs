@@ -42,11 +42,17 @@ enum Call<'a> {
         state: Cow<'a, [u8]>,
         seat: Option<u32>,
     },
+    Migrate {
+        state: Cow<'a, [u8]>,
+        from_state_version: u32,
+    },
+    Check(Cow<'a, [u8]>),
 }
 
 enum Output {
     Step(Step),
     Text(String),
+    Checked,
 }
 
 impl Call<'_> {
@@ -77,6 +83,14 @@ impl Call<'_> {
                 state: own(state),
                 seat,
             },
+            Call::Migrate {
+                state,
+                from_state_version,
+            } => Call::Migrate {
+                state: own(state),
+                from_state_version,
+            },
+            Call::Check(state) => Call::Check(own(state)),
         }
     }
 
@@ -102,6 +116,13 @@ impl Call<'_> {
                 entropy,
             } => m.bot_capped(cap, state, *seat, *entropy).map(Output::Text),
             Call::View { state, seat } => m.view_capped(cap, state, *seat).map(Output::Text),
+            Call::Migrate {
+                state,
+                from_state_version,
+            } => m
+                .migrate_capped(cap, state, *from_state_version, ctx)
+                .map(Output::Step),
+            Call::Check(state) => m.check_capped(cap, state).map(|()| Output::Checked),
         }
     }
 }
@@ -118,21 +139,23 @@ fn timed<R>(h: &Histogram, started: std::time::Instant, r: R) -> R {
     r
 }
 
+fn mismatch() -> RulesError {
+    RulesError::Host {
+        message: "a call returned another kind of output than its own".into(),
+    }
+}
+
 fn step(out: Result<Output, RulesError>) -> Result<Step, RulesError> {
     match out? {
         Output::Step(s) => Ok(s),
-        Output::Text(_) => Err(RulesError::Host {
-            message: "a call that makes a step returned text".into(),
-        }),
+        _ => Err(mismatch()),
     }
 }
 
 fn text(out: Result<Output, RulesError>) -> Result<String, RulesError> {
     match out? {
         Output::Text(t) => Ok(t),
-        Output::Step(_) => Err(RulesError::Host {
-            message: "a call that returns text made a step".into(),
-        }),
+        _ => Err(mismatch()),
     }
 }
 
@@ -207,6 +230,31 @@ impl Sandboxed {
         };
         let ctx = CallContext::default();
         timed(&self.timers.bot, t, text(self.run(call, &ctx).await))
+    }
+
+    /// The module in use.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// `migrate`: this module takes over a state another version wrote.
+    pub async fn migrate(
+        &self,
+        state: &[u8],
+        from_state_version: u32,
+        ctx: &CallContext,
+    ) -> Result<Step, RulesError> {
+        let call = Call::Migrate {
+            state: Cow::Borrowed(state),
+            from_state_version,
+        };
+        step(self.run(call, ctx).await)
+    }
+
+    /// `check`: the state's invariants hold.
+    pub async fn check(&self, state: &[u8]) -> Result<(), RulesError> {
+        let call = Call::Check(Cow::Borrowed(state));
+        self.run(call, &CallContext::default()).await.map(|_| ())
     }
 
     pub async fn view(&self, state: &[u8], seat: Option<u32>) -> Result<String, RulesError> {

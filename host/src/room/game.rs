@@ -144,7 +144,7 @@ impl Game {
     pub fn started(&mut self, step: Step, ctx: &CallContext) -> Produced {
         self.status = RoomStatus::Running;
         self.started_at = ctx.now;
-        self.apply(step, Input::Start, ctx)
+        self.apply(step, Input::Start, ctx, false)
     }
 
     /// Whether a player's action may be tried now (the game runs and, if the player said so,
@@ -184,12 +184,18 @@ impl Game {
             action,
             request_id,
         };
-        self.apply(step, input, ctx)
+        self.apply(step, input, ctx, false)
     }
 
     /// Makes the step of the module's timer the game's state.
     pub fn timer_fired(&mut self, step: Step, ctx: &CallContext) -> Produced {
-        self.apply(step, Input::Timer, ctx)
+        self.apply(step, Input::Timer, ctx, false)
+    }
+
+    /// Makes the step of another version's `migrate` the game's state (`swap` is the
+    /// [`Input::Swap`]): each viewer's update replaces everything it knew (`resync`).
+    pub fn swapped(&mut self, step: Step, swap: Input, ctx: &CallContext) -> Produced {
+        self.apply(step, swap, ctx, true)
     }
 
     /// Stops the game after repeated module failures.
@@ -199,7 +205,7 @@ impl Game {
     }
 
     /// Makes `step` the game's state and renders its update for each of `ctx.viewers`.
-    fn apply(&mut self, mut step: Step, input: Input, ctx: &CallContext) -> Produced {
+    fn apply(&mut self, mut step: Step, input: Input, ctx: &CallContext, resync: bool) -> Produced {
         self.seq += 1;
         self.last_at = ctx.now;
         if step.result.is_some() {
@@ -238,7 +244,7 @@ impl Game {
                             .clone()
                     });
                     let chosen_events = chosen.iter().map(|&i| events[i].1.clone()).collect();
-                    let u = Shared::new(self.update(text, chosen_events, false));
+                    let u = Shared::new(self.update(text, chosen_events, resync));
                     distinct.push((view, chosen, u.clone()));
                     u
                 }

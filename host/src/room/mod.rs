@@ -37,6 +37,7 @@ pub use outbox::{Ack, CloseReason, Outbox, Outgoing, Refusal, Shared};
 pub use registry::{CreateRoom, Creator, Registry, RoomSpawner};
 
 use crate::ids::{PlayerId, RoomId};
+use crate::rules::Module;
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -206,6 +207,12 @@ pub struct Entering {
     pub reply: Reply<()>,
 }
 
+/// The module a room's snapshot says its game runs under (`None` when the snapshot does not
+/// say, or does not decode): recovery needs it loaded before the room is rebuilt.
+pub fn snapshot_module(data: &[u8]) -> Option<crate::store::ModuleKey> {
+    snapshot::RoomSnapshot::decode(data).ok()?.module
+}
+
 /// A reply channel.
 pub type Reply<T> = oneshot::Sender<Result<T, RoomError>>;
 
@@ -260,12 +267,44 @@ pub enum RoomCmd {
     /// The catalog changed which version of this room's game new rooms get: `None` when it is
     /// the room's own version again. The room reports it in its info and keeps its version.
     ActiveVersion(Option<Arc<str>>),
+    /// Move the game to another version of its rules, between two inputs (see
+    /// [`SwapOutcome`]).
+    Swap(SwapCmd),
     /// A player's connection went away.
     Disconnected {
         /// Who.
         player: PlayerId,
         /// Which connection (ignored if the player has since reconnected on another).
         conn: u64,
+    },
+}
+
+/// [`RoomCmd::Swap`].
+#[derive(Debug)]
+pub struct SwapCmd {
+    /// The version to move to.
+    pub module: Module,
+    /// The game's active version now (what the room reports beside its own).
+    pub active: Option<Arc<str>>,
+    /// How it went; sent once the swap's entry is durable.
+    pub reply: oneshot::Sender<SwapOutcome>,
+}
+
+/// How a swap went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SwapOutcome {
+    /// The game runs under the new version from `seq` on (its members were sent the new
+    /// version and fresh views).
+    Swapped {
+        /// The game's sequence number after the swap.
+        seq: u64,
+    },
+    /// The room was on that version already.
+    Unchanged,
+    /// The room stays on its version.
+    Pinned {
+        /// Why.
+        reason: String,
     },
 }
 

@@ -32,8 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod recover;
+mod rollout;
 
-pub use recover::Recovery;
+pub use recover::{ModuleOf, Recovery};
+pub use rollout::{ActivateError, PinnedRoom, Policy, RolloutStatus};
 
 /// A request to create a room.
 #[derive(Clone, Debug, Default)]
@@ -162,6 +164,7 @@ pub struct Registry {
     /// Live rooms, and open rooms per creator and address, with their caps.
     quotas: Quotas,
     snapshot_every: u64,
+    rollouts: rollout::Rollouts,
 }
 
 impl Registry {
@@ -184,6 +187,7 @@ impl Registry {
             shutdown: p.shutdown,
             spawner: p.spawner,
             snapshot_every: p.snapshot_every,
+            rollouts: rollout::Rollouts::default(),
         });
         let weak = Arc::downgrade(&registry);
         let shutdown = registry.shutdown.clone();

@@ -6,7 +6,7 @@
 //!
 //! Owns: the room's log writer and the held outputs. Must not touch: the game or seats.
 
-use super::{Outbox, Outgoing, Reply, RoomError, RoomInfo};
+use super::{Outbox, Outgoing, Reply, RoomError, RoomInfo, SwapOutcome};
 use crate::store::{Durable, Entry, GameWriter};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub(crate) enum Out {
     Info(Reply<RoomInfo>, Result<RoomInfo, RoomError>),
     /// The answer to a leave, or to a join, watch or resume (whose reply frame went before).
     Done(Reply<()>, Result<(), RoomError>),
+    /// How a swap went (once the swap's entry is durable).
+    Swapped(tokio::sync::oneshot::Sender<SwapOutcome>, SwapOutcome),
 }
 
 impl Out {
@@ -33,6 +35,9 @@ impl Out {
             }
             Out::Done(reply, r) => {
                 let _ = reply.send(r);
+            }
+            Out::Swapped(reply, outcome) => {
+                let _ = reply.send(outcome);
             }
         }
     }

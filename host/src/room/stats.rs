@@ -83,6 +83,13 @@ impl RoomStats {
         true
     }
 
+    /// The room now runs `version` of its game: it is counted under it from now on.
+    pub fn set_version(&mut self, version: &str) {
+        self.metrics.rooms.get_or_create(&self.gauge()).dec();
+        self.names.1 = Arc::from(version);
+        self.metrics.rooms.get_or_create(&self.gauge()).inc();
+    }
+
     /// Counts an action's result (`ok` or an error code).
     pub fn count_action(&mut self, result: &'static str) {
         if let Some((_, c)) = self.actions.iter().find(|(r, _)| *r == result) {

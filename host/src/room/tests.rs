@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 mod closing;
 mod durable;
 mod recovery;
+mod swap;
 
 /// The bundled modules, compiled once for every test of this binary.
 fn catalog() -> Arc<MemoryCatalog> {

@@ -91,7 +91,7 @@ pub fn state_hash(state: &[u8]) -> u64 {
     u64::from_le_bytes(first)
 }
 
-/// What reached a game. A module swap will be one more kind, naming the new digest.
+/// What reached a game.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Input {
     /// The seats were full: the module's `start` ran.
@@ -113,6 +113,16 @@ pub enum Input {
         seat: u32,
         /// Its new occupant.
         change: SeatChange,
+    },
+    /// The game moved to another version of its rules: `to`'s `migrate` took over the state
+    /// the module with digest `from` left (before the start: nothing to migrate, `state_hash`
+    /// is `None`). Every later entry is played under `to`. (Last, so that entries encoded
+    /// before it existed decode as they were.)
+    Swap {
+        /// The digest of the module the game ran under until now.
+        from: String,
+        /// The module it runs under from now on.
+        to: ModuleKey,
     },
 }
 

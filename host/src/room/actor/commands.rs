@@ -58,6 +58,7 @@ impl RoomActor {
                     self.lobby_dirty = true;
                 }
             }
+            RoomCmd::Swap(cmd) => self.swap(cmd).await,
             // The loop takes these before handing commands over.
             RoomCmd::Shutdown | RoomCmd::Archive(_) => {}
         }

@@ -14,8 +14,8 @@ use super::RoomActor;
 use crate::room::seats::Seats;
 use crate::room::snapshot::RoomSnapshot;
 use crate::room::{RoomStatus, requests::RequestWindow};
-use crate::rules::CallContext;
-use crate::store::{Entry, GameLog, Input, SeatChange};
+use crate::rules::{CallContext, Module};
+use crate::store::{Entry, GameLog, Input, ModuleKey, SeatChange};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -52,7 +52,12 @@ impl RoomActor {
                 (player.clone(), acks)
             })
             .collect();
-        RoomSnapshot::new(self.game.saved(), self.seats.saved(), requests)
+        RoomSnapshot::new(
+            self.game.saved(),
+            self.seats.saved(),
+            requests,
+            Some(crate::modules::catalog_key(self.calls.module())),
+        )
     }
 
     /// How the finished game ended, for its archive.
@@ -68,14 +73,15 @@ impl RoomActor {
     }
 
     /// Rebuilds the room from `log` (its latest snapshot and the entries after it); `whole`
-    /// reads the game's entire log, for a repair. The room then runs as if it had never stopped,
-    /// but for the connections.
+    /// reads the game's entire log, for a repair; `resolve` finds the modules the game moved to
+    /// by swaps. The room then runs as if it had never stopped, but for the connections.
     pub(crate) async fn recover(
         &mut self,
         log: GameLog,
         whole: impl AsyncFnOnce() -> Option<GameLog>,
+        resolve: &(dyn Fn(&ModuleKey) -> Option<Module> + Send + Sync),
     ) -> Recovered {
-        let outcome = match self.rebuild(&log, true).await {
+        let outcome = match self.rebuild(&log, true, resolve).await {
             Ok(()) => Recovered::Exact,
             Err(first) => {
                 // The whole log must replay to at least where the short way had to reach.
@@ -86,7 +92,7 @@ impl RoomActor {
                     .or(log.snapshot.as_ref().map(|s| s.seq))
                     .unwrap_or(0);
                 let repaired = match whole().await {
-                    Some(all) => match self.rebuild(&all, false).await {
+                    Some(all) => match self.rebuild(&all, false, resolve).await {
                         Ok(()) if self.game.seq() >= reach => Ok(()),
                         Ok(()) => Err(format!(
                             "{first}; its whole log ends at seq {} before seq {reach}",
@@ -100,7 +106,7 @@ impl RoomActor {
                     Ok(()) => Recovered::Repaired(first),
                     Err(why) => {
                         // Kept as far as the short way matched.
-                        let _ = self.rebuild(&log, true).await;
+                        let _ = self.rebuild(&log, true, resolve).await;
                         Recovered::Corrupt(why)
                     }
                 }
@@ -124,16 +130,30 @@ impl RoomActor {
     /// Resets the room to its start, then applies the snapshot (if `use_snapshot`) and the
     /// entries. Stops at the first entry that does not replay exactly, leaving the room as the
     /// last one that did.
-    async fn rebuild(&mut self, log: &GameLog, use_snapshot: bool) -> Result<(), String> {
+    async fn rebuild(
+        &mut self,
+        log: &GameLog,
+        use_snapshot: bool,
+        resolve: &(dyn Fn(&ModuleKey) -> Option<Module> + Send + Sync),
+    ) -> Result<(), String> {
         self.game.reset();
         self.seats = Seats::new(self.seats.len(), 0);
         self.requests.clear();
+        // (An earlier attempt may have moved to a module a swap named.)
+        self.restore_module(&log.header.module, resolve)?;
         if use_snapshot && let Some(snapshot) = &log.snapshot {
             let saved = RoomSnapshot::decode(&snapshot.data)
                 .map_err(|e| format!("its snapshot at entry {} is unusable: {e}", snapshot.pos))?;
+            if let Some(module) = &saved.module {
+                self.restore_module(module, resolve)?;
+            }
             self.restore(saved);
         }
         for (pos, entry) in &log.entries {
+            if let Input::Swap { .. } = entry.input {
+                self.replay_swap(*pos, entry, resolve).await?;
+                continue;
+            }
             self.replay(*pos, entry).await?;
         }
         Ok(())
@@ -175,6 +195,8 @@ impl RoomActor {
                 self.calls.act(self.game.state(), *seat, action, &ctx).await
             }
             Input::Timer => self.calls.timer(self.game.state(), &ctx).await,
+            // (Swaps are replayed by `replay_swap`.)
+            Input::Swap { .. } => return Ok(()),
         }
         .map_err(failed)?;
         // Checked before the step is applied: a room that stops here is as of the last step
@@ -208,8 +230,8 @@ impl RoomActor {
                         .remember(id, &Ok(entry.seq), capacity);
                 }
             }
-            // (Seat changes were applied above.)
-            Input::Timer | Input::Seat { .. } => {
+            // (Seat changes and swaps were applied above.)
+            Input::Timer | Input::Seat { .. } | Input::Swap { .. } => {
                 self.game.timer_fired(step, &ctx);
             }
         }

@@ -11,11 +11,15 @@ use crate::store::{EventLog, GameLog, ModuleKey};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+/// Finds a module by its key (catalog first, then the module store), for the games rebuilt.
+pub type ModuleOf = Arc<dyn Fn(&ModuleKey) -> Option<Module> + Send + Sync>;
+
 /// What a rebuild needs once the room's task runs.
 pub(super) struct Rebuild {
     log: GameLog,
     store: Arc<dyn EventLog>,
     metrics: Arc<crate::metrics::Metrics>,
+    modules: ModuleOf,
     done: oneshot::Sender<()>,
 }
 
@@ -23,8 +27,13 @@ impl Rebuild {
     pub(super) async fn run(self, actor: &mut RoomActor) {
         let room = self.log.header.room.clone();
         let store = self.store;
+        let modules = self.modules;
         let outcome = actor
-            .recover(self.log, async || store.read(&room).await.ok().flatten())
+            .recover(
+                self.log,
+                async || store.read(&room).await.ok().flatten(),
+                &*modules,
+            )
             .await;
         self.metrics.recovered(outcome.label());
         let _ = self.done.send(());
@@ -51,12 +60,9 @@ impl Recovery {
 }
 
 impl Registry {
-    /// Rebuilds every game of `logs` as a room, with the module `module_of` finds for its key.
-    pub fn recover(
-        self: &Arc<Self>,
-        logs: Vec<GameLog>,
-        module_of: impl Fn(&ModuleKey) -> Option<Module>,
-    ) -> Recovery {
+    /// Rebuilds every game of `logs` as a room, with the module `module_of` finds for its key
+    /// (and for the versions swaps moved it to).
+    pub fn recover(self: &Arc<Self>, logs: Vec<GameLog>, module_of: ModuleOf) -> Recovery {
         let mut recovery = Recovery {
             rebuilding: 0,
             missing_module: Vec::new(),
@@ -115,6 +121,7 @@ impl Registry {
                 log,
                 store: self.log.clone(),
                 metrics: self.metrics.clone(),
+                modules: module_of.clone(),
                 done,
             };
             self.launch(&handle, private, Box::new(actor), rx, Some(rebuild));

@@ -36,14 +36,14 @@ async fn played(rooms: &mut Rooms, moves: u32) -> RoomInfo {
 
 /// A second server's rooms over the same log: the first one's rooms stop as at a crash (they
 /// never end their games), then the second rebuilds what the log holds.
-async fn restart(first: &Rooms, log: Arc<dyn EventLog>, logs: Vec<GameLog>) -> Rooms {
+pub(super) async fn restart(first: &Rooms, log: Arc<dyn EventLog>, logs: Vec<GameLog>) -> Rooms {
     first.shutdown.cancel();
     settle().await;
     let rooms = Rooms::new(RoomConfig::default(), log);
     let catalog = rooms.catalog.clone();
     rooms
         .registry
-        .recover(logs, |key| catalog.by_digest(&key.digest))
+        .recover(logs, Arc::new(move |key| catalog.by_digest(&key.digest)))
         .done()
         .await;
     rooms
