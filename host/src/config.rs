@@ -55,6 +55,9 @@ pub struct Config {
     pub modules_dir: Option<PathBuf>,
     /// Whether clients may choose a game's seed (reproducible or duplicate play).
     pub allow_client_seed: bool,
+    /// Development mode (`--dev`): a module uploaded or dropped under a name and version that
+    /// is installed already becomes a new revision of that version instead of being refused.
+    pub dev: bool,
     /// Rooms.
     pub room: RoomConfig,
     /// Connections.
@@ -77,6 +80,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".tabula"),
             modules_dir: None,
             allow_client_seed: false,
+            dev: false,
             room: RoomConfig::default(),
             connection: ConnectionConfig::default(),
             sandbox: Limits::default(),
@@ -350,6 +354,8 @@ pub struct FlagOverrides {
     pub modules_dir: Option<PathBuf>,
     /// `--allow-client-seed`.
     pub allow_client_seed: bool,
+    /// `--dev`.
+    pub dev: bool,
     /// `--database-url`.
     pub database_url: Option<String>,
 }
@@ -388,6 +394,7 @@ impl Config {
             config.modules_dir = Some(m.clone());
         }
         config.allow_client_seed |= flags.allow_client_seed;
+        config.dev |= flags.dev;
         if let Some(u) = &flags.database_url {
             config.database.url = Some(u.clone());
         }

@@ -8,7 +8,7 @@ use crate::api::guesses::Guesses;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::modules::{MemoryCatalog, ModuleCatalog, load_catalog};
+use crate::modules::{CatalogSources, MemoryCatalog, ModuleCatalog, build_catalog};
 use crate::room::registry::RegistryParams;
 use crate::room::{Registry, RoomSpawner};
 use crate::rules::{Runtime, RuntimeConfig};
@@ -59,8 +59,9 @@ pub struct Ports {
     /// The event log, sessions and module bytes.
     pub storage: Storage,
     /// Compiles modules the catalog does not have that unfinished games were played with (read
-    /// back from the module store); `None`: such games are not rebuilt.
-    pub runtime: Option<Runtime>,
+    /// back from the module store), and uploaded ones; `None`: such games are not rebuilt, and
+    /// uploads are refused.
+    pub runtime: Option<Arc<Runtime>>,
     /// The metrics registry (storage registers its own metrics in it when it opens).
     pub metrics: Arc<Metrics>,
 }
@@ -84,7 +85,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         limits: config.sandbox.clone(),
         cache_dir: Some(config.data_dir.join("modules")),
     })?;
-    let catalog = load_catalog(&runtime, config.modules_dir.as_deref())?;
     let metrics = Arc::new(Metrics::new());
     let url = config.database_url();
     let claim = Storage::claim(&url)?;
@@ -92,10 +92,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("opening the database {}", without_password(&url)))?;
     tracing::info!(database = %without_password(&url), "storage open");
+    let catalog = build_catalog(
+        &runtime,
+        CatalogSources {
+            dir: config.modules_dir.as_deref(),
+            store: Some(&*storage.modules),
+            revisions: config.dev,
+        },
+    )
+    .await?;
     let ports = Ports {
         catalog: Arc::new(catalog),
         storage,
-        runtime: Some(runtime),
+        runtime: Some(Arc::new(runtime)),
         metrics,
     };
     let mut running = start_with(config, ports).await?;
@@ -245,6 +254,9 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         sessions: Sessions::new(ports.storage.sessions.clone(), session_limits),
         log: ports.storage.log.clone(),
         archive: ports.storage.archive.clone(),
+        modules: ports.storage.modules.clone(),
+        runtime: ports.runtime.clone(),
+        smoke_runs: Default::default(),
         recovering: std::sync::atomic::AtomicBool::new(true),
         metrics,
         shutdown: shutdown.clone(),

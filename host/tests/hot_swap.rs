@@ -233,6 +233,15 @@ async fn a_liap_tui_game_moves_to_2_0_0_mid_game_and_survives_a_crash_after() {
         );
         players.push(c);
     }
+    // The activation is remembered: new rooms get 2.0.0 after the restart too.
+    let (_, modules) = http(server.addr, "GET", "/admin/modules", Some(ADMIN)).await;
+    let modules: Value = serde_json::from_str(&modules).expect("JSON");
+    assert!(
+        modules["games"].as_array().is_some_and(|g| g
+            .iter()
+            .any(|g| g["name"] == "liap-tui" && g["active"] == "2.0.0")),
+        "{modules}"
+    );
     table.players = players;
     table.latest = vec![Value::Null; 4];
     table.play_until(last + 10).await;

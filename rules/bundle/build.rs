@@ -97,8 +97,11 @@ fn main() -> Result<()> {
         let ident = package.replace('-', "_").to_uppercase();
         constants.push_str(&format!(
             "/// The `{package}` component.\npub const {ident}: &[u8] = include_bytes!({path:?});\n\
-             /// Where the `{package}` component was written.\npub const {ident}_PATH: &str = {path:?};\n",
-            path = path.display().to_string()
+             /// Where the `{package}` component was written.\npub const {ident}_PATH: &str = {path:?};\n\
+             /// Where the `{package}` core module (before it became a component) was written.\n\
+             pub const {ident}_CORE_PATH: &str = {core:?};\n",
+            path = path.display().to_string(),
+            core = core_path.display().to_string()
         ));
         generated.push_str(&format!(
             "    Bundled {{ name: {package:?}, bytes: {ident}, path: {ident}_PATH, fixture: {fixture}, released: None }},\n"

@@ -9,3 +9,4 @@ mod play;
 mod resilience;
 mod rooms;
 mod storage;
+mod versions;

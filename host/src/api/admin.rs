@@ -30,7 +30,14 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/admin/purge", post(purge))
         .route("/admin/corrupt", get(corrupt))
         .route("/admin/games/{room}/record", get(game_record))
-        .route("/admin/modules", get(super::versions::list))
+        .route(
+            "/admin/modules",
+            get(super::versions::list)
+                .post(super::versions::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    super::versions::MAX_MODULE_BYTES,
+                )),
+        )
         .route(
             "/admin/modules/{game}/activate",
             post(super::versions::activate),

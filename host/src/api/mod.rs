@@ -50,6 +50,12 @@ pub struct AppState {
     pub log: Arc<dyn crate::store::EventLog>,
     /// Finished games' summaries and statistics.
     pub archive: Arc<dyn crate::store::Archive>,
+    /// Module bytes, the versions accepted and the active versions.
+    pub modules: Arc<dyn crate::store::ModuleStore>,
+    /// Compiles uploaded modules (`None`: uploads are refused).
+    pub runtime: Option<Arc<crate::rules::Runtime>>,
+    /// Digests whose smoke run passed.
+    pub smoke_runs: crate::modules::accept::SmokeRuns,
     /// True until every unfinished game has been rebuilt.
     pub recovering: std::sync::atomic::AtomicBool,
 }

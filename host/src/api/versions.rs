@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! GET  /admin/modules                   games, their versions, rooms and failures per version
+//! POST /admin/modules[?activate=POLICY] a module's bytes (a component, or the core module cargo
+//!                                       builds): accepted after a smoke run, installed, kept
 //! POST /admin/modules/{game}/activate   {"version", "policy"}: make a version active, and with
 //!                                       "migrate" move the running rooms to it (a rollout)
 //! GET  /admin/rollouts                  rollouts kept, oldest first
@@ -12,9 +14,12 @@
 
 use super::AppState;
 use super::archive::HttpError;
+use crate::modules::accept::{AcceptError, accept};
+use crate::modules::{CatalogError, catalog_key};
 use crate::room::registry::{ActivateError, Policy};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -91,6 +96,114 @@ pub(super) struct Activate {
     policy: Option<String>,
 }
 
+/// The largest module an upload may send.
+pub(super) const MAX_MODULE_BYTES: usize = 32 << 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UploadQuery {
+    /// Activate the module at once with this policy.
+    activate: Option<String>,
+}
+
+pub(super) async fn upload(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<UploadQuery>,
+    bytes: Bytes,
+) -> Result<Response, HttpError> {
+    let refused = |status, code, message: String| HttpError::new(status, code, message);
+    let Some(runtime) = app.runtime.clone() else {
+        return Err(refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server takes no uploads (it has no sandbox runtime)".into(),
+        ));
+    };
+    let policy = query.activate.as_deref().map(parse_policy).transpose()?;
+    let worker = app.clone();
+    let accepted =
+        tokio::task::spawn_blocking(move || accept(&runtime, &bytes, &worker.smoke_runs))
+            .await
+            .map_err(|e| {
+                refused(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("the check failed to run: {e}"),
+                )
+            })?
+            .map_err(|e| {
+                let code = match e {
+                    AcceptError::SmokeRun { .. } => "smoke_run_failed",
+                    _ => "invalid_module",
+                };
+                refused(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+            })?;
+    let module = accepted.module;
+    let key = catalog_key(&module);
+    // Kept by digest first, so that whatever rooms run it can be rebuilt under it after a
+    // restart (a refused module kept is refused again then).
+    app.modules.keep(&key, module.bytes()).await.map_err(|e| {
+        refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+    })?;
+    let installed = match app
+        .registry
+        .catalog()
+        .install(module.clone(), app.config.dev)
+    {
+        Ok(installed) => installed,
+        Err(e @ CatalogError::VersionTaken { .. }) => {
+            return Err(refused(
+                StatusCode::CONFLICT,
+                "version_taken",
+                e.to_string(),
+            ));
+        }
+        Err(e) => {
+            return Err(refused(
+                StatusCode::BAD_REQUEST,
+                "invalid_module",
+                e.to_string(),
+            ));
+        }
+    };
+    tracing::info!(game = %key.name, version = %key.version, digest = %key.digest,
+        installed, converted = accepted.converted, "module uploaded");
+    let rollout = match policy {
+        Some(policy) => Some(activate_and_keep(&app, &key.name, &key.version, policy).await?),
+        None => None,
+    };
+    let status = if installed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::json!({
+        "name": key.name,
+        "version": key.version,
+        "digest": key.digest,
+        "contract": module.contract().as_str(),
+        "converted": accepted.converted,
+        "installed": installed,
+        "smoke_run": accepted.smoke,
+        "rollout": rollout,
+    });
+    Ok((status, Json(body)).into_response())
+}
+
+fn parse_policy(name: &str) -> Result<Policy, HttpError> {
+    Policy::parse(name).ok_or_else(|| {
+        HttpError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("unknown policy {name:?}: use new-rooms or migrate"),
+        )
+    })
+}
+
 pub(super) async fn activate(
     State(app): State<Arc<AppState>>,
     Path(game): Path<String>,
@@ -105,17 +218,26 @@ pub(super) async fn activate(
             ),
         )
     })?;
-    let name = body.policy.as_deref().unwrap_or("new-rooms");
-    let policy = Policy::parse(name).ok_or_else(|| {
-        HttpError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("unknown policy {name:?}: use new-rooms or migrate"),
-        )
-    })?;
+    let policy = parse_policy(body.policy.as_deref().unwrap_or("new-rooms"))?;
+    let status = activate_and_keep(&app, &game, &body.version, policy).await?;
+    let code = if status.state == "running" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, Json(status)).into_response())
+}
+
+/// Activates `version` of `game` with `policy` and stores the activation.
+async fn activate_and_keep(
+    app: &AppState,
+    game: &str,
+    version: &str,
+    policy: Policy,
+) -> Result<crate::room::registry::RolloutStatus, HttpError> {
     let status = app
         .registry
-        .activate(&game, &body.version, policy)
+        .activate(game, version, policy)
         .map_err(|e| match e {
             ActivateError::Catalog(e) => {
                 HttpError::new(StatusCode::NOT_FOUND, "unknown_version", e.to_string())
@@ -124,12 +246,19 @@ pub(super) async fn activate(
                 HttpError::new(StatusCode::CONFLICT, "cannot_migrate", e.to_string())
             }
         })?;
-    let code = if status.state == "running" {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    Ok((code, Json(status)).into_response())
+    // Remembered, so that a restart keeps the version active.
+    if let Err(e) = app.modules.set_active(game, version).await {
+        tracing::error!(game, version, "the activation is not saved: {e}");
+        return Err(HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!(
+                "{game}@{version} is active, but the database did not record it ({e}): \
+                 activate it again before a restart"
+            ),
+        ));
+    }
+    Ok(status)
 }
 
 pub(super) async fn rollouts(State(app): State<Arc<AppState>>) -> Response {

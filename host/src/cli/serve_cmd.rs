@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Let clients choose a game's seed.
     #[arg(long)]
     allow_client_seed: bool,
+    /// Development mode: a module pushed under an installed name and version becomes a new
+    /// revision instead of being refused (also TABULA_DEV=true).
+    #[arg(long)]
+    dev: bool,
     /// Where games and sessions are stored: `sqlite://PATH`, `postgres://...` or `memory:`
     /// [default: sqlite://DATA_DIR/tabula.db; also TABULA_DATABASE__URL].
     #[arg(long)]
@@ -39,6 +43,7 @@ pub fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode>
         data_dir: data_dir.map(Path::to_path_buf),
         modules_dir: args.modules,
         allow_client_seed: args.allow_client_seed,
+        dev: args.dev,
         database_url: args.database_url,
     };
     let config = Config::load(file.as_deref(), std::env::vars(), &flags)?;

@@ -6,7 +6,7 @@
 //! Must not touch: rooms, sockets, storage. [`MemoryCatalog`] is the implementation used today.
 
 use crate::rules::{Module, RulesError, Runtime};
-use crate::store::ModuleKey;
+use crate::store::{ModuleKey, ModuleStore};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::RwLock;
@@ -50,6 +50,23 @@ pub enum CatalogError {
         /// Why.
         source: RulesError,
     },
+    /// Another module is installed under that name and version (outside development mode a
+    /// version, once installed, is one module forever).
+    #[error(
+        "{game}@{version} is installed already as another module (digest {installed}); raise \
+         the version (or run the server with --dev, where it becomes a new revision)"
+    )]
+    VersionTaken {
+        /// The game.
+        game: String,
+        /// The version.
+        version: String,
+        /// The installed module's digest.
+        installed: String,
+    },
+    /// The module store could not be read.
+    #[error("cannot read the installed versions: {0}")]
+    Store(#[from] crate::store::StoreError),
     /// No such game or version.
     #[error("no game {game} at version {version}")]
     UnknownVersion {
@@ -77,6 +94,25 @@ pub trait ModuleCatalog: Send + Sync + 'static {
     fn list(&self) -> Vec<GameListing>;
     /// A counter that moves on every change.
     fn changes(&self) -> watch::Receiver<u64>;
+
+    /// Installs `module` unless another module holds its name and version: then it is refused,
+    /// or with `revisions` (development mode) it replaces that version as a new revision (rooms
+    /// on the old revision keep it). `Ok(false)`: the very same module is installed already.
+    fn install(&self, module: Module, revisions: bool) -> Result<bool, CatalogError> {
+        let info = module.info();
+        match self.version(&info.name, &info.version) {
+            Some(m) if m.digest() == module.digest() => Ok(false),
+            Some(m) if !revisions => Err(CatalogError::VersionTaken {
+                game: info.name.clone(),
+                version: info.version.clone(),
+                installed: m.digest().into(),
+            }),
+            _ => {
+                self.add(module);
+                Ok(true)
+            }
+        }
+    }
 }
 
 /// The key of a loaded module.
@@ -223,28 +259,85 @@ impl ModuleCatalog for MemoryCatalog {
     }
 }
 
-/// The bundled games (not the test fixtures: released versions first, then the ones built from
-/// the current source) plus every `*.wasm` in `dir`. A game's first version installed is its
-/// active one: the released version where there is one, so that bundling a newer version does
-/// not make it active.
-pub fn load_catalog(runtime: &Runtime, dir: Option<&Path>) -> Result<MemoryCatalog, CatalogError> {
+/// How the catalog is built at start.
+pub struct CatalogSources<'a> {
+    /// A directory of `*.wasm` components to install too.
+    pub dir: Option<&'a Path>,
+    /// The versions accepted before, and the active versions as last set.
+    pub store: Option<&'a dyn ModuleStore>,
+    /// Development mode: a different module under an installed version is a new revision.
+    pub revisions: bool,
+}
+
+/// The catalog at start: the versions this server accepted before (kept in the module store,
+/// oldest first), then the bundled games (not the test fixtures: released versions first, then
+/// the ones built from the current source) and every `*.wasm` in the directory. A game's first
+/// version installed is its active one — the released version where there is one, so that
+/// bundling a newer version does not make it active — unless an operator activated another,
+/// which the store remembers. A candidate under a name and version installed with other bytes is
+/// refused with a warning (see [`ModuleCatalog::install`]).
+pub async fn build_catalog(
+    runtime: &Runtime,
+    from: CatalogSources<'_>,
+) -> Result<MemoryCatalog, CatalogError> {
     let catalog = MemoryCatalog::default();
+    if let Some(store) = from.store {
+        for key in store.kept().await? {
+            let Some(bytes) = store.load(&key.digest).await? else {
+                continue;
+            };
+            match runtime.load(&bytes) {
+                Ok(module) => match catalog.install(module, from.revisions) {
+                    // The first module kept under a version is that version (in development
+                    // mode, the last: revisions replace it).
+                    Ok(_) | Err(CatalogError::VersionTaken { .. }) => {}
+                    Err(e) => return Err(e),
+                },
+                Err(e) => tracing::warn!(game = %key.name, version = %key.version,
+                    digest = %key.digest, "a kept module no longer loads: {e}"),
+            }
+        }
+    }
+    for (what, module) in candidates(runtime, from.dir)? {
+        match catalog.install(module, from.revisions) {
+            Ok(true) if from.revisions => tracing::info!("installed {what}"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("not installed: {what}: {e}"),
+        }
+    }
+    if let Some(store) = from.store {
+        for (game, version) in store.active_versions().await? {
+            if let Err(e) = catalog.set_active(&game, &version) {
+                tracing::warn!("the active version of {game} as last set is gone: {e}");
+            }
+        }
+    }
+    Ok(catalog)
+}
+
+/// The bundled games and the directory's modules, loaded, in installation order.
+fn candidates(
+    runtime: &Runtime,
+    dir: Option<&Path>,
+) -> Result<Vec<(String, Module)>, CatalogError> {
+    let mut found = Vec::new();
     let mut bundled: Vec<_> = tabula_bundle::MODULES
         .iter()
         .filter(|m| !m.fixture)
         .collect();
     bundled.sort_by_key(|m| m.released.is_none());
     for bundled in bundled {
+        let what = match bundled.released {
+            Some(v) => format!("{}@{v} (released)", bundled.name),
+            None => format!("{} (bundled)", bundled.name),
+        };
         let module = runtime
             .load(bundled.bytes)
             .map_err(|source| CatalogError::Load {
-                what: match bundled.released {
-                    Some(v) => format!("{}@{v} (released)", bundled.name),
-                    None => bundled.name.into(),
-                },
+                what: what.clone(),
                 source,
             })?;
-        catalog.add(module);
+        found.push((what, module));
     }
     if let Some(dir) = dir {
         let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::Dir {
@@ -263,10 +356,22 @@ pub fn load_catalog(runtime: &Runtime, dir: Option<&Path>) -> Result<MemoryCatal
                 path: what.clone(),
                 source,
             })?;
-            let module = runtime
-                .load(&bytes)
-                .map_err(|source| CatalogError::Load { what, source })?;
-            catalog.add(module);
+            let module = runtime.load(&bytes).map_err(|source| CatalogError::Load {
+                what: what.clone(),
+                source,
+            })?;
+            found.push((what, module));
+        }
+    }
+    Ok(found)
+}
+
+/// [`build_catalog`] without a store or revisions (tools and tests).
+pub fn load_catalog(runtime: &Runtime, dir: Option<&Path>) -> Result<MemoryCatalog, CatalogError> {
+    let catalog = MemoryCatalog::default();
+    for (what, module) in candidates(runtime, dir)? {
+        if let Err(e) = catalog.install(module, false) {
+            tracing::warn!("not installed: {what}: {e}");
         }
     }
     Ok(catalog)
@@ -317,5 +422,70 @@ mod tests {
         assert_eq!(listed[0].active, key.version);
         assert!(catalog.by_digest("not-a-digest").is_none());
         assert!(catalog.active("chess").is_none());
+    }
+
+    #[tokio::test]
+    async fn versions_accepted_and_activated_before_a_restart_come_back_and_a_version_is_one_module()
+     {
+        // At start the released version is active, not the newer build; an operator's
+        // activation survives the restart; a different module under an installed version is
+        // refused, except in development mode, where it becomes the version's new revision.
+        let runtime = Runtime::new(RuntimeConfig {
+            limits: Limits::default(),
+            cache_dir: None,
+        })
+        .expect("runtime");
+        let store = crate::store::MemoryModules::default();
+        let sources = |revisions| CatalogSources {
+            dir: None,
+            store: Some(&store),
+            revisions,
+        };
+        let first = build_catalog(&runtime, sources(false))
+            .await
+            .expect("built");
+        let active = first.active("turn-room").expect("installed");
+        assert_eq!(active.info().version, "1.0.0", "the released version");
+        assert_eq!(active.contract(), crate::rules::ContractVersion::V0_1);
+        for game in first.list() {
+            for v in &game.versions {
+                let m = first.version(&game.name, v).expect("listed");
+                store.keep(&key_of(&m), m.bytes()).await.expect("kept");
+            }
+        }
+        store.set_active("turn-room", "1.1.0").await.expect("set");
+        let second = build_catalog(&runtime, sources(false))
+            .await
+            .expect("built");
+        assert_eq!(
+            second.active("turn-room").map(|m| m.info().version.clone()),
+            Some("1.1.0".into())
+        );
+
+        let installed = second.version("turn-room", "1.1.0").expect("installed");
+        let rebuilt = installed.as_version("1.1.0");
+        assert!(matches!(
+            second.install(rebuilt.clone(), false),
+            Err(CatalogError::VersionTaken { .. })
+        ));
+        assert_eq!(
+            second
+                .version("turn-room", "1.1.0")
+                .map(|m| m.digest().to_owned()),
+            Some(installed.digest().to_owned()),
+            "refused: nothing changed"
+        );
+        assert!(matches!(
+            second.install(installed.clone(), false),
+            Ok(false)
+        ));
+        assert!(matches!(second.install(rebuilt.clone(), true), Ok(true)));
+        assert_eq!(
+            second
+                .version("turn-room", "1.1.0")
+                .map(|m| m.digest().to_owned()),
+            Some(rebuilt.digest().to_owned()),
+            "a new revision"
+        );
     }
 }

@@ -2,10 +2,12 @@
 //! and the catalog of installed games ([`ModuleCatalog`], a port). Owns no sandbox state; it
 //! only produces bytes for [`crate::rules::Runtime::load`] and keeps the loaded modules.
 
+pub mod accept;
 mod catalog;
 
 pub use catalog::{
-    CatalogError, GameListing, MemoryCatalog, ModuleCatalog, key_of as catalog_key, load_catalog,
+    CatalogError, CatalogSources, GameListing, MemoryCatalog, ModuleCatalog, build_catalog,
+    key_of as catalog_key, load_catalog,
 };
 
 use std::path::Path;

@@ -376,6 +376,9 @@ impl SessionStore for MemorySessions {
 #[derive(Default)]
 pub struct MemoryModules {
     modules: Mutex<HashMap<String, Vec<u8>>>,
+    /// Kept modules' keys, oldest first.
+    kept: Mutex<Vec<ModuleKey>>,
+    active: Mutex<BTreeMap<String, String>>,
 }
 
 impl ModuleStore for MemoryModules {
@@ -384,14 +387,38 @@ impl ModuleStore for MemoryModules {
         key: &'a ModuleKey,
         bytes: &'a [u8],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        lock(&self.modules)
-            .entry(key.digest.clone())
-            .or_insert_with(|| bytes.to_vec());
+        let mut modules = lock(&self.modules);
+        if !modules.contains_key(&key.digest) {
+            modules.insert(key.digest.clone(), bytes.to_vec());
+            lock(&self.kept).push(key.clone());
+        }
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn load<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
         let found = lock(&self.modules).get(digest).cloned();
         Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn kept(&self) -> BoxFuture<'_, Result<Vec<ModuleKey>, StoreError>> {
+        let kept = lock(&self.kept).clone();
+        Box::pin(std::future::ready(Ok(kept)))
+    }
+
+    fn active_versions(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, StoreError>> {
+        let active = lock(&self.active)
+            .iter()
+            .map(|(g, v)| (g.clone(), v.clone()))
+            .collect();
+        Box::pin(std::future::ready(Ok(active)))
+    }
+
+    fn set_active<'a>(
+        &'a self,
+        game: &'a str,
+        version: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        lock(&self.active).insert(game.into(), version.into());
+        Box::pin(std::future::ready(Ok(())))
     }
 }

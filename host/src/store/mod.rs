@@ -367,6 +367,17 @@ pub trait ModuleStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// The bytes of the module with `digest`.
     fn load<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+    /// Every module kept, oldest first (the versions this server accepted).
+    fn kept(&self) -> BoxFuture<'_, Result<Vec<ModuleKey>, StoreError>>;
+    /// Each game's active version as an operator last set it: (game, version).
+    fn active_versions(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, StoreError>>;
+    /// Records `version` as `game`'s active version (written at once, not through the
+    /// group-commit writer: an activation is rare and its operator waits for it).
+    fn set_active<'a>(
+        &'a self,
+        game: &'a str,
+        version: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 /// The storage ports of one server.

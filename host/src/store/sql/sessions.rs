@@ -128,4 +128,50 @@ impl ModuleStore for SqlModules {
             Ok(row.map(|(bytes,)| bytes))
         })
     }
+
+    fn kept(&self) -> BoxFuture<'_, Result<Vec<ModuleKey>, StoreError>> {
+        Box::pin(async move {
+            let sql = "SELECT name, version, digest FROM modules ORDER BY added_at, digest";
+            let rows: Vec<(String, String, String)> = each_db!(&self.reads, Db, pool => {
+                sqlx::query_as(sql).fetch_all(pool).await
+            })
+            .map_err(db_error)?;
+            Ok(rows
+                .into_iter()
+                .map(|(name, version, digest)| ModuleKey {
+                    name,
+                    version,
+                    digest,
+                })
+                .collect())
+        })
+    }
+
+    fn active_versions(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, StoreError>> {
+        Box::pin(async move {
+            let sql = "SELECT game, version FROM active_versions ORDER BY game";
+            each_db!(&self.reads, Db, pool => {
+                sqlx::query_as(sql).fetch_all(pool).await
+            })
+            .map_err(db_error)
+        })
+    }
+
+    fn set_active<'a>(
+        &'a self,
+        game: &'a str,
+        version: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let sql = "INSERT INTO active_versions (game, version, set_at) VALUES ($1, $2, $3) \
+                       ON CONFLICT (game) DO UPDATE SET version = excluded.version, \
+                       set_at = excluded.set_at";
+            let at = now_ms() as i64;
+            each_db!(&self.reads, Db, pool => {
+                sqlx::query(sql).bind(game).bind(version).bind(at).execute(pool).await.map(|_| ())
+            })
+            .map_err(db_error)?;
+            Ok(())
+        })
+    }
 }

@@ -132,7 +132,7 @@ async fn migrations_run_at_open_and_again_on_reopen(db: TestDb) {
     let s = db.open().await;
     let raw = db.raw().await;
     // SQLite has one more: its journal.
-    let migrations = if raw.is_postgres() { 3 } else { 4 };
+    let migrations = if raw.is_postgres() { 4 } else { 5 };
     assert_eq!(
         count(&raw, "SELECT COUNT(*) FROM _sqlx_migrations").await,
         migrations
@@ -144,6 +144,7 @@ async fn migrations_run_at_open_and_again_on_reopen(db: TestDb) {
         "sessions",
         "modules",
         "game_seats",
+        "active_versions",
     ] {
         assert_eq!(
             count(&raw, &format!("SELECT COUNT(*) FROM {table}")).await,

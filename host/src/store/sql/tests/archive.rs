@@ -120,7 +120,7 @@ async fn game_totals_are_filled_from_games_finished_before_them(db: TestDb) {
     let raw = db.raw().await;
     for undo in [
         "DROP TABLE game_totals",
-        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+        "DELETE FROM _sqlx_migrations WHERE description = 'game totals'",
     ] {
         each_db!(&raw, Db, pool => sqlx::query(undo).execute(pool).await.map(drop)).expect("undo");
     }

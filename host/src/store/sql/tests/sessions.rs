@@ -1,5 +1,5 @@
 //! Sessions and module bytes on both databases: tokens stored hashed, expiry, module bytes by
-//! digest.
+//! digest, the versions accepted and the active ones.
 
 use super::*;
 
@@ -7,6 +7,7 @@ on_both!(
     session_tokens_are_stored_hashed,
     expire_forgets_unused_sessions,
     module_bytes_round_trip,
+    accepted_versions_and_active_ones_survive_a_restart,
 );
 
 /// A session whose player and name do not contain its token.
@@ -87,4 +88,39 @@ async fn module_bytes_round_trip(db: TestDb) {
         Some(bytes)
     );
     assert_eq!(s.modules.load("ef").await.expect("load"), None);
+}
+
+async fn accepted_versions_and_active_ones_survive_a_restart(db: TestDb) {
+    // The versions a server accepted are listed oldest first after a restart, and each game's
+    // active version is the one an operator set last.
+    let s = db.open().await;
+    let key = |version: &str, d: &str| ModuleKey {
+        name: "tic-tac-toe".into(),
+        version: version.into(),
+        digest: d.repeat(64),
+    };
+    let (old, new) = (key("1.0.0", "a"), key("1.1.0", "b"));
+    s.modules.keep(&old, b"old").await.expect("keep");
+    s.modules.keep(&new, b"new").await.expect("keep");
+    s.modules.keep(&old, b"old").await.expect("keep again");
+    assert_eq!(s.modules.active_versions().await.expect("read"), []);
+    s.modules
+        .set_active("tic-tac-toe", "1.0.0")
+        .await
+        .expect("set");
+    s.modules
+        .set_active("tic-tac-toe", "1.1.0")
+        .await
+        .expect("set again");
+    s.modules.set_active("nim", "2.0.0").await.expect("set");
+    drop(s);
+    let s = db.open().await;
+    assert_eq!(s.modules.kept().await.expect("read"), [old, new]);
+    assert_eq!(
+        s.modules.active_versions().await.expect("read"),
+        [
+            ("nim".to_owned(), "2.0.0".to_owned()),
+            ("tic-tac-toe".to_owned(), "1.1.0".to_owned())
+        ]
+    );
 }

@@ -1,0 +1,187 @@
+//! Game versions through the admin API: uploads (checked, refused with the reason, a version
+//! being one module forever outside development mode), the list of versions, activations.
+
+use serde_json::{Value, json};
+use tabula_tests::{TestServer, http, room_id};
+
+const ADMIN: &str = "versions-test-admin-token";
+
+/// A POST of raw bytes with the admin token (or `token`); the status and the JSON body.
+async fn post_bytes(s: &TestServer, path: &str, token: Option<&str>, bytes: &[u8]) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(s.addr())
+        .await
+        .expect("connect");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/wasm\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(bytes).await.expect("write");
+    let mut buf = String::new();
+    stream.read_to_string(&mut buf).await.expect("read");
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// `bytes` with a custom section appended: the same module to the sandbox, other bytes (and so
+/// another digest) to anyone who keeps them.
+fn with_custom_section(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    // id 0 (custom), size 8, name "test" (length 4), payload 1 2 3.
+    out.extend([0, 8, 4, b't', b'e', b's', b't', 1, 2, 3]);
+    out
+}
+
+fn versions_of(list: &Value, game: &str) -> Value {
+    list["games"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == game))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_checked_and_a_version_is_one_module() {
+    // An operator lists the versions (contract, rooms, failures), uploads are refused without
+    // the token, junk and broken modules are refused with the reason, the core module cargo
+    // builds is accepted (made a component), and another module under an installed version is
+    // refused outside development mode.
+    let s = TestServer::start_with(|c| c.admin.token = Some(ADMIN.into())).await;
+    let (status, list) = http(s.addr(), "GET", "/admin/modules", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{list}");
+    let list: Value = serde_json::from_str(&list).expect("JSON");
+    let liap = versions_of(&list, "liap-tui");
+    assert_eq!(liap["active"], "1.0.0");
+    let contracts: Vec<(&str, &str)> = liap["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap_or(""),
+                v["contract"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(contracts, [("1.0.0", "0.1.0"), ("2.0.0", "0.2.0")]);
+
+    for token in [None, Some("wrong-token-wrong-token")] {
+        let (status, _) = post_bytes(&s, "/admin/modules", token, tabula_bundle::TURN_ROOM).await;
+        assert_eq!(status, 401);
+        let (status, _) = http(s.addr(), "GET", "/admin/modules", token).await;
+        assert_eq!(status, 401);
+    }
+    let (status, body) = post_bytes(&s, "/admin/modules", Some(ADMIN), b"MZ not wasm").await;
+    assert_eq!(
+        (status, &body["code"]),
+        (422, &json!("invalid_module")),
+        "{body}"
+    );
+    let half = &tabula_bundle::LIAP_TUI[..tabula_bundle::LIAP_TUI.len() / 2];
+    let (status, body) = post_bytes(&s, "/admin/modules", Some(ADMIN), half).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (422, &json!("invalid_module")),
+        "{body}"
+    );
+    assert!(!body["message"].as_str().unwrap_or("").is_empty());
+
+    let core = std::fs::read(tabula_bundle::TIC_TAC_TOE_CORE_PATH).expect("core module");
+    let (status, body) = post_bytes(&s, "/admin/modules", Some(ADMIN), &core).await;
+    assert_eq!(
+        status, 200,
+        "the very same module is installed already: {body}"
+    );
+    assert_eq!(
+        (
+            &body["name"],
+            &body["version"],
+            &body["converted"],
+            &body["installed"]
+        ),
+        (
+            &json!("tic-tac-toe"),
+            &json!("1.1.0"),
+            &json!(true),
+            &json!(false)
+        )
+    );
+    assert!(
+        body["smoke_run"]["finished"].as_u64().unwrap_or(0) > 0,
+        "{body}"
+    );
+
+    let other = with_custom_section(tabula_bundle::TIC_TAC_TOE);
+    let (status, body) = post_bytes(&s, "/admin/modules", Some(ADMIN), &other).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &json!("version_taken")),
+        "{body}"
+    );
+    let (_, list) = http(s.addr(), "GET", "/admin/modules", Some(ADMIN)).await;
+    let list: Value = serde_json::from_str(&list).expect("JSON");
+    let ttt = versions_of(&list, "tic-tac-toe");
+    let digests: Vec<&Value> = ttt["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| &v["digest"])
+        .collect();
+    assert_eq!(digests.len(), 2, "nothing changed: {ttt}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_development_mode_a_module_pushed_again_is_a_new_revision_that_new_rooms_get() {
+    // A designer's loop against a --dev server: pushing a rebuilt module under the same version
+    // replaces it for new rooms, and `?activate=new-rooms` makes it active at once; a room
+    // created before keeps the revision it started with.
+    let s = TestServer::start_with(|c| {
+        c.admin.token = Some(ADMIN.into());
+        c.dev = true;
+    })
+    .await;
+    let mut ann = s.player("ann").await;
+    let before = ann
+        .ok(json!({"type": "create_room", "game": "tic-tac-toe", "version": "1.1.0", "bots": 1}))
+        .await;
+    let rebuilt = with_custom_section(tabula_bundle::TIC_TAC_TOE);
+    let (status, body) = post_bytes(
+        &s,
+        "/admin/modules?activate=new-rooms",
+        Some(ADMIN),
+        &rebuilt,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["installed"], true);
+    assert_eq!(body["rollout"]["policy"], "new-rooms");
+    let digest = body["digest"].as_str().expect("digest").to_owned();
+    let (_, list) = http(s.addr(), "GET", "/admin/modules", Some(ADMIN)).await;
+    let list: Value = serde_json::from_str(&list).expect("JSON");
+    let ttt = versions_of(&list, "tic-tac-toe");
+    assert_eq!(ttt["active"], "1.1.0");
+    let current = ttt["versions"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["version"] == "1.1.0"))
+        .expect("listed");
+    assert_eq!(current["digest"], digest.as_str(), "the new revision");
+    // The room made before goes on with its revision; a new one plays on the new revision.
+    let room = room_id(&before);
+    let reply = ann
+        .request(json!({"type": "act", "room": room, "action": {"cell": 4}}))
+        .await;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    let mut bob = s.player("bob").await;
+    let created = bob
+        .ok(json!({"type": "create_room", "game": "tic-tac-toe", "bots": 1}))
+        .await;
+    assert_eq!(created["room"]["version"], "1.1.0");
+}
