@@ -247,3 +247,97 @@ async fn a_liap_tui_game_moves_to_2_0_0_mid_game_and_survives_a_crash_after() {
     table.play_until(last + 10).await;
     assert_eq!(table.latest[0]["view"]["max_rounds"], 20);
 }
+
+/// Runs `tabula ARGS` with `env`; (success, stdout, stderr).
+fn tabula(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args).env_remove("TABULA_ADMIN__TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("tabula runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_modules_command_lists_pushes_and_migrates_a_running_game() {
+    // A designer's loop is one command against a --dev server: `tabula modules push
+    // target/wasm32-unknown-unknown/release/GAME.wasm --activate migrate` uploads the core
+    // module cargo built and moves the running game to it, showing the rollout; `list` shows the
+    // versions; a wrong token is refused with the server's reason.
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut env = ENV.to_vec();
+    env.push(("TABULA_DEV", "true"));
+    let server = ServerProcess::start(BIN, data.path(), &databases::sqlite(), &env);
+    server.ready().await;
+    let url = format!("http://{}", server.addr);
+    let mut ann = Client::connect(server.addr, None).await;
+    ann.hello("ann").await;
+    let room = ann
+        .create_room(json!({"game": "turn-room", "bots": 1, "seats": 2,
+                            "options": {"moves": 1000}}))
+        .await;
+    let (ok, _, err) = tabula(
+        &[
+            "modules",
+            "--server",
+            &url,
+            "--token",
+            "not-the-token-at-all",
+            "list",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("401") && err.contains("unauthorized"), "{err}");
+
+    let token = [("TABULA_ADMIN__TOKEN", ADMIN)];
+    let (ok, out, err) = tabula(&["modules", "--server", &url, "list"], &token);
+    assert!(ok, "{err}");
+    assert!(out.contains("turn-room (active 1.0.0)"), "{out}");
+    assert!(
+        out.contains("1.1.0") && out.contains("contract 0.2.0"),
+        "{out}"
+    );
+
+    let core = tabula_bundle::TURN_ROOM_CORE_PATH;
+    let (ok, out, err) = tabula(
+        &[
+            "modules",
+            "--server",
+            &url,
+            "push",
+            core,
+            "--activate",
+            "migrate",
+        ],
+        &token,
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("turn-room@1.1.0") && out.contains("core module"),
+        "{out}"
+    );
+    assert!(err.contains("done") && err.contains("migrated 1"), "{err}");
+    let reply = ann.ok(json!({"type": "watch", "room": room})).await;
+    assert_eq!(reply["room"]["version"], "1.1.0", "{reply}");
+
+    let (ok, _, err) = tabula(&["modules", "--server", &url, "status"], &token);
+    assert!(ok && err.contains("migrated 1"), "{err}");
+    let (ok, _, err) = tabula(
+        &[
+            "modules",
+            "--server",
+            &url,
+            "activate",
+            "turn-room",
+            "9.9.9",
+        ],
+        &token,
+    );
+    assert!(!ok && err.contains("unknown_version"), "{err}");
+}

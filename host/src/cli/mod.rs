@@ -2,6 +2,7 @@
 //! results for people (and JSON with `--json`).
 
 mod inspect_cmd;
+mod modules_cmd;
 mod replay_cmd;
 mod rules_cmd;
 mod serve_cmd;
@@ -45,6 +46,15 @@ pub enum Command {
     },
     /// Rebuild a game from a server's database at any step and print it (JSON).
     Inspect(inspect_cmd::InspectArgs),
+    /// Game versions on a running server (admin API): list, push, activate, rollout status.
+    Modules {
+        /// The server and the admin token.
+        #[command(flatten)]
+        server: modules_cmd::ServerArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: modules_cmd::ModulesCommand,
+    },
 }
 
 /// Runs the command line; the exit code is non-zero on any failure or violation.
@@ -83,6 +93,7 @@ pub fn main() -> ExitCode {
             &data_dir,
         ),
         Command::Inspect(args) => inspect_cmd::run(args, &data_dir),
+        Command::Modules { server, command } => modules_cmd::run(command, &server),
     };
     match outcome {
         Ok(code) => code,
