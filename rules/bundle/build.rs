@@ -19,6 +19,13 @@ const GUESTS: &[(&str, bool)] = &[
     ("hostile", true),
 ];
 
+/// Further builds of a guest with a cargo feature, each its own module:
+/// (package, feature, bundled name).
+const VARIANTS: &[(&str, &str, &str)] = &[
+    ("hostile", "migrate-fails", "hostile-migrate-fails"),
+    ("hostile", "traps-after-swap", "hostile-traps-after-swap"),
+];
+
 const TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() -> Result<()> {
@@ -38,37 +45,10 @@ fn main() -> Result<()> {
     check_target_installed()?;
 
     let guest_target_dir = guest_target_dir(&out_dir, &root);
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root)
-        .args(["build", "--release", "--target", TARGET])
-        .arg("--target-dir")
-        .arg(&guest_target_dir);
+    let mut cmd = guest_build(&cargo, &root, &guest_target_dir);
     for (package, _) in GUESTS {
         cmd.args(["-p", package]);
     }
-    // The outer build's flags and wrappers (clippy, coverage, a host-only RUSTFLAGS) must not
-    // leak into the guest build.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "CARGO_BUILD_RUSTFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        // Without bulk memory, `memcpy` stays wasm code instead of `memory.copy`, which wasmtime
-        // runs as a call into the host: serde's many small copies made that 5% of a Liap Tui act.
-        .env(
-            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
-            "-Ctarget-feature=-bulk-memory",
-        );
     let status = cmd
         .status()
         .with_context(|| format!("running {cargo} to build the rules modules"))?;
@@ -94,6 +74,9 @@ fn main() -> Result<()> {
             .with_context(|| format!("{package}: encoding the component"))?;
         let path = out_dir.join(format!("{package}.wasm"));
         fs::write(&path, &component)?;
+        // A copy of the core module (the guest build's own file is rebuilt by the variants).
+        let core_path = out_dir.join(format!("{package}.core.wasm"));
+        fs::write(&core_path, &core)?;
         let ident = package.replace('-', "_").to_uppercase();
         constants.push_str(&format!(
             "/// The `{package}` component.\npub const {ident}: &[u8] = include_bytes!({path:?});\n\
@@ -107,6 +90,43 @@ fn main() -> Result<()> {
             "    Bundled {{ name: {package:?}, bytes: {ident}, path: {ident}_PATH, fixture: {fixture}, released: None }},\n"
         ));
     }
+    // Variants, built after the plain guests (a variant's build replaces the package's core
+    // module file, which was read above).
+    for (package, feature, name) in VARIANTS {
+        let mut cmd = guest_build(&cargo, &root, &guest_target_dir);
+        cmd.args(["-p", package, "--features", feature]);
+        let status = cmd
+            .status()
+            .with_context(|| format!("running {cargo} to build {name}"))?;
+        if !status.success() {
+            bail!("building {name} for {TARGET} failed ({status}); see the output above");
+        }
+        let core_path = guest_target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let core = fs::read(&core_path)
+            .with_context(|| format!("reading the core module {}", core_path.display()))?;
+        let component = wit_component::ComponentEncoder::default()
+            .module(&core)
+            .with_context(|| format!("{name}: reading the component metadata"))?
+            .validate(true)
+            .encode()
+            .with_context(|| format!("{name}: encoding the component"))?;
+        let path = out_dir.join(format!("{name}.wasm"));
+        fs::write(&path, &component)?;
+        let ident = name.replace('-', "_").to_uppercase();
+        constants.push_str(&format!(
+            "/// The `{name}` component (`{package}` built with `{feature}`).\n\
+             pub const {ident}: &[u8] = include_bytes!({path:?});\n",
+            path = path.display().to_string()
+        ));
+        generated.push_str(&format!(
+            "    Bundled {{ name: {name:?}, bytes: {ident}, path: {path:?}, fixture: true, released: None }},\n",
+            path = path.display().to_string()
+        ));
+    }
+
     // Released versions: kept byte for byte in `rules/released/` (`NAME-VERSION.wasm`), never
     // rebuilt, so that a version games were played with stays the same module forever.
     let released_dir = root.join("rules").join("released");
@@ -144,6 +164,40 @@ fn main() -> Result<()> {
     generated.push_str("];\n");
     fs::write(out_dir.join("modules.rs"), constants + &generated)?;
     Ok(())
+}
+
+/// A release build of guests for the wasm target in `target_dir`, with the flags every guest
+/// build uses; the caller adds the packages.
+fn guest_build(cargo: &str, root: &Path, target_dir: &Path) -> Command {
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--release", "--target", TARGET])
+        .arg("--target-dir")
+        .arg(target_dir);
+    // The outer build's flags and wrappers (clippy, coverage, a host-only RUSTFLAGS) must not
+    // leak into the guest build.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        // Without bulk memory, `memcpy` stays wasm code instead of `memory.copy`, which wasmtime
+        // runs as a call into the host: serde's many small copies made that 5% of a Liap Tui act.
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "-Ctarget-feature=-bulk-memory",
+        );
+    cmd
 }
 
 /// `target/wasm-guests`, found from OUT_DIR (`<target>/<profile>/build/<pkg>/out`), so that it

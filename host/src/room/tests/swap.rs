@@ -202,3 +202,30 @@ async fn versions_that_cannot_take_a_game_over_leave_it_where_it_is() {
     assert!(done.pinned[0].reason.contains("over"), "{done:?}");
     assert_eq!(&*handle.info().version, "1.0.0");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_version_whose_migrate_fails_leaves_every_room_on_its_own() {
+    // hostile 1.1.0 refuses to take over any game: the rollout reports each room pinned with
+    // the module's reason, the rooms stay on 1.0.0 and play on.
+    let mut rooms = Rooms::new(RoomConfig::default(), Arc::new(MemoryLog::default()));
+    let (ann, bob) = (player("p-ann"), player("p-bob"));
+    let (a, _a_rx) = rooms.conn();
+    let (b, _b_rx) = rooms.conn();
+    let handle = rooms.create(hostile("none"), &ann, a.clone()).await;
+    join(&handle, &bob, b).await;
+    handle.send(act(&ann, "a1", &a)).expect("sent");
+    settle().await;
+    let id = rooms
+        .registry
+        .activate("hostile", "1.1.0", Policy::Migrate)
+        .expect("activated")
+        .id;
+    let done = finished(&rooms, id).await;
+    assert_eq!((done.migrated, done.pinned.len()), (0, 1), "{done:?}");
+    assert!(done.pinned[0].reason.contains("refuses"), "{done:?}");
+    assert_eq!(&*handle.info().version, "1.0.0");
+    let (out, mut rx) = rooms.conn();
+    handle.send(act(&bob, "b1", &out)).expect("sent");
+    settle().await;
+    assert_eq!(replies(&mut rx), ["ack b1 3"]);
+}
