@@ -239,6 +239,11 @@ pub struct RoomConfig {
     /// How fast a rollout moves running rooms to another version, rooms per second (each swap
     /// is one module `migrate` in its room, between two of its inputs).
     pub rollout_rooms_per_second: u32,
+    /// How long a canary watches the new version before it moves every room, ms.
+    pub canary_window_ms: u64,
+    /// The new version's failures per 1000 calls (traps, fuel, memory, deadlines, failed
+    /// checks) above which a canary rolls back.
+    pub canary_max_failures_per_mille: u32,
 }
 
 impl Default for RoomConfig {
@@ -261,6 +266,8 @@ impl Default for RoomConfig {
             request_window: 256,
             inline_fuel: 2_000_000,
             rollout_rooms_per_second: 5_000,
+            canary_window_ms: 60_000,
+            canary_max_failures_per_mille: 10,
         }
     }
 }

@@ -86,6 +86,17 @@ pub enum RecordedInput {
         /// Host time, ms.
         at: u64,
     },
+    /// The game went back to `to`, the version before its last swap: the state as it stood
+    /// before that swap, with every action and timer since applied again under `to`.
+    Rollback {
+        /// The module the game runs under from here on.
+        to: ModuleRef,
+        /// Host time, ms.
+        at: u64,
+        /// The state hash recorded after the rollback.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state_hash: Option<String>,
+    },
     /// The game moved to another version of its rules: `to`'s `migrate` took the state over.
     /// Later inputs are replayed under `to`.
     Swap {
@@ -117,7 +128,7 @@ impl<'de> Deserialize<'de> for RecordedInput {
             change,
             to,
         } = wire::Input::deserialize(d)?;
-        if to.is_some() && !matches!(kind, wire::Kind::Swap) {
+        if to.is_some() && !matches!(kind, wire::Kind::Swap | wire::Kind::Rollback) {
             return Err(D::Error::unknown_field("to", wire::ACT));
         }
         let unknown = |f: &'static str, fields: &'static [&'static str]| {
@@ -153,12 +164,15 @@ impl<'de> Deserialize<'de> for RecordedInput {
                 (_, Some(_), _) => unknown("request_id", wire::SEAT),
                 _ => unknown("state_hash", wire::SEAT),
             },
-            wire::Kind::Swap => match (seat, action, request_id, change) {
-                (None, None, None, None) => Ok(RecordedInput::Swap {
-                    to: to.ok_or_else(|| D::Error::missing_field("to"))?,
-                    at,
-                    state_hash,
-                }),
+            wire::Kind::Swap | wire::Kind::Rollback => match (seat, action, request_id, change) {
+                (None, None, None, None) => {
+                    let to = to.ok_or_else(|| D::Error::missing_field("to"))?;
+                    Ok(if matches!(kind, wire::Kind::Swap) {
+                        RecordedInput::Swap { to, at, state_hash }
+                    } else {
+                        RecordedInput::Rollback { to, at, state_hash }
+                    })
+                }
                 (Some(_), ..) => unknown("seat", wire::SWAP),
                 (_, Some(_), ..) => unknown("action", wire::SWAP),
                 (_, _, Some(_), _) => unknown("request_id", wire::SWAP),
@@ -205,6 +219,7 @@ mod wire {
         Timer,
         Seat,
         Swap,
+        Rollback,
     }
 
     /// Writes a JSON text held as a `String` as the JSON value it is.
@@ -279,7 +294,7 @@ impl GameRecord {
             .iter()
             .rev()
             .find_map(|e| match &e.input {
-                Input::Swap { to, .. } => Some(to),
+                Input::Swap { to, .. } | Input::Rollback { to, .. } => Some(to),
                 _ => None,
             })
             .unwrap_or(&h.module);
@@ -320,7 +335,12 @@ impl GameRecord {
                         at: e.at,
                         state_hash: e.state_hash.map(hash_text),
                     }),
-                    Input::Start | Input::Swap { .. } => None,
+                    Input::Rollback { to, .. } if i > start => Some(RecordedInput::Rollback {
+                        to: ModuleRef::of(to),
+                        at: e.at,
+                        state_hash: e.state_hash.map(hash_text),
+                    }),
+                    Input::Start | Input::Swap { .. } | Input::Rollback { .. } => None,
                 })
                 .collect(),
         })
@@ -483,6 +503,9 @@ pub fn run_across(
         }
     };
     let mut module = module.clone();
+    // Since the last swap: the module and step before it, and the inputs after it (what a
+    // rollback replays).
+    let mut pre_swap: Option<(Module, Step, Vec<&RecordedInput>)> = None;
     let mut step = module
         .start(&record.setup(), &ctx(record.started_at))
         .map_err(|source| ReplayError::Start { source })?;
@@ -521,10 +544,45 @@ pub fn run_across(
                 }
                 let from = module.info().state_version;
                 let migrated = next.migrate(&step.state, from, &ctx(*at));
+                pre_swap = Some((module.clone(), step.clone(), Vec::new()));
                 module = next;
                 (migrated, state_hash)
             }
+            RecordedInput::Rollback { to, at, state_hash } => {
+                let missing = || ReplayError::MissingModule {
+                    index: i + 1,
+                    module: to.label(),
+                    digest: to.digest.clone().unwrap_or_default(),
+                };
+                let Some((old, before, since)) = pre_swap.take() else {
+                    return Err(missing());
+                };
+                if to.digest.as_deref().is_some_and(|d| d != old.digest()) {
+                    return Err(missing());
+                }
+                let mut back = Ok(before);
+                for input in since {
+                    back = back.and_then(|s: Step| match input {
+                        RecordedInput::Act {
+                            seat, action, at, ..
+                        } => old.act(&s.state, *seat, action, &ctx(*at)),
+                        RecordedInput::Timer { at, .. } => old.timer(&s.state, &ctx(*at)),
+                        _ => Ok(s),
+                    });
+                }
+                let _ = at;
+                module = old;
+                (back, state_hash)
+            }
         };
+        if let Some((_, _, since)) = pre_swap.as_mut()
+            && matches!(
+                input,
+                RecordedInput::Act { .. } | RecordedInput::Timer { .. }
+            )
+        {
+            since.push(input);
+        }
         step = next.map_err(|source| ReplayError::Input {
             index: i + 1,
             input: serde_json::to_string(input).unwrap_or_default(),

@@ -212,6 +212,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         shutdown: shutdown.clone(),
         spawner,
         snapshot_every: config.database.snapshot_every,
+        modules: Some(ports.storage.modules.clone()),
     });
     let catalog = ports.catalog.clone();
     let recovery = registry.recover(

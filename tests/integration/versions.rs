@@ -185,3 +185,89 @@ async fn in_development_mode_a_module_pushed_again_is_a_new_revision_that_new_ro
         .await;
     assert_eq!(created["room"]["version"], "1.1.0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_version_that_traps_is_rolled_back_by_its_canary_and_the_game_goes_on() {
+    // An operator uploads hostile 1.2.0 (it passes its smoke run: it traps only in games it
+    // takes over) and starts a canary on every room: the game moves, the next move fails with a
+    // module error, the canary rolls back by itself, the players hear the old version again and
+    // play on; the version was never made active.
+    let s = TestServer::start_with(|c| {
+        c.admin.token = Some(ADMIN.into());
+        c.room.canary_window_ms = 30_000;
+    })
+    .await;
+    let (status, body) = post_bytes(
+        &s,
+        "/admin/modules",
+        Some(ADMIN),
+        tabula_bundle::HOSTILE_TRAPS_AFTER_SWAP,
+    )
+    .await;
+    assert_eq!((status, &body["version"]), (201, &json!("1.2.0")), "{body}");
+    let mut ann = s.player("ann").await;
+    let mut bob = s.player("bob").await;
+    let created = ann
+        .ok(json!({"type": "create_room", "game": "hostile", "version": "1.0.0", "seats": 2}))
+        .await;
+    let room = room_id(&created);
+    bob.ok(json!({"type": "join", "room": room})).await;
+    let first = ann
+        .request(json!({"type": "act", "room": room, "action": {}}))
+        .await;
+    assert_eq!(first["type"], "ack", "{first}");
+
+    let (status, body) = tabula_tests::http_body(
+        s.addr(),
+        "POST",
+        "/admin/modules/hostile/activate",
+        Some(ADMIN),
+        r#"{"version": "1.2.0", "policy": "canary:100"}"#,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<Value>(&body).expect("JSON")["id"].clone();
+    // Bob's move under 1.2.0 traps: refused, and the room stays.
+    let mut refused = Value::Null;
+    for _ in 0..100 {
+        refused = bob
+            .request(json!({"type": "act", "room": room, "action": {}}))
+            .await;
+        if refused["type"] == "error" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(refused["code"], "module_error", "{refused}");
+    let mut rollout = Value::Null;
+    for _ in 0..300 {
+        let (_, body) = http(
+            s.addr(),
+            "GET",
+            &format!("/admin/rollouts/{id}"),
+            Some(ADMIN),
+        )
+        .await;
+        rollout = serde_json::from_str(&body).expect("JSON");
+        if rollout["state"] == "rolled_back" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(rollout["state"], "rolled_back", "{rollout}");
+    assert!(
+        rollout["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failed")),
+        "{rollout}"
+    );
+    let back = bob.ok(json!({"type": "watch", "room": room})).await;
+    assert_eq!(back["room"]["version"], "1.0.0", "{back}");
+    let next = bob
+        .request(json!({"type": "act", "room": room, "action": {}}))
+        .await;
+    assert_eq!(next["type"], "ack", "the game goes on: {next}");
+    let (_, list) = http(s.addr(), "GET", "/admin/modules", Some(ADMIN)).await;
+    let list: Value = serde_json::from_str(&list).expect("JSON");
+    assert_eq!(versions_of(&list, "hostile")["active"], "1.0.0");
+}

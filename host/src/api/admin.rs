@@ -42,6 +42,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/admin/modules/{game}/activate",
             post(super::versions::activate),
         )
+        .route(
+            "/admin/modules/{game}/rollback",
+            post(super::versions::rollback),
+        )
         .route("/admin/rollouts", get(super::versions::rollouts))
         .route("/admin/rollouts/{id}", get(super::versions::rollout))
         .route_layer(middleware::from_fn_with_state(state, authorize))

@@ -5,7 +5,9 @@
 //! POST /admin/modules[?activate=POLICY] a module's bytes (a component, or the core module cargo
 //!                                       builds): accepted after a smoke run, installed, kept
 //! POST /admin/modules/{game}/activate   {"version", "policy"}: make a version active, and with
-//!                                       "migrate" move the running rooms to it (a rollout)
+//!                                       "migrate" move the running rooms to it (a rollout), or
+//!                                       with "canary:PERCENT" a share of them first
+//! POST /admin/modules/{game}/rollback   back to the version active before the last activation
 //! GET  /admin/rollouts                  rollouts kept, oldest first
 //! GET  /admin/rollouts/{id}             one rollout's progress
 //! ```
@@ -199,7 +201,7 @@ fn parse_policy(name: &str) -> Result<Policy, HttpError> {
         HttpError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            format!("unknown policy {name:?}: use new-rooms or migrate"),
+            format!("unknown policy {name:?}: use new-rooms, migrate or canary:PERCENT"),
         )
     })
 }
@@ -228,7 +230,18 @@ pub(super) async fn activate(
     Ok((code, Json(status)).into_response())
 }
 
-/// Activates `version` of `game` with `policy` and stores the activation.
+/// What an activation error is on the wire.
+fn activate_error(e: ActivateError) -> HttpError {
+    let code = match e {
+        ActivateError::Catalog(_) => (StatusCode::NOT_FOUND, "unknown_version"),
+        ActivateError::CannotMigrate { .. } => (StatusCode::CONFLICT, "cannot_migrate"),
+        ActivateError::NoPrevious { .. } => (StatusCode::CONFLICT, "nothing_to_roll_back"),
+    };
+    HttpError::new(code.0, code.1, e.to_string())
+}
+
+/// Activates `version` of `game` with `policy` and stores the activation (a canary's is
+/// stored by its rollout when it succeeds).
 async fn activate_and_keep(
     app: &AppState,
     game: &str,
@@ -238,15 +251,15 @@ async fn activate_and_keep(
     let status = app
         .registry
         .activate(game, version, policy)
-        .map_err(|e| match e {
-            ActivateError::Catalog(e) => {
-                HttpError::new(StatusCode::NOT_FOUND, "unknown_version", e.to_string())
-            }
-            e @ ActivateError::CannotMigrate { .. } => {
-                HttpError::new(StatusCode::CONFLICT, "cannot_migrate", e.to_string())
-            }
-        })?;
-    // Remembered, so that a restart keeps the version active.
+        .map_err(activate_error)?;
+    if !matches!(policy, Policy::Canary { .. }) {
+        keep_active(app, game, version).await?;
+    }
+    Ok(status)
+}
+
+/// Stores `version` as `game`'s active version, so that a restart keeps it.
+async fn keep_active(app: &AppState, game: &str, version: &str) -> Result<(), HttpError> {
     if let Err(e) = app.modules.set_active(game, version).await {
         tracing::error!(game, version, "the activation is not saved: {e}");
         return Err(HttpError::new(
@@ -258,7 +271,16 @@ async fn activate_and_keep(
             ),
         ));
     }
-    Ok(status)
+    Ok(())
+}
+
+pub(super) async fn rollback(
+    State(app): State<Arc<AppState>>,
+    Path(game): Path<String>,
+) -> Result<Response, HttpError> {
+    let status = app.registry.rollback(&game).map_err(activate_error)?;
+    keep_active(&app, &game, &status.version).await?;
+    Ok((StatusCode::ACCEPTED, Json(status)).into_response())
 }
 
 pub(super) async fn rollouts(State(app): State<Arc<AppState>>) -> Response {

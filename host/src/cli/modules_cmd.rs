@@ -1,6 +1,6 @@
 //! `tabula modules ...`: the operators' and designers' command line for game versions, talking to
 //! a running server's admin API (`docs/http.md`): list versions, push a module, activate a
-//! version, follow a rollout with a progress bar.
+//! version (new rooms, migrate, canary), roll back, follow a rollout with a progress bar.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -36,7 +36,7 @@ pub enum ModulesCommand {
     Push {
         /// The .wasm file.
         file: PathBuf,
-        /// Activate it at once: new-rooms or migrate (and follow the rollout).
+        /// Activate it at once: new-rooms, migrate or canary:PERCENT (and follow the rollout).
         #[arg(long)]
         activate: Option<String>,
     },
@@ -47,9 +47,16 @@ pub enum ModulesCommand {
         game: String,
         /// The version.
         version: String,
-        /// new-rooms (default) or migrate.
+        /// new-rooms (default), migrate, or canary:PERCENT (that share of rooms first, then all
+        /// of them unless the version fails, in which case they go back).
         #[arg(long, default_value = "new-rooms")]
         policy: String,
+    },
+    /// Take GAME back to the version active before its last activation: new rooms get it, and
+    /// every room moved from it goes back when it can (and follow the rollout).
+    Rollback {
+        /// The game.
+        game: String,
     },
     /// A rollout's progress, live until it is done (default: the latest).
     Status {
@@ -186,6 +193,14 @@ pub fn run(cmd: ModulesCommand, server: &ServerArgs) -> anyhow::Result<ExitCode>
                 None => Ok(ExitCode::SUCCESS),
             }
         }
+        ModulesCommand::Rollback { game } => {
+            let status = admin.ok("POST", &format!("/admin/modules/{game}/rollback"), None)?;
+            println!("{game}@{} is active again", text(&status["version"]));
+            match status["id"].as_u64() {
+                Some(id) => follow(&admin, id),
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
         ModulesCommand::Status { id } => {
             let id = match id {
                 Some(id) => id,
@@ -256,10 +271,13 @@ fn follow(admin: &Admin, id: u64) -> anyhow::Result<ExitCode> {
             s["gone"],
         );
         let _ = err.flush();
-        if s["state"] != "running" {
+        if !matches!(s["state"].as_str(), Some("running" | "watching")) {
             let _ = writeln!(err);
             for p in s["pinned"].as_array().into_iter().flatten() {
                 println!("pinned {}: {}", text(&p["room"]), text(&p["reason"]));
+            }
+            if let Some(reason) = s["reason"].as_str() {
+                println!("rolled back: {reason}");
             }
             return Ok(if pinned == 0 && s["state"] == "done" {
                 ExitCode::SUCCESS

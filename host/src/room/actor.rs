@@ -8,6 +8,7 @@
 
 mod commands;
 mod recover;
+mod rollback;
 mod swap;
 
 use super::calls::Sandboxed;
@@ -83,6 +84,8 @@ pub(crate) struct RoomActor {
     snapshot_every: u64,
     /// Entries appended since the last snapshot.
     since_snapshot: u64,
+    /// Since the game's last swap: what a rollback to the version before needs.
+    pre_swap: Option<Box<rollback::PreSwap>>,
 }
 
 impl RoomActor {
@@ -156,6 +159,7 @@ impl RoomActor {
             claim: p.claim,
             snapshot_every: p.snapshot_every,
             since_snapshot: 0,
+            pre_swap: None,
         };
         (actor, published)
     }
@@ -318,6 +322,7 @@ impl RoomActor {
 
     /// Appends an entry to the log, and a snapshot after it every `snapshot_every` entries.
     fn record(&mut self, entry: Entry) {
+        self.keep_for_rollback(&entry);
         self.release.record(entry);
         self.since_snapshot += 1;
         if self.since_snapshot >= self.snapshot_every {

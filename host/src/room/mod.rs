@@ -270,6 +270,9 @@ pub enum RoomCmd {
     /// Move the game to another version of its rules, between two inputs (see
     /// [`SwapOutcome`]).
     Swap(SwapCmd),
+    /// Take the game back to the version before its last swap (`module`), when that version
+    /// can continue it.
+    Rollback(SwapCmd),
     /// A player's connection went away.
     Disconnected {
         /// Who.

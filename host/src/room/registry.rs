@@ -114,6 +114,8 @@ pub struct RegistryParams {
     pub spawner: RoomSpawner,
     /// Rooms save a snapshot every this many log entries.
     pub snapshot_every: u64,
+    /// Where a canary's activation is stored when it succeeds (`None`: not stored).
+    pub modules: Option<Arc<dyn crate::store::ModuleStore>>,
 }
 
 type Rooms = HashMap<RoomId, RoomHandle, foldhash::fast::RandomState>;
@@ -165,6 +167,7 @@ pub struct Registry {
     quotas: Quotas,
     snapshot_every: u64,
     rollouts: rollout::Rollouts,
+    modules: Option<Arc<dyn crate::store::ModuleStore>>,
 }
 
 impl Registry {
@@ -188,6 +191,7 @@ impl Registry {
             spawner: p.spawner,
             snapshot_every: p.snapshot_every,
             rollouts: rollout::Rollouts::default(),
+            modules: p.modules,
         });
         let weak = Arc::downgrade(&registry);
         let shutdown = registry.shutdown.clone();
@@ -416,7 +420,10 @@ impl Registry {
         let claim = self.quotas.claim(&creator.player, creator.addr)?;
         let module = match &req.version {
             Some(v) => self.catalog.version(&req.game, v),
-            None => self.catalog.active(&req.game),
+            // While a canary runs, its share of new rooms get its version.
+            None => {
+                (self.rollouts.canary_for(&req.game)).or_else(|| self.catalog.active(&req.game))
+            }
         }
         .ok_or_else(|| RoomError::UnknownGame {
             game: req.game.clone(),

@@ -18,6 +18,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod canary;
 mod closing;
 mod durable;
 mod recovery;
@@ -64,6 +65,7 @@ impl Rooms {
             shutdown: shutdown.clone(),
             spawner: RoomSpawner::current(TaskTracker::new()),
             snapshot_every: 4,
+            modules: None,
         });
         Rooms {
             registry,

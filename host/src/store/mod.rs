@@ -124,6 +124,14 @@ pub enum Input {
         /// The module it runs under from now on.
         to: ModuleKey,
     },
+    /// The game went back to `to`, the version before its last swap: the state as it stood
+    /// before that swap, with every action and timer since applied again under `to`.
+    Rollback {
+        /// The digest of the module the game ran under until now.
+        from: String,
+        /// The module it runs under from now on.
+        to: ModuleKey,
+    },
 }
 
 /// A seat's new occupant (in records: `{"human":{"player":..,"name":..}}`, `"bot"`, `"open"`,

@@ -59,6 +59,7 @@ impl RoomActor {
                 }
             }
             RoomCmd::Swap(cmd) => self.swap(cmd).await,
+            RoomCmd::Rollback(cmd) => self.rollback(cmd).await,
             // The loop takes these before handing commands over.
             RoomCmd::Shutdown | RoomCmd::Archive(_) => {}
         }

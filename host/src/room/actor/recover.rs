@@ -139,6 +139,7 @@ impl RoomActor {
         self.game.reset();
         self.seats = Seats::new(self.seats.len(), 0);
         self.requests.clear();
+        self.pre_swap = None;
         // (An earlier attempt may have moved to a module a swap named.)
         self.restore_module(&log.header.module, resolve)?;
         if use_snapshot && let Some(snapshot) = &log.snapshot {
@@ -150,11 +151,14 @@ impl RoomActor {
             self.restore(saved);
         }
         for (pos, entry) in &log.entries {
-            if let Input::Swap { .. } = entry.input {
-                self.replay_swap(*pos, entry, resolve).await?;
-                continue;
+            match entry.input {
+                Input::Swap { .. } => self.replay_swap(*pos, entry, resolve).await?,
+                Input::Rollback { .. } => self.replay_rollback(*pos, entry, resolve).await?,
+                _ => {
+                    self.replay(*pos, entry).await?;
+                    self.keep_for_rollback(entry);
+                }
             }
-            self.replay(*pos, entry).await?;
         }
         Ok(())
     }
@@ -195,8 +199,8 @@ impl RoomActor {
                 self.calls.act(self.game.state(), *seat, action, &ctx).await
             }
             Input::Timer => self.calls.timer(self.game.state(), &ctx).await,
-            // (Swaps are replayed by `replay_swap`.)
-            Input::Swap { .. } => return Ok(()),
+            // (Swaps and rollbacks are replayed by `replay_swap` and `replay_rollback`.)
+            Input::Swap { .. } | Input::Rollback { .. } => return Ok(()),
         }
         .map_err(failed)?;
         // Checked before the step is applied: a room that stops here is as of the last step
@@ -231,7 +235,7 @@ impl RoomActor {
                 }
             }
             // (Seat changes and swaps were applied above.)
-            Input::Timer | Input::Seat { .. } | Input::Swap { .. } => {
+            Input::Timer | Input::Seat { .. } | Input::Swap { .. } | Input::Rollback { .. } => {
                 self.game.timer_fired(step, &ctx);
             }
         }

@@ -64,8 +64,14 @@ impl RoomActor {
             to: catalog_key(&module),
         };
         let now = self.clock.now_ms();
+        let pre_swap = Box::new(super::rollback::PreSwap {
+            module: old.clone(),
+            game: self.game.saved(),
+            inputs: Vec::new(),
+        });
         if self.game.status() == RoomStatus::Waiting {
             // Nothing to migrate before the start: the game will start under the new version.
+            self.pre_swap = Some(pre_swap);
             self.switch_module(module, active);
             self.record(Entry {
                 seq: self.game.seq(),
@@ -87,6 +93,7 @@ impl RoomActor {
             Ok(step) => step,
             Err(reason) => return pinned(reason),
         };
+        self.pre_swap = Some(pre_swap);
         self.switch_module(module, active);
         let produced = self.game.swapped(step, swap, &ctx);
         // The members learn the new version (a `room` frame) right after the swap's entry
@@ -134,7 +141,7 @@ impl RoomActor {
     }
 
     /// From now on the room runs `module`, counted under its version.
-    fn switch_module(&mut self, module: Module, active: Option<Arc<str>>) {
+    pub(super) fn switch_module(&mut self, module: Module, active: Option<Arc<str>>) {
         self.stats.set_version(&module.info().version);
         self.active_version = active.filter(|a| **a != *module.info().version);
         self.calls = Sandboxed::new(module, self.cfg.inline_fuel, self.stats.call_timers());
@@ -193,7 +200,13 @@ impl RoomActor {
             return Ok(());
         };
         let active = self.active_version.clone();
+        let pre_swap = Box::new(super::rollback::PreSwap {
+            module: current.clone(),
+            game: self.game.saved(),
+            inputs: Vec::new(),
+        });
         if entry.state_hash.is_none() {
+            self.pre_swap = Some(pre_swap);
             self.switch_module(module, active);
             return Ok(());
         }
@@ -218,6 +231,7 @@ impl RoomActor {
                 entry.seq
             ));
         }
+        self.pre_swap = Some(pre_swap);
         self.switch_module(module, active);
         self.game.swapped(step, entry.input.clone(), &ctx);
         Ok(())

@@ -15,6 +15,7 @@ use crate::modules::CatalogError;
 use crate::room::{RoomCmd, SwapCmd, SwapOutcome};
 use crate::rules::Module;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio::time::{Duration, Instant};
@@ -23,22 +24,46 @@ use tokio::time::{Duration, Instant};
 const KEPT: usize = 64;
 
 /// What an activation does to the game's rooms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
     /// New rooms get the version; running rooms finish on theirs.
     NewRooms,
     /// New rooms get the version, and every running room moves to it.
     Migrate,
+    /// `percent` of the running rooms (and of new rooms) move to the version while its failure
+    /// rate is watched for `room.canary_window_ms`; then every room moves, or the moved ones go
+    /// back and the version is not activated.
+    Canary {
+        /// The share of rooms, 1 to 100.
+        percent: u8,
+    },
 }
 
 impl Policy {
-    /// The policy named `name` (`new-rooms`, `migrate`).
+    /// The policy named `name` (`new-rooms`, `migrate`, `canary:PERCENT`; `canary` is 10%).
     pub fn parse(name: &str) -> Option<Policy> {
         match name {
             "new-rooms" => Some(Policy::NewRooms),
             "migrate" => Some(Policy::Migrate),
-            _ => None,
+            "canary" => Some(Policy::Canary { percent: 10 }),
+            _ => {
+                let percent: u8 = name
+                    .strip_prefix("canary:")?
+                    .trim_end_matches('%')
+                    .parse()
+                    .ok()?;
+                (1..=100)
+                    .contains(&percent)
+                    .then_some(Policy::Canary { percent })
+            }
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Policy::NewRooms => "new-rooms".into(),
+            Policy::Migrate => "migrate".into(),
+            Policy::Canary { percent } => format!("canary:{percent}"),
         }
     }
 }
@@ -49,6 +74,12 @@ pub enum ActivateError {
     /// No such game or version.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// Nothing to roll back to: the game was not activated since the server started.
+    #[error("{game} has no earlier active version to go back to (since the server started)")]
+    NoPrevious {
+        /// The game.
+        game: String,
+    },
     /// The version cannot take running games over (its contract is older than 0.2.0).
     #[error("{module} cannot take running games over: {reason}")]
     CannotMigrate {
@@ -79,10 +110,14 @@ pub struct RolloutStatus {
     pub version: String,
     /// Its digest.
     pub digest: String,
-    /// The policy.
-    pub policy: Policy,
-    /// `running`, `done`, or `stopped` (the server shut down first).
+    /// The policy: `new-rooms`, `migrate`, `canary:PERCENT` or `rollback`.
+    pub policy: String,
+    /// `running`, `watching` (a canary's window), `done`, `rolled_back` (a canary that failed:
+    /// the rooms it moved went back), or `stopped` (the server shut down first).
     pub state: &'static str,
+    /// Why a canary rolled back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Rooms of the game when it started.
     pub rooms: usize,
     /// Rooms moved to the version.
@@ -106,6 +141,35 @@ pub struct RolloutStatus {
 pub(super) struct Rollouts {
     jobs: Mutex<Vec<Arc<Mutex<RolloutStatus>>>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Per game, the version active before the last activation (what a rollback returns to).
+    previous: Mutex<HashMap<String, String>>,
+    /// Per game, a canary under way: its version and the share of new rooms that get it.
+    canaries: Mutex<HashMap<String, (Module, u8)>>,
+}
+
+impl Rollouts {
+    /// The canary version a new room of `game` gets, if one is under way and the room is
+    /// among its share.
+    pub(super) fn canary_for(&self, game: &str) -> Option<Module> {
+        let canaries = lock(&self.canaries);
+        let (module, percent) = canaries.get(game)?;
+        (crate::ids::random_u64() % 100 < u64::from(*percent)).then(|| module.clone())
+    }
+}
+
+/// Whether room `id` is among the first `percent` of rooms (a stable choice by its id).
+fn in_share(id: &str, percent: u8) -> bool {
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    h % 100 < u64::from(percent)
+}
+
+/// What a rollout sends each room.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Move {
+    Swap,
+    Rollback,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -129,7 +193,7 @@ impl Registry {
                     game: game.into(),
                     version: version.into(),
                 })?;
-        if policy == Policy::Migrate && !module.contract().can_take_over() {
+        if policy != Policy::NewRooms && !module.contract().can_take_over() {
             return Err(ActivateError::CannotMigrate {
                 module: module.label().into(),
                 reason: format!(
@@ -138,16 +202,96 @@ impl Registry {
                 ),
             });
         }
-        self.catalog.set_active(game, version)?;
+        let before = self.catalog.active(game).map(|m| m.info().version.clone());
         let rooms: Vec<RoomHandle> = match policy {
             Policy::NewRooms => Vec::new(),
-            Policy::Migrate => self
-                .read()
-                .values()
-                .filter(|h| h.with_info(|i| *i.game == *game))
-                .cloned()
+            Policy::Migrate => self.rooms_of(game),
+            Policy::Canary { percent } => self
+                .rooms_of(game)
+                .into_iter()
+                .filter(|h| in_share(h.id().as_str(), percent))
                 .collect(),
         };
+        match policy {
+            Policy::Canary { percent } => {
+                lock(&self.rollouts.canaries).insert(game.into(), (module.clone(), percent));
+            }
+            _ => {
+                lock(&self.rollouts.canaries).remove(game);
+                self.catalog.set_active(game, version)?;
+            }
+        }
+        if let Some(before) = before.filter(|b| b != version) {
+            lock(&self.rollouts.previous).insert(game.into(), before);
+        }
+        let canary = matches!(policy, Policy::Canary { .. });
+        let status = self.new_rollout(game, &module, policy.name(), rooms.len(), canary);
+        let first = lock(&status).clone();
+        tracing::info!(game, version, policy = %policy.name(), rooms = rooms.len(),
+            "version activated");
+        if !rooms.is_empty() || canary {
+            // Failures count from before the first swap: a room may fail at once.
+            let baseline = module.usage();
+            let registry = self.clone();
+            self.spawner.spawn(async move {
+                registry.roll_out(&module, rooms, Move::Swap, &status).await;
+                if canary {
+                    registry.watch_canary(module, baseline, status).await;
+                }
+            });
+        }
+        Ok(first)
+    }
+
+    /// Takes `game` back to the version that was active before its last activation: new rooms
+    /// get it again, and every room that was moved from it goes back when it can (the others
+    /// are reported).
+    pub fn rollback(self: &Arc<Self>, game: &str) -> Result<RolloutStatus, ActivateError> {
+        let previous = lock(&self.rollouts.previous).get(game).cloned();
+        let Some(version) = previous else {
+            return Err(ActivateError::NoPrevious { game: game.into() });
+        };
+        let module =
+            self.catalog
+                .version(game, &version)
+                .ok_or_else(|| CatalogError::UnknownVersion {
+                    game: game.into(),
+                    version: version.clone(),
+                })?;
+        lock(&self.rollouts.canaries).remove(game);
+        self.catalog.set_active(game, &version)?;
+        lock(&self.rollouts.previous).remove(game);
+        let rooms = self.rooms_of(game);
+        let status = self.new_rollout(game, &module, "rollback".into(), rooms.len(), false);
+        let first = lock(&status).clone();
+        tracing::info!(game, version, rooms = rooms.len(), "rolling back");
+        let registry = self.clone();
+        self.spawner.spawn(async move {
+            registry
+                .roll_out(&module, rooms, Move::Rollback, &status)
+                .await;
+            finish(&status, "done");
+        });
+        Ok(first)
+    }
+
+    fn rooms_of(&self, game: &str) -> Vec<RoomHandle> {
+        self.read()
+            .values()
+            .filter(|h| h.with_info(|i| *i.game == *game))
+            .cloned()
+            .collect()
+    }
+
+    fn new_rollout(
+        &self,
+        game: &str,
+        module: &Module,
+        policy: String,
+        rooms: usize,
+        canary: bool,
+    ) -> Arc<Mutex<RolloutStatus>> {
+        let now = crate::store::now_ms();
         let status = Arc::new(Mutex::new(RolloutStatus {
             id: self
                 .rollouts
@@ -155,33 +299,29 @@ impl Registry {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1,
             game: game.into(),
-            version: version.into(),
+            version: module.info().version.clone(),
             digest: module.digest().into(),
             policy,
-            state: if rooms.is_empty() { "done" } else { "running" },
-            rooms: rooms.len(),
+            state: if rooms == 0 && !canary {
+                "done"
+            } else {
+                "running"
+            },
+            reason: None,
+            rooms,
             migrated: 0,
             unchanged: 0,
             pinned: Vec::new(),
             gone: 0,
-            pending: rooms.len(),
-            started_at: crate::store::now_ms(),
-            finished_at: rooms.is_empty().then(crate::store::now_ms),
+            pending: rooms,
+            started_at: now,
+            finished_at: (rooms == 0 && !canary).then_some(now),
         }));
-        {
-            let mut jobs = lock(&self.rollouts.jobs);
-            jobs.push(status.clone());
-            let excess = jobs.len().saturating_sub(KEPT);
-            jobs.drain(..excess);
-        }
-        let first = lock(&status).clone();
-        tracing::info!(game, version, policy = ?policy, rooms = rooms.len(), "version activated");
-        if !rooms.is_empty() {
-            let registry = self.clone();
-            self.spawner
-                .spawn(async move { registry.roll_out(module, rooms, status).await });
-        }
-        Ok(first)
+        let mut jobs = lock(&self.rollouts.jobs);
+        jobs.push(status.clone());
+        let excess = jobs.len().saturating_sub(KEPT);
+        jobs.drain(..excess);
+        status
     }
 
     /// The status of rollout `id`, while it runs and for a while after.
@@ -197,11 +337,14 @@ impl Registry {
         jobs.iter().map(|j| lock(j).clone()).collect()
     }
 
+    /// Sends every room of `rooms` a swap to (or a rollback to) `module`, paced, and keeps the
+    /// tally in `status`; a plain rollout is done at the end.
     async fn roll_out(
         &self,
-        module: Module,
+        module: &Module,
         rooms: Vec<RoomHandle>,
-        status: Arc<Mutex<RolloutStatus>>,
+        kind: Move,
+        status: &Mutex<RolloutStatus>,
     ) {
         let rate = f64::from(self.cfg.rollout_rooms_per_second.max(1));
         let wave = (rate / 10.0).ceil().max(1.0) as usize;
@@ -209,26 +352,30 @@ impl Registry {
         let mut asked = 0usize;
         for chunk in rooms.chunks(wave) {
             if self.shutdown.is_cancelled() {
-                lock(&status).state = "stopped";
+                lock(status).state = "stopped";
                 return;
             }
             let mut answers = Vec::with_capacity(chunk.len());
             for room in chunk {
                 let (reply, answer) = oneshot::channel();
                 let active = self.catalog.active(&module.info().name);
-                let cmd = RoomCmd::Swap(SwapCmd {
+                let cmd = SwapCmd {
                     module: module.clone(),
                     active: active.map(|m| Arc::from(m.info().version.as_str())),
                     reply,
-                });
+                };
+                let cmd = match kind {
+                    Move::Swap => RoomCmd::Swap(cmd),
+                    Move::Rollback => RoomCmd::Rollback(cmd),
+                };
                 // Waits for inbox space rather than skip a busy room.
                 room.send_reliably(cmd).await;
                 answers.push((room.id().to_string(), answer));
             }
             for (room, answer) in answers {
                 let outcome = answer.await;
-                let mut s = lock(&status);
-                s.pending -= 1;
+                let mut s = lock(status);
+                s.pending = s.pending.saturating_sub(1);
                 match outcome {
                     Ok(SwapOutcome::Swapped { .. }) => s.migrated += 1,
                     Ok(SwapOutcome::Unchanged) => s.unchanged += 1,
@@ -246,10 +393,113 @@ impl Registry {
                 _ = self.shutdown.cancelled() => {}
             }
         }
-        let mut s = lock(&status);
-        s.state = "done";
-        s.finished_at = Some(crate::store::now_ms());
+        if kind == Move::Swap
+            && !matches!(lock(status).policy.as_str(), p if p.starts_with("canary"))
+        {
+            finish(status, "done");
+        }
+        let s = lock(status);
         tracing::info!(game = %s.game, version = %s.version, migrated = s.migrated,
-            pinned = s.pinned.len(), unchanged = s.unchanged, gone = s.gone, "rollout done");
+            pinned = s.pinned.len(), unchanged = s.unchanged, gone = s.gone, "rollout wave done");
     }
+
+    /// A canary's window: the new version's failures per call are watched; past the threshold
+    /// the rooms moved go back and the canary ends, else at the window's end the version is
+    /// activated and every other room moves.
+    async fn watch_canary(
+        self: &Arc<Self>,
+        module: Module,
+        start: crate::rules::Usage,
+        status: Arc<Mutex<RolloutStatus>>,
+    ) {
+        let game = module.info().name.clone();
+        lock(&status).state = "watching";
+        let window = Duration::from_millis(self.cfg.canary_window_ms);
+        let per_mille = u64::from(self.cfg.canary_max_failures_per_mille);
+        let end = Instant::now() + window;
+        let mut failing = None;
+        while Instant::now() < end {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100).min(window)) => {}
+                _ = self.shutdown.cancelled() => {
+                    lock(&status).state = "stopped";
+                    return;
+                }
+            }
+            let now = module.usage();
+            let (calls, failures) = (now.calls - start.calls, now.failures - start.failures);
+            if failures > 0 && failures * 1000 > per_mille * calls {
+                failing = Some(format!(
+                    "{} failed {failures} of {calls} calls in its canary (more than {per_mille} \
+                     per 1000)",
+                    module.label()
+                ));
+                break;
+            }
+        }
+        lock(&self.rollouts.canaries).remove(&game);
+        match failing {
+            Some(reason) => {
+                tracing::warn!(game, version = %module.info().version, "canary rolled back: {reason}");
+                let rooms = self.rooms_of(&game);
+                let back = self
+                    .catalog
+                    .active(&game)
+                    .filter(|m| m.digest() != module.digest());
+                if let Some(back) = back {
+                    let tally =
+                        self.new_rollout(&game, &back, "rollback".into(), rooms.len(), false);
+                    self.roll_out(&back, rooms, Move::Rollback, &tally).await;
+                    finish(&tally, "done");
+                }
+                let mut s = lock(&status);
+                s.reason = Some(reason);
+                s.state = "rolled_back";
+                s.finished_at = Some(crate::store::now_ms());
+            }
+            None => {
+                let version = module.info().version.clone();
+                let previous = self.catalog.active(&game).map(|m| m.info().version.clone());
+                if let Err(e) = self.catalog.set_active(&game, &version) {
+                    finish(&status, "stopped");
+                    tracing::error!(game, "the canary's version is gone: {e}");
+                    return;
+                }
+                if let Some(previous) = previous.filter(|p| *p != version) {
+                    lock(&self.rollouts.previous).insert(game.clone(), previous);
+                }
+                self.activated(&game, &version).await;
+                let rest: Vec<RoomHandle> = self
+                    .rooms_of(&game)
+                    .into_iter()
+                    .filter(|h| h.with_info(|i| *i.version != *version))
+                    .collect();
+                {
+                    let mut s = lock(&status);
+                    s.rooms += rest.len();
+                    s.pending += rest.len();
+                    s.state = "running";
+                }
+                self.roll_out(&module, rest, Move::Swap, &status).await;
+                finish(&status, "done");
+            }
+        }
+    }
+}
+
+impl Registry {
+    /// Stores `version` as `game`'s active version (after a canary's success).
+    async fn activated(&self, game: &str, version: &str) {
+        if let Some(store) = &self.modules
+            && let Err(e) = store.set_active(game, version).await
+        {
+            tracing::error!(game, version, "the activation is not saved: {e}");
+        }
+    }
+}
+
+fn finish(status: &Mutex<RolloutStatus>, state: &'static str) {
+    let mut s = lock(status);
+    s.state = state;
+    s.finished_at = Some(crate::store::now_ms());
 }

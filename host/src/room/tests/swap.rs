@@ -6,7 +6,7 @@ use registry::Policy;
 
 /// A turn-room game on the released 1.0.0 (contract 0.1.0) between ann (seat 0) and bob, after
 /// ann's first move.
-async fn on_released_version(
+pub(super) async fn on_released_version(
     rooms: &mut Rooms,
 ) -> (
     RoomHandle,
@@ -30,7 +30,7 @@ async fn on_released_version(
     (handle, a_rx, b_rx)
 }
 
-fn add(who: &PlayerId, request_id: &str, n: u32, outbox: &Outbox) -> RoomCmd {
+pub(super) fn add(who: &PlayerId, request_id: &str, n: u32, outbox: &Outbox) -> RoomCmd {
     RoomCmd::Act(ActCmd {
         player: who.clone(),
         request_id: request_id.into(),
@@ -41,7 +41,7 @@ fn add(who: &PlayerId, request_id: &str, n: u32, outbox: &Outbox) -> RoomCmd {
 }
 
 /// Waits (on the paused clock) until rollout `id` is done; its status.
-async fn finished(rooms: &Rooms, id: u64) -> registry::RolloutStatus {
+pub(super) async fn finished(rooms: &Rooms, id: u64) -> registry::RolloutStatus {
     for _ in 0..100 {
         settle().await;
         let status = rooms.registry.rollout(id).expect("kept");

@@ -317,6 +317,9 @@ impl Writer {
                         self.conn = conn.map(Conn::Sqlite);
                         (batch, result)
                     }
+                    // The runtime is shutting down (a test's, when it panicked): it drops this
+                    // task with it; nothing to report.
+                    Err(e) if e.is_cancelled() => std::future::pending().await,
                     // Only a panic in the writing code (a bug) ends up here, with the batch.
                     Err(e) => panic!("the SQLite writer's thread failed: {e}"),
                 }
