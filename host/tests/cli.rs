@@ -273,3 +273,27 @@ fn at_a_low_file_limit_the_server_caps_connections_below_it_and_health_still_ans
         "the lowered cap is logged: {log}"
     );
 }
+
+#[test]
+fn replay_under_another_version_reports_whether_the_game_diverges() {
+    // `tabula replay RECORD --module OTHER` replays a record of turn-room 1.0.0 under today's
+    // 1.1.0 and says, as JSON, that it plays the game the same way (same moves accepted, same
+    // result).
+    let rec = record(
+        r#"{"type":"act","seat":0,"action":{"add":2},"at":10},
+           {"type":"act","seat":1,"action":{"add":3},"at":20},
+           {"type":"act","seat":2,"action":{"add":1},"at":30}"#,
+        "1.0.0",
+    );
+    let path = rec.path().to_str().expect("utf-8 path");
+    let (out, text) = tabula(&["replay", path, "--module", "turn-room"]);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert_eq!(line["module"], "turn-room@1.1.0");
+    assert_eq!(line["record"], "turn-room@1.0.0");
+    assert_eq!(line["diverged"], false, "{line}");
+}

@@ -93,9 +93,13 @@ pub(super) async fn list(State(app): State<Arc<AppState>>) -> Response {
 #[serde(deny_unknown_fields)]
 pub(super) struct Activate {
     version: String,
-    /// `new-rooms` (the default) or `migrate`.
+    /// `new-rooms` (the default), `migrate` or `canary:PERCENT`.
     #[serde(default)]
     policy: Option<String>,
+    /// The shadow replay gate: a room moves only if its recorded game replays under the new
+    /// version without diverging.
+    #[serde(default)]
+    shadow: bool,
 }
 
 /// The largest module an upload may send.
@@ -175,7 +179,9 @@ pub(super) async fn upload(
     tracing::info!(game = %key.name, version = %key.version, digest = %key.digest,
         installed, converted = accepted.converted, "module uploaded");
     let rollout = match policy {
-        Some(policy) => Some(activate_and_keep(&app, &key.name, &key.version, policy).await?),
+        Some(policy) => {
+            Some(activate_and_keep(&app, &key.name, &key.version, policy, false).await?)
+        }
         None => None,
     };
     let status = if installed {
@@ -221,7 +227,7 @@ pub(super) async fn activate(
         )
     })?;
     let policy = parse_policy(body.policy.as_deref().unwrap_or("new-rooms"))?;
-    let status = activate_and_keep(&app, &game, &body.version, policy).await?;
+    let status = activate_and_keep(&app, &game, &body.version, policy, body.shadow).await?;
     let code = if status.state == "running" {
         StatusCode::ACCEPTED
     } else {
@@ -247,10 +253,11 @@ async fn activate_and_keep(
     game: &str,
     version: &str,
     policy: Policy,
+    shadow: bool,
 ) -> Result<crate::room::registry::RolloutStatus, HttpError> {
     let status = app
         .registry
-        .activate(game, version, policy)
+        .activate_gated(game, version, policy, shadow)
         .map_err(activate_error)?;
     if !matches!(policy, Policy::Canary { .. }) {
         keep_active(app, game, version).await?;

@@ -51,6 +51,9 @@ pub enum ModulesCommand {
         /// of them unless the version fails, in which case they go back).
         #[arg(long, default_value = "new-rooms")]
         policy: String,
+        /// Move a room only if its recorded game replays under VERSION without diverging.
+        #[arg(long)]
+        shadow: bool,
     },
     /// Take GAME back to the version active before its last activation: new rooms get it, and
     /// every room moved from it goes back when it can (and follow the rollout).
@@ -180,8 +183,11 @@ pub fn run(cmd: ModulesCommand, server: &ServerArgs) -> anyhow::Result<ExitCode>
             game,
             version,
             policy,
+            shadow,
         } => {
-            let body = serde_json::json!({ "version": version, "policy": policy }).to_string();
+            let body =
+                serde_json::json!({ "version": version, "policy": policy, "shadow": shadow })
+                    .to_string();
             let status = admin.ok(
                 "POST",
                 &format!("/admin/modules/{game}/activate"),

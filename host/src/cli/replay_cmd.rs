@@ -105,6 +105,11 @@ pub fn run(file: &Path, from: &ModuleSource<'_>, data_dir: &Path) -> anyhow::Res
         cache_dir: Some(data_dir.join("modules")),
     })?;
     let module = module_for(&record, from, &runtime)?;
+    let another = module.info().version != record.module.version
+        || (record.module.digest.as_deref()).is_some_and(|d| d != module.digest());
+    if from.spec.is_some() && another {
+        return across_versions(&record, &module, from, &runtime);
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_error = None;
@@ -143,4 +148,48 @@ pub fn run(file: &Path, from: &ModuleSource<'_>, data_dir: &Path) -> anyhow::Res
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `--module OTHER` with another version than the record's: replays the players' inputs under
+/// it and prints the first divergence as one JSON line (`"diverged": false` when there is
+/// none); exits non-zero when it diverges. The record's own result, for a finished game, is
+/// found by replaying it under its own module when that is at hand.
+fn across_versions(
+    record: &GameRecord,
+    other: &Module,
+    from: &ModuleSource<'_>,
+    runtime: &Runtime,
+) -> anyhow::Result<ExitCode> {
+    if other.info().name != record.module.name {
+        anyhow::bail!(
+            "the record is a game of {}, and the module is {}",
+            record.module.name,
+            other.label()
+        );
+    }
+    let own = ModuleSource {
+        spec: None,
+        database_url: from.database_url,
+    };
+    let result = module_named(&record.module, &own, runtime)
+        .ok()
+        .and_then(|m| {
+            let swapped = |to: &ModuleRef| swap_target(to, &own, runtime);
+            replay::run_across(&m, record, &swapped, |_| {}).ok()
+        })
+        .and_then(|step| step.result);
+    let found = replay::shadow(record, other, result.as_deref());
+    let line = serde_json::json!({
+        "record": format!("{}@{}", record.module.name, record.module.version),
+        "module": other.label(),
+        "digest": other.digest(),
+        "diverged": found.is_some(),
+        "divergence": found,
+    });
+    println!("{line}");
+    Ok(if found.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -103,3 +103,68 @@ fn inputs_of_the_wrong_shape_are_refused() {
         }
     );
 }
+
+/// A bot-only game of `module` with `options`, `steps` steps long (or to its end), as a record.
+fn bot_game(module: &Module, options: &str, steps: usize) -> (GameRecord, Step) {
+    let setup = Setup {
+        seats: module.info().max_seats,
+        seed: 11,
+        options: options.into(),
+    };
+    let ctx = |now| CallContext {
+        now,
+        viewers: Vec::new(),
+    };
+    let mut record = GameRecord::new(module, &setup, 0);
+    let mut step = module.start(&setup, &ctx(0)).expect("starts");
+    let mut now = 0;
+    for n in 0..steps {
+        if step.result.is_some() {
+            break;
+        }
+        if let Some(&seat) = step.awaiting.first() {
+            let action = module.bot(&step.state, seat, n as u64).expect("a move");
+            step = module.act(&step.state, seat, &action, &ctx(now)).expect("legal");
+            record.inputs.push(RecordedInput::Act {
+                seat,
+                action,
+                at: now,
+                request_id: None,
+                state_hash: None,
+            });
+        } else {
+            now = now.max(step.wake_at.expect("a timer when nobody is awaited"));
+            step = module.timer(&step.state, &ctx(now)).expect("fires");
+            record.inputs.push(RecordedInput::Timer {
+                at: now,
+                state_hash: None,
+            });
+        }
+    }
+    (record, step)
+}
+
+#[test]
+fn another_version_replays_a_game_to_its_first_divergence() {
+    // A Liap Tui 1.0.0 game played past round 20 diverges under 2.0.0, whose round limit ends
+    // the game first: the first input after that is refused, and that is where it is reported.
+    // The same game under its own version, and a turn-room game under a version with the same
+    // rules, do not diverge.
+    let rt = crate::rules::Runtime::new(crate::rules::RuntimeConfig::default()).expect("runtime");
+    let v1 = rt.load(tabula_bundle::LIAP_TUI_1_0_0).expect("1.0.0");
+    let v2 = rt.load(tabula_bundle::LIAP_TUI).expect("2.0.0");
+    let (record, _) = bot_game(&v1, r#"{"pace":"instant","win_score":1000}"#, 2_500);
+    assert_eq!(shadow(&record, &v1, None), None);
+    let found = shadow(&record, &v2, None).expect("diverges");
+    assert!(found.index > 100, "{found:?}");
+    assert!(found.reason.contains("over"), "{found:?}");
+    assert!(found.input.is_some());
+
+    let old = rt.load(tabula_bundle::TURN_ROOM_1_0_0).expect("1.0.0");
+    let new = rt.load(tabula_bundle::TURN_ROOM).expect("1.1.0");
+    let (record, end) = bot_game(&old, r#"{"moves":30}"#, 100);
+    let result = end.result.expect("finished");
+    assert_eq!(shadow(&record, &new, Some(&result)), None);
+    let found = shadow(&record, &new, Some(r#"{"counter":-1}"#)).expect("another result");
+    assert!(found.reason.contains("ends with"), "{found:?}");
+}

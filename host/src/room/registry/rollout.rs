@@ -118,6 +118,8 @@ pub struct RolloutStatus {
     /// Why a canary rolled back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Whether rooms moved only after their game replayed under the new version.
+    pub shadow: bool,
     /// Rooms of the game when it started.
     pub rooms: usize,
     /// Rooms moved to the version.
@@ -168,7 +170,11 @@ fn in_share(id: &str, percent: u8) -> bool {
 /// What a rollout sends each room.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Move {
-    Swap,
+    /// A swap; with `shadow`, only after the room's recorded game replays under the new
+    /// version without diverging.
+    Swap {
+        shadow: bool,
+    },
     Rollback,
 }
 
@@ -185,6 +191,19 @@ impl Registry {
         game: &str,
         version: &str,
         policy: Policy,
+    ) -> Result<RolloutStatus, ActivateError> {
+        self.activate_gated(game, version, policy, false)
+    }
+
+    /// [`Registry::activate`], with the shadow replay gate when `shadow`: before a room moves,
+    /// its recorded game is replayed from the start under the new version, and a room whose
+    /// game diverges stays, reported with the input where it did (see [`crate::replay::shadow`]).
+    pub fn activate_gated(
+        self: &Arc<Self>,
+        game: &str,
+        version: &str,
+        policy: Policy,
+        shadow: bool,
     ) -> Result<RolloutStatus, ActivateError> {
         let module =
             self.catalog
@@ -226,6 +245,7 @@ impl Registry {
         }
         let canary = matches!(policy, Policy::Canary { .. });
         let status = self.new_rollout(game, &module, policy.name(), rooms.len(), canary);
+        lock(&status).shadow = shadow;
         let first = lock(&status).clone();
         tracing::info!(game, version, policy = %policy.name(), rooms = rooms.len(),
             "version activated");
@@ -234,7 +254,8 @@ impl Registry {
             let baseline = module.usage();
             let registry = self.clone();
             self.spawner.spawn(async move {
-                registry.roll_out(&module, rooms, Move::Swap, &status).await;
+                let kind = Move::Swap { shadow };
+                registry.roll_out(&module, rooms, kind, &status).await;
                 if canary {
                     registry.watch_canary(module, baseline, status).await;
                 }
@@ -308,6 +329,7 @@ impl Registry {
                 "running"
             },
             reason: None,
+            shadow: false,
             rooms,
             migrated: 0,
             unchanged: 0,
@@ -357,6 +379,17 @@ impl Registry {
             }
             let mut answers = Vec::with_capacity(chunk.len());
             for room in chunk {
+                if kind == (Move::Swap { shadow: true })
+                    && let Some(diverged) = self.diverges(room, module).await
+                {
+                    let mut s = lock(status);
+                    s.pending = s.pending.saturating_sub(1);
+                    s.pinned.push(PinnedRoom {
+                        room: room.id().to_string(),
+                        reason: diverged,
+                    });
+                    continue;
+                }
                 let (reply, answer) = oneshot::channel();
                 let active = self.catalog.active(&module.info().name);
                 let cmd = SwapCmd {
@@ -365,7 +398,7 @@ impl Registry {
                     reply,
                 };
                 let cmd = match kind {
-                    Move::Swap => RoomCmd::Swap(cmd),
+                    Move::Swap { .. } => RoomCmd::Swap(cmd),
                     Move::Rollback => RoomCmd::Rollback(cmd),
                 };
                 // Waits for inbox space rather than skip a busy room.
@@ -393,7 +426,7 @@ impl Registry {
                 _ = self.shutdown.cancelled() => {}
             }
         }
-        if kind == Move::Swap
+        if matches!(kind, Move::Swap { .. })
             && !matches!(lock(status).policy.as_str(), p if p.starts_with("canary"))
         {
             finish(status, "done");
@@ -480,7 +513,9 @@ impl Registry {
                     s.pending += rest.len();
                     s.state = "running";
                 }
-                self.roll_out(&module, rest, Move::Swap, &status).await;
+                let shadow = lock(&status).shadow;
+                self.roll_out(&module, rest, Move::Swap { shadow }, &status)
+                    .await;
                 finish(&status, "done");
             }
         }
@@ -488,6 +523,32 @@ impl Registry {
 }
 
 impl Registry {
+    /// Why `room`'s recorded game diverges under `module`, if it does (the shadow gate); a
+    /// game whose log cannot be read is not moved either.
+    async fn diverges(&self, room: &RoomHandle, module: &Module) -> Option<String> {
+        let log = match self.log.read(room.id()).await {
+            Ok(Some(log)) => log,
+            Ok(None) => return None,
+            Err(e) => return Some(format!("its log cannot be read for the shadow replay: {e}")),
+        };
+        let record = crate::replay::GameRecord::from_log(&log)?;
+        let module = module.isolated();
+        let replayed =
+            tokio::task::spawn_blocking(move || crate::replay::shadow(&record, &module, None))
+                .await
+                .unwrap_or_else(|e| {
+                    Some(crate::replay::Divergence {
+                        index: 0,
+                        input: None,
+                        reason: format!("the shadow replay failed to run: {e}"),
+                    })
+                })?;
+        Some(format!(
+            "its game diverges under the new version at input {}: {}",
+            replayed.index, replayed.reason
+        ))
+    }
+
     /// Stores `version` as `game`'s active version (after a canary's success).
     async fn activated(&self, game: &str, version: &str) {
         if let Some(store) = &self.modules

@@ -1,5 +1,6 @@
-//! Canaries and rollbacks: a share of rooms moves first and goes back by itself when the new
-//! version fails; an operator takes a game back to its previous version.
+//! Canaries, rollbacks and the shadow gate: a share of rooms moves first and goes back by itself
+//! when the new version fails; an operator takes a game back to its previous version; a room
+//! whose game would diverge under the new version stays.
 
 use super::swap::{add, finished, on_released_version};
 use super::*;
@@ -139,4 +140,58 @@ async fn a_quiet_canary_activates_its_version_and_a_rollback_takes_the_games_bac
         rooms.registry.rollback("turn-room").is_err(),
         "nothing further back"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shadow_gate_keeps_a_game_that_would_diverge_and_moves_one_that_would_not() {
+    // With the shadow gate, a room moves only if its game replays from the start under the new
+    // version: a Liap Tui 1.0.0 game already past round 20 would have ended under 2.0.0's round
+    // limit, so it stays on 1.0.0, reported with the input where it diverges; a turn-room game
+    // moves.
+    let cfg = RoomConfig {
+        bot_think_ms: 1,
+        ..RoomConfig::default()
+    };
+    let mut rooms = Rooms::new(cfg, Arc::new(MemoryLog::default()));
+    let ann = player("p-ann");
+    let (a, _a_rx) = rooms.conn();
+    let req = CreateRoom {
+        game: "liap-tui".into(),
+        version: Some("1.0.0".into()),
+        bots: 3,
+        seed: Some(3),
+        options: Some(serde_json::json!({"pace": "instant", "win_score": 1000})),
+        ..CreateRoom::default()
+    };
+    let long = rooms.create(req, &ann, a).await;
+    long.ask(|reply| RoomCmd::Leave {
+        player: ann.clone(),
+        reply,
+    })
+    .await
+    .expect("left: the bots play on");
+    let mut waited = 0;
+    while long.info().seq < 1_400 && waited < 600 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(long.info().seq >= 1_400, "{:?}", long.info());
+    let status = rooms
+        .registry
+        .activate_gated("liap-tui", "2.0.0", Policy::Migrate, true)
+        .expect("activated");
+    assert!(status.shadow);
+    let done = finished(&rooms, status.id).await;
+    assert_eq!((done.migrated, done.pinned.len()), (0, 1), "{done:?}");
+    assert!(done.pinned[0].reason.contains("diverges"), "{done:?}");
+    assert_eq!(&*long.info().version, "1.0.0");
+
+    let (handle, _a_rx, _b_rx) = on_released_version(&mut rooms).await;
+    let status = rooms
+        .registry
+        .activate_gated("turn-room", "1.1.0", Policy::Migrate, true)
+        .expect("activated");
+    let done = finished(&rooms, status.id).await;
+    assert_eq!((done.migrated, done.pinned.len()), (1, 0), "{done:?}");
+    assert_eq!(&*handle.info().version, "1.1.0");
 }
