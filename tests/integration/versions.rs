@@ -271,3 +271,86 @@ async fn an_uploaded_version_that_traps_is_rolled_back_by_its_canary_and_the_gam
     let list: Value = serde_json::from_str(&list).expect("JSON");
     assert_eq!(versions_of(&list, "hostile")["active"], "1.0.0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_look_into_a_room_and_pause_and_resume_it() {
+    // An operator reads a room's state, every seat's view and its log; pauses it (moves are
+    // refused with the reason), and resumes it (moves go on); a room that does not exist is a
+    // 404 and calls without the token are refused.
+    let s = TestServer::start_with(|c| c.admin.token = Some(ADMIN.into())).await;
+    let mut ann = s.player("ann").await;
+    let mut bob = s.player("bob").await;
+    let room = ann
+        .create_room(json!({"game": "turn-room", "seats": 2}))
+        .await;
+    bob.ok(json!({"type": "join", "room": room})).await;
+    let acked = ann
+        .request(json!({"type": "act", "room": room, "action": {"add": 2}}))
+        .await;
+    assert_eq!(acked["type"], "ack", "{acked}");
+
+    let (status, body) = http(
+        s.addr(),
+        "GET",
+        &format!("/admin/rooms/{room}"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let inside: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(inside["info"]["id"], room.as_str());
+    assert_eq!(inside["state_hash"].as_str().map(str::len), Some(16));
+    assert!(!inside["state"].as_str().unwrap_or("").is_empty());
+    for viewer in ["0", "1", "spectator"] {
+        assert_eq!(inside["views"][viewer]["counter"], 2, "{inside}");
+    }
+    assert_eq!(
+        inside["log"]["inputs"].as_array().map(Vec::len),
+        Some(3),
+        "two seats, one move"
+    );
+    let (status, _) = http(s.addr(), "GET", &format!("/admin/rooms/{room}"), None).await;
+    assert_eq!(status, 401);
+    let (status, _) = http(s.addr(), "GET", "/admin/rooms/r-nothere", Some(ADMIN)).await;
+    assert_eq!(status, 404);
+
+    let (status, body) = tabula_tests::http_body(
+        s.addr(),
+        "POST",
+        &format!("/admin/rooms/{room}/pause"),
+        Some(ADMIN),
+        r#"{"reason": "looking into a report"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let refused = bob
+        .request(json!({"type": "act", "room": room, "action": {"add": 1}}))
+        .await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("looking into a report")),
+        "{refused}"
+    );
+    let (status, body) = http(
+        s.addr(),
+        "POST",
+        &format!("/admin/rooms/{room}/resume"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let again = bob
+        .request(json!({"type": "act", "room": room, "action": {"add": 1}}))
+        .await;
+    assert_eq!(again["type"], "ack", "{again}");
+    let (status, _) = http(
+        s.addr(),
+        "POST",
+        &format!("/admin/rooms/{room}/resume"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, 409, "not paused");
+}

@@ -10,6 +10,7 @@
 //! GET  /admin/corrupt              games paused as corrupt at recovery, with the reason
 //! GET  /admin/games/{room}/record  any game's record, finished or not
 //! ...  /admin/modules, /admin/rollouts: game versions and rollouts (see `versions`)
+//! ...  /admin/rooms/{room}[/pause|/resume]: one room (see `operator`)
 //! ```
 
 use super::AppState;
@@ -46,6 +47,9 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/admin/modules/{game}/rollback",
             post(super::versions::rollback),
         )
+        .route("/admin/rooms/{room}", get(super::operator::inspect))
+        .route("/admin/rooms/{room}/pause", post(super::operator::pause))
+        .route("/admin/rooms/{room}/resume", post(super::operator::resume))
         .route("/admin/rollouts", get(super::versions::rollouts))
         .route("/admin/rollouts/{id}", get(super::versions::rollout))
         .route_layer(middleware::from_fn_with_state(state, authorize))

@@ -8,6 +8,7 @@ mod admin;
 mod archive;
 pub mod errors;
 pub mod guesses;
+mod operator;
 pub mod protocol;
 mod requests;
 mod versions;

@@ -124,7 +124,9 @@ fn bot_game(module: &Module, options: &str, steps: usize) -> (GameRecord, Step) 
         }
         if let Some(&seat) = step.awaiting.first() {
             let action = module.bot(&step.state, seat, n as u64).expect("a move");
-            step = module.act(&step.state, seat, &action, &ctx(now)).expect("legal");
+            step = module
+                .act(&step.state, seat, &action, &ctx(now))
+                .expect("legal");
             record.inputs.push(RecordedInput::Act {
                 seat,
                 action,

@@ -8,6 +8,7 @@
 
 mod commands;
 mod info;
+mod operator;
 mod recover;
 mod rollback;
 mod swap;

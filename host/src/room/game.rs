@@ -198,10 +198,16 @@ impl Game {
         self.apply(step, swap, ctx, true)
     }
 
-    /// Stops the game after repeated module failures.
+    /// Stops the game after repeated module failures (or at an operator's request).
     pub fn pause(&mut self, reason: String) {
         self.status = RoomStatus::Paused;
         self.paused_reason = Some(reason);
+    }
+
+    /// Lets a paused game go on.
+    pub fn unpause(&mut self) {
+        self.status = RoomStatus::Running;
+        self.paused_reason = None;
     }
 
     /// Makes `step` the game's state and renders its update for each of `ctx.viewers`.

@@ -273,6 +273,8 @@ pub enum RoomCmd {
     /// Take the game back to the version before its last swap (`module`), when that version
     /// can continue it.
     Rollback(SwapCmd),
+    /// An operator pauses, resumes or looks into the room.
+    Operator(OperatorCmd),
     /// A player's connection went away.
     Disconnected {
         /// Who.
@@ -291,6 +293,37 @@ pub struct SwapCmd {
     pub active: Option<Arc<str>>,
     /// How it went; sent once the swap's entry is durable.
     pub reply: oneshot::Sender<SwapOutcome>,
+}
+
+/// [`RoomCmd::Operator`].
+#[derive(Debug)]
+pub enum OperatorCmd {
+    /// Stop the game (no moves, timers or bots) with `reason`, until resumed.
+    Pause {
+        /// Why; shown in the room's info.
+        reason: String,
+        /// The room's info after it.
+        reply: Reply<RoomInfo>,
+    },
+    /// Let a paused game go on (a game paused as corrupt stays).
+    Resume(Reply<RoomInfo>),
+    /// What the room holds: its state bytes and every viewer's view.
+    Inspect(Reply<RoomState>),
+}
+
+/// What an operator sees inside a room.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoomState {
+    /// The room's info.
+    pub info: RoomInfo,
+    /// The module's content digest.
+    pub digest: String,
+    /// The state bytes, hex.
+    pub state: String,
+    /// The hash recorded with entries ([`crate::store::state_hash`]), 16 hex digits.
+    pub state_hash: String,
+    /// Each seat's view and the spectators' (`"spectator"`), as the module renders them now.
+    pub views: serde_json::Map<String, serde_json::Value>,
 }
 
 /// How a swap went.

@@ -60,6 +60,7 @@ impl RoomActor {
             }
             RoomCmd::Swap(cmd) => self.swap(cmd).await,
             RoomCmd::Rollback(cmd) => self.rollback(cmd).await,
+            RoomCmd::Operator(cmd) => self.operator(cmd).await,
             // The loop takes these before handing commands over.
             RoomCmd::Shutdown | RoomCmd::Archive(_) => {}
         }

@@ -1,0 +1,84 @@
+//! The operators' routes for one room (under `/admin`, behind the admin token):
+//!
+//! ```text
+//! GET  /admin/rooms/{room}          its info, module digest, state (hex and hash), every
+//!                                   viewer's view now, and its log as a record
+//! POST /admin/rooms/{room}/pause    {"reason"}: no moves, timers or bots until resumed
+//! POST /admin/rooms/{room}/resume   the game goes on
+//! ```
+//!
+//! Must not touch: the room's internals (it sends the room an `OperatorCmd`).
+
+use super::AppState;
+use super::archive::HttpError;
+use crate::ids::RoomId;
+use crate::replay::GameRecord;
+use crate::room::{OperatorCmd, RoomCmd, RoomError};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+fn refused(e: RoomError) -> HttpError {
+    match e {
+        RoomError::UnknownRoom { .. } | RoomError::Closed => HttpError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_room",
+            "no such room is open".to_owned(),
+        ),
+        e => HttpError::new(StatusCode::CONFLICT, e.kind(), e.to_string()),
+    }
+}
+
+pub(super) async fn inspect(
+    State(app): State<Arc<AppState>>,
+    Path(room): Path<String>,
+) -> Result<Response, HttpError> {
+    let handle = app.registry.get(&room).map_err(refused)?;
+    let state = handle
+        .ask(|reply| RoomCmd::Operator(OperatorCmd::Inspect(reply)))
+        .await
+        .map_err(refused)?;
+    let log = app.log.read(&RoomId::from_wire(&room)).await?;
+    let record = log.as_ref().and_then(GameRecord::from_log);
+    let mut body = serde_json::to_value(&state).unwrap_or_default();
+    body["log"] = serde_json::to_value(&record).unwrap_or_default();
+    Ok(Json(body).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Pause {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub(super) async fn pause(
+    State(app): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    body: Option<Json<Pause>>,
+) -> Result<Response, HttpError> {
+    let reason = body
+        .and_then(|Json(p)| p.reason)
+        .unwrap_or_else(|| "no reason given".into());
+    let handle = app.registry.get(&room).map_err(refused)?;
+    let info = handle
+        .ask(|reply| RoomCmd::Operator(OperatorCmd::Pause { reason, reply }))
+        .await
+        .map_err(refused)?;
+    Ok(Json(info).into_response())
+}
+
+pub(super) async fn resume(
+    State(app): State<Arc<AppState>>,
+    Path(room): Path<String>,
+) -> Result<Response, HttpError> {
+    let handle = app.registry.get(&room).map_err(refused)?;
+    let info = handle
+        .ask(|reply| RoomCmd::Operator(OperatorCmd::Resume(reply)))
+        .await
+        .map_err(refused)?;
+    Ok(Json(info).into_response())
+}
