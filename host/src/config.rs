@@ -265,7 +265,7 @@ impl Default for RoomConfig {
             missed_steps_buffer: 64,
             request_window: 256,
             inline_fuel: 2_000_000,
-            rollout_rooms_per_second: 5_000,
+            rollout_rooms_per_second: 1_000,
             canary_window_ms: 60_000,
             canary_max_failures_per_mille: 10,
         }

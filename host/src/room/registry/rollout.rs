@@ -4,7 +4,7 @@
 //! stop it halfway); each room swaps between two of its own inputs ([`RoomCmd::Swap`]) and
 //! answers how it went, and the job keeps the tally, queryable while it runs and after.
 //!
-//! The job sends swaps in waves of at most one tenth of a second's worth of rooms
+//! The job sends swaps in waves of at most one hundredth of a second's worth of rooms
 //! (`room.rollout_rooms_per_second`), waits for their answers, and paces itself to that rate,
 //! so that a rollout over many rooms never takes the runtime from the rooms being played.
 //!
@@ -369,7 +369,7 @@ impl Registry {
         status: &Mutex<RolloutStatus>,
     ) {
         let rate = f64::from(self.cfg.rollout_rooms_per_second.max(1));
-        let wave = (rate / 10.0).ceil().max(1.0) as usize;
+        let wave = (rate / 100.0).ceil().max(1.0) as usize;
         let started = Instant::now();
         let mut asked = 0usize;
         for chunk in rooms.chunks(wave) {
