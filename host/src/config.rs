@@ -51,8 +51,11 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// Where precompiled modules (and later databases) live.
     pub data_dir: PathBuf,
-    /// Extra rules modules (`*.wasm`) to load at start.
+    /// Extra rules modules (`*.wasm`) to load at start; files dropped or replaced there later
+    /// are picked up too.
     pub modules_dir: Option<PathBuf>,
+    /// How often the modules directory is looked at for new or replaced files, ms.
+    pub modules_poll_ms: u64,
     /// Whether clients may choose a game's seed (reproducible or duplicate play).
     pub allow_client_seed: bool,
     /// Development mode (`--dev`): a module uploaded or dropped under a name and version that
@@ -81,6 +84,7 @@ impl Default for Config {
             modules_dir: None,
             allow_client_seed: false,
             dev: false,
+            modules_poll_ms: 2_000,
             room: RoomConfig::default(),
             connection: ConnectionConfig::default(),
             sandbox: Limits::default(),
@@ -244,6 +248,14 @@ pub struct RoomConfig {
     /// The new version's failures per 1000 calls (traps, fuel, memory, deadlines, failed
     /// checks) above which a canary rolls back.
     pub canary_max_failures_per_mille: u32,
+    /// A version is quarantined when, within one interval of this length, it fails at least
+    /// `quarantine_min_failures` calls and more than `quarantine_failures_per_mille` of its
+    /// calls, ms (0: never).
+    pub quarantine_interval_ms: u64,
+    /// See `quarantine_interval_ms`.
+    pub quarantine_min_failures: u64,
+    /// See `quarantine_interval_ms`.
+    pub quarantine_failures_per_mille: u64,
 }
 
 impl Default for RoomConfig {
@@ -268,6 +280,9 @@ impl Default for RoomConfig {
             rollout_rooms_per_second: 1_000,
             canary_window_ms: 60_000,
             canary_max_failures_per_mille: 10,
+            quarantine_interval_ms: 60_000,
+            quarantine_min_failures: 50,
+            quarantine_failures_per_mille: 200,
         }
     }
 }

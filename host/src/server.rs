@@ -249,6 +249,21 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         per_minute: config.connection.new_sessions_per_minute,
     };
     let state_guesses = config.connection.failed_lookups_per_minute;
+    let smoke_runs = Arc::new(crate::modules::accept::SmokeRuns::default());
+    if let (Some(dir), Some(runtime)) = (config.modules_dir.clone(), ports.runtime.clone()) {
+        tracker.spawn(crate::modules::watch::watch(
+            crate::modules::watch::Watched {
+                dir,
+                every: std::time::Duration::from_millis(config.modules_poll_ms.max(100)),
+                runtime,
+                catalog: ports.catalog.clone(),
+                store: ports.storage.modules.clone(),
+                runs: smoke_runs.clone(),
+                revisions: config.dev,
+                shutdown: shutdown.clone(),
+            },
+        ));
+    }
     let state = Arc::new(AppState {
         config,
         registry,
@@ -257,7 +272,7 @@ pub async fn start_with(config: Config, ports: Ports) -> anyhow::Result<RunningS
         archive: ports.storage.archive.clone(),
         modules: ports.storage.modules.clone(),
         runtime: ports.runtime.clone(),
-        smoke_runs: Default::default(),
+        smoke_runs: smoke_runs.clone(),
         recovering: std::sync::atomic::AtomicBool::new(true),
         metrics,
         shutdown: shutdown.clone(),

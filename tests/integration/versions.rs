@@ -354,3 +354,93 @@ async fn operators_look_into_a_room_and_pause_and_resume_it() {
     .await;
     assert_eq!(status, 409, "not paused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_quarantines_a_version_and_its_rooms_are_paused_with_the_reason() {
+    // A quarantined version takes no new room, says why in the list of versions, and a room on
+    // it that no other version can continue is paused with the reason.
+    let s = TestServer::start_with(|c| c.admin.token = Some(ADMIN.into())).await;
+    let (status, body) = post_bytes(
+        &s,
+        "/admin/modules",
+        Some(ADMIN),
+        tabula_bundle::HOSTILE_TRAPS_AFTER_SWAP,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut ann = s.player("ann").await;
+    let room = ann
+        .create_room(json!({"game": "hostile", "version": "1.2.0", "seats": 2, "bots": 1}))
+        .await;
+    let (status, body) = tabula_tests::http_body(
+        s.addr(),
+        "POST",
+        "/admin/modules/hostile/quarantine",
+        Some(ADMIN),
+        r#"{"version": "1.2.0", "reason": "players report freezes"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let done: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(done["pinned"].as_array().map(Vec::len), Some(1), "{done}");
+    let info = ann.ok(json!({"type": "watch", "room": room})).await;
+    assert_eq!(info["room"]["status"], "paused", "{info}");
+    assert!(
+        info["room"]["paused_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("players report freezes")),
+        "{info}"
+    );
+    let (_, list) = http(s.addr(), "GET", "/admin/modules", Some(ADMIN)).await;
+    let list: Value = serde_json::from_str(&list).expect("JSON");
+    let hostile = versions_of(&list, "hostile");
+    let quarantined = hostile["versions"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["version"] == "1.2.0"))
+        .expect("listed");
+    assert!(quarantined["quarantined"].as_str().is_some(), "{hostile}");
+    let refused = ann
+        .request(json!({"type": "create_room", "game": "hostile", "version": "1.2.0"}))
+        .await;
+    assert_eq!(refused["code"], "version_quarantined", "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_dropped_into_the_modules_directory_is_installed_but_not_activated() {
+    // An operator copies a new version into the modules directory of a running server: it is
+    // checked and installed within a few polls, and the active version stays what it was; a
+    // file that is not a module changes nothing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("hostile.wasm"), tabula_bundle::HOSTILE).expect("written");
+    let modules = dir.path().to_path_buf();
+    let s = TestServer::start_with(move |c| {
+        c.admin.token = Some(ADMIN.into());
+        c.modules_dir = Some(modules);
+        c.modules_poll_ms = 100;
+    })
+    .await;
+    std::fs::write(dir.path().join("junk.wasm"), b"not a module").expect("written");
+    std::fs::write(
+        dir.path().join("hostile-1.2.0.wasm"),
+        tabula_bundle::HOSTILE_TRAPS_AFTER_SWAP,
+    )
+    .expect("written");
+    let mut hostile = Value::Null;
+    for _ in 0..200 {
+        let (_, list) = http(s.addr(), "GET", "/admin/modules", Some(ADMIN)).await;
+        let list: Value = serde_json::from_str(&list).expect("JSON");
+        hostile = versions_of(&list, "hostile");
+        if hostile["versions"].as_array().map_or(0, Vec::len) == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let versions: Vec<&Value> = hostile["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| &v["version"])
+        .collect();
+    assert_eq!(versions, [&json!("1.0.0"), &json!("1.2.0")], "{hostile}");
+    assert_eq!(hostile["active"], "1.0.0", "installed, not activated");
+}

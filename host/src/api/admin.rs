@@ -47,6 +47,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/admin/modules/{game}/rollback",
             post(super::versions::rollback),
         )
+        .route(
+            "/admin/modules/{game}/quarantine",
+            post(super::versions::quarantine),
+        )
         .route("/admin/rooms/{room}", get(super::operator::inspect))
         .route("/admin/rooms/{room}/pause", post(super::operator::pause))
         .route("/admin/rooms/{room}/resume", post(super::operator::resume))

@@ -53,6 +53,8 @@ error_codes! {
     TooManySessions = "too_many_sessions",
     /// No such game or version.
     UnknownGame = "unknown_game",
+    /// The version asked for is quarantined.
+    VersionQuarantined = "version_quarantined",
     /// Options refused.
     BadOptions = "bad_options",
     /// Client seeds not allowed.

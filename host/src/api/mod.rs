@@ -56,7 +56,7 @@ pub struct AppState {
     /// Compiles uploaded modules (`None`: uploads are refused).
     pub runtime: Option<Arc<crate::rules::Runtime>>,
     /// Digests whose smoke run passed.
-    pub smoke_runs: crate::modules::accept::SmokeRuns,
+    pub smoke_runs: Arc<crate::modules::accept::SmokeRuns>,
     /// True until every unfinished game has been rebuilt.
     pub recovering: std::sync::atomic::AtomicBool,
 }

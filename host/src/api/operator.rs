@@ -63,6 +63,7 @@ pub(super) async fn pause(
     let reason = body
         .and_then(|Json(p)| p.reason)
         .unwrap_or_else(|| "no reason given".into());
+    let reason = format!("paused by an operator: {reason}");
     let handle = app.registry.get(&room).map_err(refused)?;
     let info = handle
         .ask(|reply| RoomCmd::Operator(OperatorCmd::Pause { reason, reply }))

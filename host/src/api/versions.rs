@@ -8,6 +8,7 @@
 //!                                       "migrate" move the running rooms to it (a rollout), or
 //!                                       with "canary:PERCENT" a share of them first
 //! POST /admin/modules/{game}/rollback   back to the version active before the last activation
+//! POST /admin/modules/{game}/quarantine {"version", "reason"}: no new rooms, its rooms moved away
 //! GET  /admin/rollouts                  rollouts kept, oldest first
 //! GET  /admin/rollouts/{id}             one rollout's progress
 //! ```
@@ -42,6 +43,9 @@ struct VersionListing {
     /// server started.
     calls: u64,
     failures: u64,
+    /// Why the version is quarantined (absent when it is not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quarantined: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +83,7 @@ pub(super) async fn list(State(app): State<Arc<AppState>>) -> Response {
                         contract: m.contract().as_str(),
                         calls: usage.calls,
                         failures: usage.failures,
+                        quarantined: catalog.quarantined(&g.name, &m.info().version),
                     }
                 })
                 .collect(),
@@ -288,6 +293,42 @@ pub(super) async fn rollback(
     let status = app.registry.rollback(&game).map_err(activate_error)?;
     keep_active(&app, &game, &status.version).await?;
     Ok((StatusCode::ACCEPTED, Json(status)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Quarantine {
+    version: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub(super) async fn quarantine(
+    State(app): State<Arc<AppState>>,
+    Path(game): Path<String>,
+    body: Result<Json<Quarantine>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, HttpError> {
+    let Json(body) = body.map_err(|e| {
+        HttpError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("send {{\"version\": \"X.Y.Z\", \"reason\": \"...\"}}: {e}"),
+        )
+    })?;
+    let reason = format!(
+        "quarantined by an operator: {}",
+        body.reason.as_deref().unwrap_or("no reason given")
+    );
+    let status = app
+        .registry
+        .quarantine(&game, &body.version, &reason)
+        .await
+        .map_err(|e| HttpError::new(StatusCode::NOT_FOUND, "unknown_version", e.to_string()))?;
+    // An active version that was quarantined was replaced: remember which is active now.
+    if let Some(active) = app.registry.catalog().active(&game) {
+        keep_active(&app, &game, &active.info().version).await?;
+    }
+    Ok(Json(status).into_response())
 }
 
 pub(super) async fn rollouts(State(app): State<Arc<AppState>>) -> Response {

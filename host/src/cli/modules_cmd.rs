@@ -61,6 +61,17 @@ pub enum ModulesCommand {
         /// The game.
         game: String,
     },
+    /// Quarantine VERSION of GAME: it takes no new rooms, and its rooms move away (back where
+    /// they came from, else to the active version) or are paused.
+    Quarantine {
+        /// The game.
+        game: String,
+        /// The version.
+        version: String,
+        /// Why (shown with the version and in paused rooms).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// A rollout's progress, live until it is done (default: the latest).
     Status {
         /// The rollout's id.
@@ -207,6 +218,27 @@ pub fn run(cmd: ModulesCommand, server: &ServerArgs) -> anyhow::Result<ExitCode>
                 None => Ok(ExitCode::SUCCESS),
             }
         }
+        ModulesCommand::Quarantine {
+            game,
+            version,
+            reason,
+        } => {
+            let body = serde_json::json!({ "version": version, "reason": reason }).to_string();
+            let status = admin.ok(
+                "POST",
+                &format!("/admin/modules/{game}/quarantine"),
+                Some(("application/json", body.as_bytes())),
+            )?;
+            println!(
+                "{game}@{version} is quarantined; {} rooms moved away, {} pinned or paused",
+                status["migrated"],
+                status["pinned"].as_array().map_or(0, Vec::len)
+            );
+            for p in status["pinned"].as_array().into_iter().flatten() {
+                println!("  {}: {}", text(&p["room"]), text(&p["reason"]));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         ModulesCommand::Status { id } => {
             let id = match id {
                 Some(id) => id,
@@ -235,7 +267,7 @@ fn print_list(list: &Value) {
         println!("{} (active {})", text(&game["name"]), text(&game["active"]));
         for v in game["versions"].as_array().into_iter().flatten() {
             println!(
-                "  {} {:<10} contract {}  rooms {:>5}  calls {:>8}  failures {:>5}  {}",
+                "  {} {:<10} contract {}  rooms {:>5}  calls {:>8}  failures {:>5}  {}{}",
                 if v["active"] == true { "*" } else { " " },
                 text(&v["version"]),
                 text(&v["contract"]),
@@ -243,6 +275,9 @@ fn print_list(list: &Value) {
                 v["calls"],
                 v["failures"],
                 text(&v["digest"]).get(..16).unwrap_or_default(),
+                v["quarantined"]
+                    .as_str()
+                    .map_or(String::new(), |q| format!("  QUARANTINED: {q}")),
             );
         }
     }

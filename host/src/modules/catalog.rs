@@ -94,6 +94,10 @@ pub trait ModuleCatalog: Send + Sync + 'static {
     fn list(&self) -> Vec<GameListing>;
     /// A counter that moves on every change.
     fn changes(&self) -> watch::Receiver<u64>;
+    /// Marks `game` at `version` quarantined (it keeps failing): it takes no new rooms.
+    fn quarantine(&self, game: &str, version: &str, reason: &str);
+    /// Why `game` at `version` is quarantined, if it is.
+    fn quarantined(&self, game: &str, version: &str) -> Option<String>;
 
     /// Installs `module` unless another module holds its name and version: then it is refused,
     /// or with `revisions` (development mode) it replaces that version as a new revision (rooms
@@ -145,6 +149,8 @@ struct Game {
 pub struct MemoryCatalog {
     games: RwLock<BTreeMap<String, Game>>,
     changes: watch::Sender<u64>,
+    /// (game, version) -> why it is quarantined.
+    quarantined: RwLock<BTreeMap<(String, String), String>>,
 }
 
 impl Default for MemoryCatalog {
@@ -152,6 +158,7 @@ impl Default for MemoryCatalog {
         MemoryCatalog {
             games: RwLock::new(BTreeMap::new()),
             changes: watch::channel(0).0,
+            quarantined: RwLock::new(BTreeMap::new()),
         }
     }
 }
@@ -256,6 +263,22 @@ impl ModuleCatalog for MemoryCatalog {
 
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    fn quarantine(&self, game: &str, version: &str, reason: &str) {
+        self.quarantined
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((game.into(), version.into()), reason.into());
+        self.changed();
+    }
+
+    fn quarantined(&self, game: &str, version: &str) -> Option<String> {
+        self.quarantined
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(game.to_owned(), version.to_owned()))
+            .cloned()
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod accept;
 mod catalog;
+pub mod watch;
 
 pub use catalog::{
     CatalogError, CatalogSources, GameListing, MemoryCatalog, ModuleCatalog, build_catalog,

@@ -39,6 +39,16 @@ pub enum RoomError {
     /// Client seeds are not accepted here.
     #[error("this server does not accept client seeds")]
     SeedNotAllowed,
+    /// The version asked for is quarantined: it takes no new rooms.
+    #[error("{game}@{version} is quarantined and takes no new rooms: {reason}")]
+    VersionQuarantined {
+        /// The game.
+        game: String,
+        /// The version.
+        version: String,
+        /// Why.
+        reason: String,
+    },
     /// A field out of range (seats, bots, a seat number).
     #[error("{reason}")]
     BadRequest {
@@ -139,6 +149,7 @@ impl RoomError {
             RoomError::Busy => "busy",
             RoomError::Unavailable => "unavailable",
             RoomError::UnknownGame { .. } => "unknown_game",
+            RoomError::VersionQuarantined { .. } => "version_quarantined",
             RoomError::BadOptions { .. } => "bad_options",
             RoomError::SeedNotAllowed => "seed_not_allowed",
             RoomError::BadRequest { .. } => "bad_message",

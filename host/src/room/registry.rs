@@ -31,6 +31,7 @@ use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod quarantine;
 mod recover;
 mod rollout;
 
@@ -207,6 +208,9 @@ impl Registry {
                 room.send_reliably(RoomCmd::Shutdown).await;
             }
         });
+        registry
+            .spawner
+            .spawn(Registry::watch_failures(Arc::downgrade(&registry)));
         let weak = Arc::downgrade(&registry);
         let shutdown = registry.shutdown.clone();
         let mut changes = registry.catalog.changes();
@@ -429,6 +433,13 @@ impl Registry {
             game: req.game.clone(),
             version: req.version.clone(),
         })?;
+        if let Some(reason) = self.catalog.quarantined(&req.game, &module.info().version) {
+            return Err(RoomError::VersionQuarantined {
+                game: req.game.clone(),
+                version: module.info().version.clone(),
+                reason,
+            });
+        }
         let info = module.info();
         let seats = req.seats.unwrap_or(info.max_seats);
         if seats < info.min_seats || seats > info.max_seats {

@@ -12,8 +12,8 @@ impl RoomActor {
             OperatorCmd::Pause { reason, reply } => {
                 let r = match self.game.status() {
                     RoomStatus::Running => {
-                        tracing::info!(room_id = %self.id, "paused by an operator: {reason}");
-                        self.pause(format!("paused by an operator: {reason}"));
+                        tracing::info!(room_id = %self.id, "paused: {reason}");
+                        self.pause(reason);
                         Ok(())
                     }
                     other => Err(RoomError::BadRequest {

@@ -150,6 +150,11 @@ pub(super) struct Rollouts {
 }
 
 impl Rollouts {
+    /// The version of `game` that was active before its last activation.
+    pub(super) fn previous_of(&self, game: &str) -> Option<String> {
+        lock(&self.previous).get(game).cloned()
+    }
+
     /// The canary version a new room of `game` gets, if one is under way and the room is
     /// among its share.
     pub(super) fn canary_for(&self, game: &str) -> Option<Module> {
@@ -296,7 +301,7 @@ impl Registry {
         Ok(first)
     }
 
-    fn rooms_of(&self, game: &str) -> Vec<RoomHandle> {
+    pub(super) fn rooms_of(&self, game: &str) -> Vec<RoomHandle> {
         self.read()
             .values()
             .filter(|h| h.with_info(|i| *i.game == *game))
@@ -304,7 +309,7 @@ impl Registry {
             .collect()
     }
 
-    fn new_rollout(
+    pub(super) fn new_rollout(
         &self,
         game: &str,
         module: &Module,
@@ -550,7 +555,7 @@ impl Registry {
     }
 
     /// Stores `version` as `game`'s active version (after a canary's success).
-    async fn activated(&self, game: &str, version: &str) {
+    pub(super) async fn activated(&self, game: &str, version: &str) {
         if let Some(store) = &self.modules
             && let Err(e) = store.set_active(game, version).await
         {

@@ -195,3 +195,86 @@ async fn the_shadow_gate_keeps_a_game_that_would_diverge_and_moves_one_that_woul
     assert_eq!((done.migrated, done.pinned.len()), (1, 0), "{done:?}");
     assert_eq!(&*handle.info().version, "1.1.0");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_version_that_keeps_failing_is_quarantined_and_its_rooms_move_away_or_pause() {
+    // hostile 1.2.0 traps in the games it took over: within one interval it fails past the
+    // thresholds and is quarantined. The version before it is active again; the room it took
+    // over goes back to 1.0.0 and plays on; a room that started on 1.2.0 cannot go back nor be
+    // taken over by 1.0.0, so it is paused with the reason; 1.2.0 takes no new room.
+    let cfg = RoomConfig {
+        quarantine_interval_ms: 1_000,
+        quarantine_min_failures: 1,
+        quarantine_failures_per_mille: 100,
+        ..RoomConfig::default()
+    };
+    let mut rooms = Rooms::new(cfg, Arc::new(MemoryLog::default()));
+    // Failure counters of its own: the tests' modules are shared by tests running at once, some
+    // of which make hostile 1.0.0 fail on purpose.
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        let own = rooms.catalog.version("hostile", version).expect("bundled");
+        rooms.catalog.add(own.isolated());
+    }
+    let (ann, bob) = (player("p-ann"), player("p-bob"));
+    let (a, _a_rx) = rooms.conn();
+    let (b, _b_rx) = rooms.conn();
+    let taken = rooms.create(hostile("none"), &ann, a).await;
+    join(&taken, &bob, b).await;
+    let id = rooms
+        .registry
+        .activate("hostile", "1.2.0", Policy::Migrate)
+        .expect("activated")
+        .id;
+    finished(&rooms, id).await;
+    let (c, _c_rx) = rooms.conn();
+    let (d, _d_rx) = rooms.conn();
+    let fresh = rooms.create(hostile("none"), &player("p-cara"), c).await;
+    join(&fresh, &player("p-dan"), d).await;
+    assert_eq!(&*fresh.info().version, "1.2.0");
+    let (out, mut rx) = rooms.conn();
+    taken.send(act(&ann, "a1", &out)).expect("sent");
+    settle().await;
+    assert!(replies(&mut rx)[0].starts_with("refused a1"));
+
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let why = rooms
+        .catalog
+        .quarantined("hostile", "1.2.0")
+        .expect("quarantined");
+    assert!(why.contains("failed"), "{why}");
+    assert_eq!(
+        rooms
+            .catalog
+            .active("hostile")
+            .map(|m| m.info().version.clone()),
+        Some("1.0.0".into())
+    );
+    assert_eq!(&*taken.info().version, "1.0.0", "back where it came from");
+    taken.send(act(&ann, "a2", &out)).expect("sent");
+    settle().await;
+    assert_eq!(replies(&mut rx), ["ack a2 4"]);
+    let paused = fresh.info();
+    assert_eq!(paused.status, RoomStatus::Paused, "{paused:?}");
+    assert!(
+        paused
+            .paused_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("quarantined")),
+        "{paused:?}"
+    );
+    let (e, _e_rx) = rooms.conn();
+    let refused = rooms
+        .registry
+        .create(
+            CreateRoom {
+                version: Some("1.2.0".into()),
+                ..hostile("none")
+            },
+            creator(&player("p-eve"), e),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(RoomError::VersionQuarantined { .. })),
+        "{refused:?}"
+    );
+}
