@@ -60,20 +60,7 @@ fn main() -> Result<()> {
         String::from("/// Every module in the bundle.\npub const MODULES: &[Bundled] = &[\n");
     let mut constants = String::new();
     for (package, fixture) in GUESTS {
-        let core_path = guest_target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        let core = fs::read(&core_path)
-            .with_context(|| format!("reading the core module {}", core_path.display()))?;
-        let component = wit_component::ComponentEncoder::default()
-            .module(&core)
-            .with_context(|| format!("{package}: reading the component metadata"))?
-            .validate(true)
-            .encode()
-            .with_context(|| format!("{package}: encoding the component"))?;
-        let path = out_dir.join(format!("{package}.wasm"));
-        fs::write(&path, &component)?;
+        let (core, path) = componentize(&guest_target_dir, &out_dir, package, package)?;
         // A copy of the core module (the guest build's own file is rebuilt by the variants).
         let core_path = out_dir.join(format!("{package}.core.wasm"));
         fs::write(&core_path, &core)?;
@@ -101,20 +88,7 @@ fn main() -> Result<()> {
         if !status.success() {
             bail!("building {name} for {TARGET} failed ({status}); see the output above");
         }
-        let core_path = guest_target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        let core = fs::read(&core_path)
-            .with_context(|| format!("reading the core module {}", core_path.display()))?;
-        let component = wit_component::ComponentEncoder::default()
-            .module(&core)
-            .with_context(|| format!("{name}: reading the component metadata"))?
-            .validate(true)
-            .encode()
-            .with_context(|| format!("{name}: encoding the component"))?;
-        let path = out_dir.join(format!("{name}.wasm"));
-        fs::write(&path, &component)?;
+        let (_, path) = componentize(&guest_target_dir, &out_dir, package, name)?;
         let ident = name.replace('-', "_").to_uppercase();
         constants.push_str(&format!(
             "/// The `{name}` component (`{package}` built with `{feature}`).\n\
@@ -164,6 +138,31 @@ fn main() -> Result<()> {
     generated.push_str("];\n");
     fs::write(out_dir.join("modules.rs"), constants + &generated)?;
     Ok(())
+}
+
+/// Reads `package`'s core module from the guest build, wraps it in a component and writes that
+/// to `OUT_DIR/NAME.wasm`; the core module's bytes and the component's path.
+fn componentize(
+    guest_target_dir: &Path,
+    out_dir: &Path,
+    package: &str,
+    name: &str,
+) -> Result<(Vec<u8>, PathBuf)> {
+    let core_path = guest_target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    let core = fs::read(&core_path)
+        .with_context(|| format!("reading the core module {}", core_path.display()))?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .with_context(|| format!("{name}: reading the component metadata"))?
+        .validate(true)
+        .encode()
+        .with_context(|| format!("{name}: encoding the component"))?;
+    let path = out_dir.join(format!("{name}.wasm"));
+    fs::write(&path, &component)?;
+    Ok((core, path))
 }
 
 /// A release build of guests for the wasm target in `target_dir`, with the flags every guest

@@ -102,15 +102,7 @@ impl RoomActor {
             to: catalog_key(&to),
         };
         self.pre_swap = None;
-        self.switch_module(to, active);
-        let produced = self.game.swapped(step, input, &ctx);
-        self.record(produced.entry);
-        self.broadcast_info();
-        self.deliver(produced.updates);
-        self.after_step();
-        SwapOutcome::Swapped {
-            seq: self.game.seq(),
-        }
+        self.moved(to, active, step, input, &ctx)
     }
 
     /// The game as the version before the swap makes it: its state then, with every input

@@ -94,10 +94,23 @@ impl RoomActor {
             Err(reason) => return pinned(reason),
         };
         self.pre_swap = Some(pre_swap);
+        self.moved(module, active, step, swap, &ctx)
+    }
+
+    /// The game runs under `module` from `step` on (a swap or a rollback, `input`): recorded,
+    /// and told to the members.
+    pub(super) fn moved(
+        &mut self,
+        module: Module,
+        active: Option<Arc<str>>,
+        step: Step,
+        input: Input,
+        ctx: &CallContext,
+    ) -> SwapOutcome {
         self.switch_module(module, active);
-        let produced = self.game.swapped(step, swap, &ctx);
-        // The members learn the new version (a `room` frame) right after the swap's entry
-        // and before the fresh views; both wait until it is durable.
+        let produced = self.game.swapped(step, input, ctx);
+        // The members learn the version (a `room` frame) right after the entry and before the
+        // fresh views; both wait until it is durable.
         self.record(produced.entry);
         self.broadcast_info();
         self.deliver(produced.updates);

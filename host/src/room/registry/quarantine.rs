@@ -79,13 +79,7 @@ impl Registry {
         version: &str,
         reason: &str,
     ) -> Result<RolloutStatus, CatalogError> {
-        let module =
-            self.catalog
-                .version(game, version)
-                .ok_or_else(|| CatalogError::UnknownVersion {
-                    game: game.into(),
-                    version: version.into(),
-                })?;
+        let module = self.installed(game, version)?;
         tracing::warn!(game, version, "quarantined: {reason}");
         self.catalog.quarantine(game, version, reason);
         let active = self.catalog.active(game);

@@ -210,13 +210,7 @@ impl Registry {
         policy: Policy,
         shadow: bool,
     ) -> Result<RolloutStatus, ActivateError> {
-        let module =
-            self.catalog
-                .version(game, version)
-                .ok_or_else(|| CatalogError::UnknownVersion {
-                    game: game.into(),
-                    version: version.into(),
-                })?;
+        let module = self.installed(game, version)?;
         if policy != Policy::NewRooms && !module.contract().can_take_over() {
             return Err(ActivateError::CannotMigrate {
                 module: module.label().into(),
@@ -277,13 +271,7 @@ impl Registry {
         let Some(version) = previous else {
             return Err(ActivateError::NoPrevious { game: game.into() });
         };
-        let module =
-            self.catalog
-                .version(game, &version)
-                .ok_or_else(|| CatalogError::UnknownVersion {
-                    game: game.into(),
-                    version: version.clone(),
-                })?;
+        let module = self.installed(game, &version)?;
         lock(&self.rollouts.canaries).remove(game);
         self.catalog.set_active(game, &version)?;
         lock(&self.rollouts.previous).remove(game);
@@ -299,6 +287,16 @@ impl Registry {
             finish(&status, "done");
         });
         Ok(first)
+    }
+
+    /// `game` at `version`, installed.
+    pub(super) fn installed(&self, game: &str, version: &str) -> Result<Module, CatalogError> {
+        self.catalog
+            .version(game, version)
+            .ok_or_else(|| CatalogError::UnknownVersion {
+                game: game.into(),
+                version: version.into(),
+            })
     }
 
     pub(super) fn rooms_of(&self, game: &str) -> Vec<RoomHandle> {
