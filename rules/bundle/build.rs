@@ -24,6 +24,7 @@ const GUESTS: &[(&str, bool)] = &[
 const VARIANTS: &[(&str, &str, &str)] = &[
     ("hostile", "migrate-fails", "hostile-migrate-fails"),
     ("hostile", "traps-after-swap", "hostile-traps-after-swap"),
+    ("hostile", "always-traps", "hostile-always-traps"),
 ];
 
 const TARGET: &str = "wasm32-unknown-unknown";

@@ -94,6 +94,24 @@ async fn uploads_are_checked_and_a_version_is_one_module() {
     );
     assert!(!body["message"].as_str().unwrap_or("").is_empty());
 
+    // A module whose games trap on every move fails its smoke run.
+    let (status, body) = post_bytes(
+        &s,
+        "/admin/modules",
+        Some(ADMIN),
+        tabula_bundle::HOSTILE_ALWAYS_TRAPS,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (422, &json!("smoke_run_failed")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("trap")),
+        "{body}"
+    );
+
     let core = std::fs::read(tabula_bundle::TIC_TAC_TOE_CORE_PATH).expect("core module");
     let (status, body) = post_bytes(&s, "/admin/modules", Some(ADMIN), &core).await;
     assert_eq!(
@@ -409,7 +427,7 @@ async fn an_operator_quarantines_a_version_and_its_rooms_are_paused_with_the_rea
 async fn a_module_dropped_into_the_modules_directory_is_installed_but_not_activated() {
     // An operator copies a new version into the modules directory of a running server: it is
     // checked and installed within a few polls, and the active version stays what it was; a
-    // file that is not a module changes nothing.
+    // file that is not a module, and a module that fails its smoke run, change nothing.
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("hostile.wasm"), tabula_bundle::HOSTILE).expect("written");
     let modules = dir.path().to_path_buf();
@@ -420,6 +438,11 @@ async fn a_module_dropped_into_the_modules_directory_is_installed_but_not_activa
     })
     .await;
     std::fs::write(dir.path().join("junk.wasm"), b"not a module").expect("written");
+    std::fs::write(
+        dir.path().join("hostile-1.3.0.wasm"),
+        tabula_bundle::HOSTILE_ALWAYS_TRAPS,
+    )
+    .expect("written");
     std::fs::write(
         dir.path().join("hostile-1.2.0.wasm"),
         tabula_bundle::HOSTILE_TRAPS_AFTER_SWAP,

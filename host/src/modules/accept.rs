@@ -107,12 +107,19 @@ pub fn component_bytes(bytes: &[u8]) -> Result<(Vec<u8>, bool), AcceptError> {
 pub fn accept(runtime: &Runtime, bytes: &[u8], runs: &SmokeRuns) -> Result<Accepted, AcceptError> {
     let (component, converted) = component_bytes(bytes)?;
     let module = runtime.load(&component)?;
+    let smoke = smoke_run(&module, runs)?;
+    Ok(Accepted {
+        module,
+        converted,
+        smoke,
+    })
+}
+
+/// The smoke run of a loaded module: bot-only games in the sandbox, once per digest (`None`:
+/// this digest passed one before). Blocking.
+pub fn smoke_run(module: &Module, runs: &SmokeRuns) -> Result<Option<CheckReport>, AcceptError> {
     if runs.passed(module.digest()) {
-        return Ok(Accepted {
-            module,
-            converted,
-            smoke: None,
-        });
+        return Ok(None);
     }
     let report = conformance::run(
         &module.isolated(),
@@ -140,11 +147,7 @@ pub fn accept(runtime: &Runtime, bytes: &[u8], runs: &SmokeRuns) -> Result<Accep
         });
     }
     runs.remember(module.digest());
-    Ok(Accepted {
-        module,
-        converted,
-        smoke: Some(report),
-    })
+    Ok(Some(report))
 }
 
 #[cfg(test)]

@@ -321,7 +321,21 @@ pub async fn build_catalog(
             }
         }
     }
+    let kept: std::collections::HashSet<String> = match from.store {
+        Some(store) => store.kept().await?.into_iter().map(|k| k.digest).collect(),
+        None => Default::default(),
+    };
     for (what, module) in candidates(runtime, from.dir)? {
+        // The modules directory's files pass a smoke run first, unless accepted before; the
+        // bundled modules were checked when this server was built.
+        let bundled = what.ends_with("(bundled)") || what.ends_with("(released)");
+        if !bundled && !kept.contains(module.digest()) {
+            let runs = super::accept::SmokeRuns::default();
+            if let Err(e) = super::accept::smoke_run(&module, &runs) {
+                tracing::warn!("not installed: {what}: {e}");
+                continue;
+            }
+        }
         match catalog.install(module, from.revisions) {
             Ok(true) if from.revisions => tracing::info!("installed {what}"),
             Ok(_) => {}

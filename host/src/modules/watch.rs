@@ -55,9 +55,11 @@ fn scan(dir: &Path) -> Seen {
         .collect()
 }
 
-/// Watches `w.dir` until shutdown; what is there at the start was installed at start.
+/// Watches `w.dir` until shutdown. The first look takes every file that is not installed
+/// (one written between the start's reading of the directory and this task's first look is
+/// not missed).
 pub async fn watch(w: Watched) {
-    let mut seen = scan(&w.dir);
+    let mut seen = Seen::new();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(w.every) => {}
@@ -79,6 +81,12 @@ async fn pick_up(w: &Watched, path: &Path) {
     let Ok(bytes) = tokio::fs::read(path).await else {
         return;
     };
+    if w.catalog
+        .by_digest(&crate::rules::sha256_hex(&bytes))
+        .is_some()
+    {
+        return;
+    }
     let (runtime, runs) = (w.runtime.clone(), w.runs.clone());
     let accepted = tokio::task::spawn_blocking(move || accept(&runtime, &bytes, &runs)).await;
     let module = match accepted {
