@@ -32,15 +32,24 @@ fn refused(e: RoomError) -> HttpError {
     }
 }
 
+/// Asks the open room `room` an operator's command.
+async fn ask<T>(
+    app: &AppState,
+    room: &str,
+    make: impl FnOnce(crate::room::Reply<T>) -> OperatorCmd,
+) -> Result<T, HttpError> {
+    let handle = app.registry.get(room).map_err(refused)?;
+    handle
+        .ask(|reply| RoomCmd::Operator(make(reply)))
+        .await
+        .map_err(refused)
+}
+
 pub(super) async fn inspect(
     State(app): State<Arc<AppState>>,
     Path(room): Path<String>,
 ) -> Result<Response, HttpError> {
-    let handle = app.registry.get(&room).map_err(refused)?;
-    let state = handle
-        .ask(|reply| RoomCmd::Operator(OperatorCmd::Inspect(reply)))
-        .await
-        .map_err(refused)?;
+    let state = ask(&app, &room, OperatorCmd::Inspect).await?;
     let log = app.log.read(&RoomId::from_wire(&room)).await?;
     let record = log.as_ref().and_then(GameRecord::from_log);
     let mut body = serde_json::to_value(&state).unwrap_or_default();
@@ -64,11 +73,7 @@ pub(super) async fn pause(
         .and_then(|Json(p)| p.reason)
         .unwrap_or_else(|| "no reason given".into());
     let reason = format!("paused by an operator: {reason}");
-    let handle = app.registry.get(&room).map_err(refused)?;
-    let info = handle
-        .ask(|reply| RoomCmd::Operator(OperatorCmd::Pause { reason, reply }))
-        .await
-        .map_err(refused)?;
+    let info = ask(&app, &room, |reply| OperatorCmd::Pause { reason, reply }).await?;
     Ok(Json(info).into_response())
 }
 
@@ -76,10 +81,6 @@ pub(super) async fn resume(
     State(app): State<Arc<AppState>>,
     Path(room): Path<String>,
 ) -> Result<Response, HttpError> {
-    let handle = app.registry.get(&room).map_err(refused)?;
-    let info = handle
-        .ask(|reply| RoomCmd::Operator(OperatorCmd::Resume(reply)))
-        .await
-        .map_err(refused)?;
+    let info = ask(&app, &room, OperatorCmd::Resume).await?;
     Ok(Json(info).into_response())
 }

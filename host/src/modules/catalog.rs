@@ -304,8 +304,12 @@ pub async fn build_catalog(
     from: CatalogSources<'_>,
 ) -> Result<MemoryCatalog, CatalogError> {
     let catalog = MemoryCatalog::default();
+    let kept = match from.store {
+        Some(store) => store.kept().await?,
+        None => Vec::new(),
+    };
     if let Some(store) = from.store {
-        for key in store.kept().await? {
+        for key in &kept {
             let Some(bytes) = store.load(&key.digest).await? else {
                 continue;
             };
@@ -321,20 +325,17 @@ pub async fn build_catalog(
             }
         }
     }
-    let kept: std::collections::HashSet<String> = match from.store {
-        Some(store) => store.kept().await?.into_iter().map(|k| k.digest).collect(),
-        None => Default::default(),
-    };
-    for (what, module) in candidates(runtime, from.dir)? {
+    let kept: std::collections::HashSet<&str> = kept.iter().map(|k| k.digest.as_str()).collect();
+    let runs = super::accept::SmokeRuns::default();
+    for (what, module, bundled) in candidates(runtime, from.dir)? {
         // The modules directory's files pass a smoke run first, unless accepted before; the
         // bundled modules were checked when this server was built.
-        let bundled = what.ends_with("(bundled)") || what.ends_with("(released)");
-        if !bundled && !kept.contains(module.digest()) {
-            let runs = super::accept::SmokeRuns::default();
-            if let Err(e) = super::accept::smoke_run(&module, &runs) {
-                tracing::warn!("not installed: {what}: {e}");
-                continue;
-            }
+        if !bundled
+            && !kept.contains(module.digest())
+            && let Err(e) = super::accept::smoke_run(&module, &runs)
+        {
+            tracing::warn!("not installed: {what}: {e}");
+            continue;
         }
         match catalog.install(module, from.revisions) {
             Ok(true) if from.revisions => tracing::info!("installed {what}"),
@@ -352,11 +353,12 @@ pub async fn build_catalog(
     Ok(catalog)
 }
 
-/// The bundled games and the directory's modules, loaded, in installation order.
+/// The bundled games and the directory's modules, loaded, in installation order: what each is,
+/// the module, and whether it is bundled.
 fn candidates(
     runtime: &Runtime,
     dir: Option<&Path>,
-) -> Result<Vec<(String, Module)>, CatalogError> {
+) -> Result<Vec<(String, Module, bool)>, CatalogError> {
     let mut found = Vec::new();
     let mut bundled: Vec<_> = tabula_bundle::MODULES
         .iter()
@@ -374,7 +376,7 @@ fn candidates(
                 what: what.clone(),
                 source,
             })?;
-        found.push((what, module));
+        found.push((what, module, true));
     }
     if let Some(dir) = dir {
         let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::Dir {
@@ -397,7 +399,7 @@ fn candidates(
                 what: what.clone(),
                 source,
             })?;
-            found.push((what, module));
+            found.push((what, module, false));
         }
     }
     Ok(found)
@@ -406,7 +408,7 @@ fn candidates(
 /// [`build_catalog`] without a store or revisions (tools and tests).
 pub fn load_catalog(runtime: &Runtime, dir: Option<&Path>) -> Result<MemoryCatalog, CatalogError> {
     let catalog = MemoryCatalog::default();
-    for (what, module) in candidates(runtime, dir)? {
+    for (what, module, _) in candidates(runtime, dir)? {
         if let Err(e) = catalog.install(module, false) {
             tracing::warn!("not installed: {what}: {e}");
         }

@@ -254,9 +254,13 @@ impl Registry {
             let registry = self.clone();
             self.spawner.spawn(async move {
                 let kind = Move::Swap { shadow };
-                registry.roll_out(&module, rooms, kind, &status).await;
+                if !registry.roll_out(&module, rooms, kind, &status).await {
+                    return;
+                }
                 if canary {
                     registry.watch_canary(module, baseline, status).await;
+                } else {
+                    finish(&status, "done");
                 }
             });
         }
@@ -281,10 +285,12 @@ impl Registry {
         tracing::info!(game, version, rooms = rooms.len(), "rolling back");
         let registry = self.clone();
         self.spawner.spawn(async move {
-            registry
+            if registry
                 .roll_out(&module, rooms, Move::Rollback, &status)
-                .await;
-            finish(&status, "done");
+                .await
+            {
+                finish(&status, "done");
+            }
         });
         Ok(first)
     }
@@ -363,14 +369,15 @@ impl Registry {
     }
 
     /// Sends every room of `rooms` a swap to (or a rollback to) `module`, paced, and keeps the
-    /// tally in `status`; a plain rollout is done at the end.
+    /// tally in `status`. False when a shutdown stopped it (`status` says so); the caller says
+    /// when the rollout is done.
     async fn roll_out(
         &self,
         module: &Module,
         rooms: Vec<RoomHandle>,
         kind: Move,
         status: &Mutex<RolloutStatus>,
-    ) {
+    ) -> bool {
         let rate = f64::from(self.cfg.rollout_rooms_per_second.max(1));
         let wave = (rate / 100.0).ceil().max(1.0) as usize;
         let started = Instant::now();
@@ -378,9 +385,14 @@ impl Registry {
         for chunk in rooms.chunks(wave) {
             if self.shutdown.is_cancelled() {
                 lock(status).state = "stopped";
-                return;
+                return false;
             }
             let mut answers = Vec::with_capacity(chunk.len());
+            // What the rooms report as the game's active version (read once per wave).
+            let active: Option<Arc<str>> = self
+                .catalog
+                .active(&module.info().name)
+                .map(|m| Arc::from(m.info().version.as_str()));
             for room in chunk {
                 if kind == (Move::Swap { shadow: true })
                     && let Some(diverged) = self.diverges(room, module).await
@@ -394,10 +406,9 @@ impl Registry {
                     continue;
                 }
                 let (reply, answer) = oneshot::channel();
-                let active = self.catalog.active(&module.info().name);
                 let cmd = SwapCmd {
                     module: module.clone(),
-                    active: active.map(|m| Arc::from(m.info().version.as_str())),
+                    active: active.clone(),
                     reply,
                 };
                 let cmd = match kind {
@@ -429,14 +440,10 @@ impl Registry {
                 _ = self.shutdown.cancelled() => {}
             }
         }
-        if matches!(kind, Move::Swap { .. })
-            && !matches!(lock(status).policy.as_str(), p if p.starts_with("canary"))
-        {
-            finish(status, "done");
-        }
         let s = lock(status);
         tracing::info!(game = %s.game, version = %s.version, migrated = s.migrated,
             pinned = s.pinned.len(), unchanged = s.unchanged, gone = s.gone, "rollout wave done");
+        true
     }
 
     /// A canary's window: the new version's failures per call are watched; past the threshold
@@ -485,8 +492,9 @@ impl Registry {
                 if let Some(back) = back {
                     let tally =
                         self.new_rollout(&game, &back, "rollback".into(), rooms.len(), false);
-                    self.roll_out(&back, rooms, Move::Rollback, &tally).await;
-                    finish(&tally, "done");
+                    if self.roll_out(&back, rooms, Move::Rollback, &tally).await {
+                        finish(&tally, "done");
+                    }
                 }
                 let mut s = lock(&status);
                 s.reason = Some(reason);
@@ -517,9 +525,12 @@ impl Registry {
                     s.state = "running";
                 }
                 let shadow = lock(&status).shadow;
-                self.roll_out(&module, rest, Move::Swap { shadow }, &status)
-                    .await;
-                finish(&status, "done");
+                if self
+                    .roll_out(&module, rest, Move::Swap { shadow }, &status)
+                    .await
+                {
+                    finish(&status, "done");
+                }
             }
         }
     }
