@@ -73,6 +73,9 @@ pub struct Config {
     pub archive: ArchiveConfig,
     /// The operators' API.
     pub admin: AdminConfig,
+    /// Serve the browser client's files from this folder instead of the copies built into the
+    /// binary (`TABULA_WEB_DIR`: edit the page and reload, without a rebuild).
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             archive: ArchiveConfig::default(),
             admin: AdminConfig::default(),
+            web_dir: None,
         }
     }
 }

@@ -121,6 +121,8 @@ pub struct Metrics {
     pub rooms: Family<RoomLabels, Gauge>,
     /// Player actions by game and result.
     pub actions: Family<ActionLabels, Counter>,
+    /// Steps of every game (actions, bots' moves, timers), one counter for the server.
+    pub steps: Counter,
     /// Module call latency.
     pub module_calls: Family<CallLabels, Histogram>,
     /// Module failures by kind (`call` holds the kind).
@@ -159,6 +161,12 @@ impl Metrics {
             "Player actions by game and result",
             actions.clone(),
         );
+        let steps = Counter::default();
+        registry.register(
+            "steps",
+            "Steps of every game: actions, bots' moves and timers",
+            steps.clone(),
+        );
         let module_calls = Family::<CallLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1e-6, 2.0, 22))
         });
@@ -196,6 +204,7 @@ impl Metrics {
         );
         let store = StoreMetrics::register(&mut registry);
         Metrics {
+            steps,
             games_finished,
             game_duration,
             games_recovered,

@@ -51,6 +51,8 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/admin/modules/{game}/quarantine",
             post(super::versions::quarantine),
         )
+        .route("/admin/rooms", get(super::operator::rooms))
+        .route("/admin/counters", get(super::operator::counters))
         .route("/admin/rooms/{room}", get(super::operator::inspect))
         .route("/admin/rooms/{room}/pause", post(super::operator::pause))
         .route("/admin/rooms/{room}/resume", post(super::operator::resume))

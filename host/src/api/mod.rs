@@ -8,10 +8,12 @@ mod admin;
 mod archive;
 pub mod errors;
 pub mod guesses;
+mod lobby;
 mod operator;
 pub mod protocol;
 mod requests;
 mod versions;
+pub mod web;
 mod writer;
 mod ws;
 
@@ -61,15 +63,17 @@ pub struct AppState {
     pub recovering: std::sync::atomic::AtomicBool,
 }
 
-/// The game port's router: `/ws` and the read-only `/api/*` on finished games.
+/// The game port's router: `/ws`, the read-only `/api/*` on finished games and the player page.
 pub fn game(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .merge(archive::routes())
+        .merge(web::player_routes())
         .with_state(state)
 }
 
-/// The operators' router: `/health/live`, `/health/ready`, `/metrics` and `/admin/*` (on the
+/// The operators' router: `/health/live`, `/health/ready`, `/metrics`, `/admin/*` and the
+/// console (on the
 /// game port too unless `admin_listen` gives them their own).
 pub fn admin(state: Arc<AppState>) -> Router {
     Router::new()
@@ -77,6 +81,7 @@ pub fn admin(state: Arc<AppState>) -> Router {
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(admin::routes(state.clone()))
+        .merge(web::console_routes())
         .with_state(state)
 }
 

@@ -71,6 +71,26 @@ pub enum ClientMsg {
         /// Rooms after this one: the `next` of the previous page.
         after: Option<String>,
     },
+    /// List rooms as `ListRooms` does, then be sent the page again (`lobby`) whenever it
+    /// changes, at most once per `room.info_interval_ms`. One subscription per connection: a new
+    /// one replaces the last.
+    SubscribeRooms {
+        /// Client's id for the reply.
+        request_id: Option<String>,
+        /// Only rooms of this game.
+        game: Option<String>,
+        /// Only rooms with this status.
+        status: Option<String>,
+        /// At most this many rooms (default [`ROOMS_PER_PAGE`], at most [`MAX_ROOMS_PER_PAGE`]).
+        limit: Option<usize>,
+        /// Rooms after this one: the `next` of the previous page.
+        after: Option<String>,
+    },
+    /// Ends the connection's lobby subscription.
+    UnsubscribeRooms {
+        /// Client's id for the reply.
+        request_id: Option<String>,
+    },
     /// Create a room and take seat 0.
     CreateRoom {
         /// Client's id for the reply.
@@ -160,6 +180,8 @@ pub const CLIENT_TYPES: &[&str] = &[
     "hello",
     "list_games",
     "list_rooms",
+    "subscribe_rooms",
+    "unsubscribe_rooms",
     "create_room",
     "join",
     "leave",
@@ -178,6 +200,8 @@ impl ClientMsg {
             ClientMsg::Hello { request_id, .. }
             | ClientMsg::ListGames { request_id }
             | ClientMsg::ListRooms { request_id, .. }
+            | ClientMsg::SubscribeRooms { request_id, .. }
+            | ClientMsg::UnsubscribeRooms { request_id }
             | ClientMsg::CreateRoom { request_id, .. }
             | ClientMsg::Join { request_id, .. }
             | ClientMsg::Leave { request_id, .. }
@@ -234,6 +258,8 @@ pub enum ServerMsg<'a> {
         token: &'a Token,
         /// Whether an existing session was resumed.
         resumed: bool,
+        /// The open rooms in which the player holds a seat.
+        rooms: Vec<SeatedRoom<'a>>,
     },
     /// The reply to `list_games`.
     Games {
@@ -263,6 +289,19 @@ pub enum ServerMsg<'a> {
         /// The requester's seat (`null` for spectators); absent from bot changes and notices.
         #[serde(skip_serializing_if = "Option::is_none")]
         seat: Option<Option<u32>>,
+    },
+    /// A lobby subscription's page, sent again when it changed.
+    Lobby {
+        /// The rooms.
+        rooms: &'a [RoomInfo],
+        /// Where the next page starts, when there is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<&'a RoomId>,
+    },
+    /// The reply to `unsubscribe_rooms`.
+    Unsubscribed {
+        /// The request's id.
+        request_id: Option<&'a str>,
     },
     /// The reply to `leave`.
     Left {
@@ -305,6 +344,8 @@ pub const SERVER_TYPES: &[&str] = &[
     "welcome",
     "games",
     "rooms",
+    "lobby",
+    "unsubscribed",
     "room",
     "left",
     "update",
@@ -338,6 +379,16 @@ impl<'a> ServerMsg<'a> {
     }
 }
 
+/// A room in which the player holds a seat, as `welcome` lists it: the room's info and the seat.
+#[derive(Serialize)]
+pub struct SeatedRoom<'a> {
+    /// The room.
+    #[serde(flatten)]
+    pub room: &'a RoomInfo,
+    /// The player's seat in it.
+    pub seat: u32,
+}
+
 /// An `update` frame, borrowed from an [`Update`] so it is built without copies.
 #[derive(Serialize)]
 pub struct UpdateFrame<'a> {
@@ -360,6 +411,11 @@ pub struct UpdateFrame<'a> {
     /// True when the update replaces everything the client knew.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resync: bool,
+    /// When the game moves on by itself, ms since the epoch (null: only a move will).
+    pub deadline_at: Option<u64>,
+    /// The server's clock as the update was written, ms since the epoch (a client counts down
+    /// to `deadline_at` with it, whatever its own clock says).
+    pub now: u64,
 }
 
 fn update_frame(u: &Update) -> Bytes {
@@ -373,6 +429,8 @@ fn update_frame(u: &Update) -> Bytes {
         events: u.events.iter().map(|e| raw(e)).collect(),
         result: u.result.as_deref().map(raw),
         resync: u.resync,
+        deadline_at: u.deadline_at,
+        now: crate::store::now_ms(),
     })
     .encode()
 }
@@ -462,6 +520,7 @@ mod tests {
                 name: "n",
                 token: &token,
                 resumed: false,
+                rooms: Vec::new(),
             },
             ServerMsg::Games {
                 request_id: None,
@@ -472,6 +531,11 @@ mod tests {
                 rooms: &[],
                 next: None,
             },
+            ServerMsg::Lobby {
+                rooms: &[],
+                next: None,
+            },
+            ServerMsg::Unsubscribed { request_id: None },
             ServerMsg::Left {
                 request_id: None,
                 room: &room,

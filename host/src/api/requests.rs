@@ -6,10 +6,9 @@ use super::AppState;
 use super::errors::{ApiError, ErrorCode, wait_time};
 use super::protocol::{
     ActFrame, CLIENT_TYPES, ClientMsg, MAX_REQUEST_ID, MAX_ROOMS_PER_PAGE, ROOMS_PER_PAGE,
-    ServerMsg, forbidden_char, request_id_ok,
+    SeatedRoom, ServerMsg, forbidden_char, request_id_ok,
 };
 use crate::ids::RoomId;
-use crate::room::registry::ListQuery;
 use crate::room::{
     ActCmd, CloseReason, CreateRoom, Creator, Entering, JoinCmd, Outbox, RoomCmd, RoomHandle,
 };
@@ -28,6 +27,8 @@ pub(super) struct Conn {
     session: Option<Arc<SessionInfo>>,
     limiter: DefaultDirectRateLimiter,
     strikes: u32,
+    /// The connection's lobby subscription, if it has one.
+    lobby: Option<super::lobby::Subscription>,
 }
 
 impl Conn {
@@ -42,6 +43,7 @@ impl Conn {
             peer,
             session: None,
             strikes: 0,
+            lobby: None,
         }
     }
 
@@ -217,12 +219,17 @@ impl Conn {
     }
 
     fn welcome(&self, request_id: Option<&str>, session: &SessionInfo, resumed: bool) {
+        let seated = self.app.registry.seats_of(&session.player);
         self.send(ServerMsg::Welcome {
             request_id,
             player: &session.player,
             name: &session.name,
             token: &session.token,
             resumed,
+            rooms: seated
+                .iter()
+                .map(|(room, seat)| SeatedRoom { room, seat: *seat })
+                .collect(),
         });
     }
 
@@ -255,23 +262,42 @@ impl Conn {
                 limit,
                 after,
             } => {
-                let limit = limit.unwrap_or(ROOMS_PER_PAGE);
-                if !(1..=MAX_ROOMS_PER_PAGE).contains(&limit) {
-                    return Err(ApiError::new(
-                        ErrorCode::BadMessage,
-                        format!("limit must be 1 to {MAX_ROOMS_PER_PAGE}"),
-                    ));
-                }
-                let page = app.registry.list(&ListQuery {
-                    game: game.as_deref(),
-                    status: status.as_deref(),
-                    after: after.as_deref(),
-                    limit,
-                });
+                let query = room_query(game, status, limit, after)?;
+                let page = app.registry.list(&query.borrowed());
                 self.send(ServerMsg::Rooms {
                     request_id: request_id.as_deref(),
                     rooms: &page.rooms,
                     next: page.next.as_ref(),
+                });
+                Ok(())
+            }
+            ClientMsg::SubscribeRooms {
+                request_id,
+                game,
+                status,
+                limit,
+                after,
+            } => {
+                let query = room_query(game, status, limit, after)?;
+                let page = app.registry.list(&query.borrowed());
+                self.send(ServerMsg::Rooms {
+                    request_id: request_id.as_deref(),
+                    rooms: &page.rooms,
+                    next: page.next.as_ref(),
+                });
+                // The old subscription (if any) ends as the new one starts.
+                self.lobby = Some(super::lobby::subscribe(
+                    &app,
+                    self.outbox.clone(),
+                    query,
+                    &page,
+                ));
+                Ok(())
+            }
+            ClientMsg::UnsubscribeRooms { request_id } => {
+                self.lobby = None;
+                self.send(ServerMsg::Unsubscribed {
+                    request_id: request_id.as_deref(),
                 });
                 Ok(())
             }
@@ -496,10 +522,34 @@ impl Conn {
 /// cost the server more than an action does.
 fn cost(msg: &ClientMsg) -> u32 {
     match msg {
-        ClientMsg::ListRooms { .. } | ClientMsg::CreateRoom { .. } => 5,
+        ClientMsg::ListRooms { .. }
+        | ClientMsg::SubscribeRooms { .. }
+        | ClientMsg::CreateRoom { .. } => 5,
         ClientMsg::ListGames { .. } | ClientMsg::Hello { .. } => 2,
         _ => 1,
     }
+}
+
+/// A `list_rooms` or `subscribe_rooms` query, checked.
+fn room_query(
+    game: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+    after: Option<String>,
+) -> Result<super::lobby::Query, ApiError> {
+    let limit = limit.unwrap_or(ROOMS_PER_PAGE);
+    if !(1..=MAX_ROOMS_PER_PAGE).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::BadMessage,
+            format!("limit must be 1 to {MAX_ROOMS_PER_PAGE}"),
+        ));
+    }
+    Ok(super::lobby::Query {
+        game,
+        status,
+        after,
+        limit,
+    })
 }
 
 /// The request id of a frame, cut to the longest accepted length.

@@ -56,6 +56,8 @@ pub(crate) struct RoomParams {
     pub claim: Claim,
     /// A snapshot every this many log entries.
     pub snapshot_every: u64,
+    /// Told when a listed room's info changes.
+    pub lobby: super::LobbyFeed,
 }
 
 pub(crate) struct RoomActor {
@@ -79,6 +81,8 @@ pub(crate) struct RoomActor {
     failures: u32,
     published: super::Published,
     lobby_dirty: bool,
+    /// Told when this room's info changes (unless it is private).
+    lobby: super::LobbyFeed,
     stats: RoomStats,
     /// Given back in parts: the creator's open room when the game finishes, the rest when the
     /// actor drops (the room closed).
@@ -162,6 +166,7 @@ impl RoomActor {
             snapshot_every: p.snapshot_every,
             since_snapshot: 0,
             pre_swap: None,
+            lobby: p.lobby,
         };
         (actor, published)
     }
@@ -231,7 +236,15 @@ impl RoomActor {
     // ----- the game -------------------------------------------------------------------------
 
     /// Who the next call renders views for: connected seats, and spectators if any.
-    fn call_ctx(&self) -> CallContext {
+    fn call_ctx(&mut self) -> CallContext {
+        let humans = self
+            .seats
+            .iter()
+            .filter(|(_, o)| matches!(o, super::seats::Occupant::Human(_)) && !o.bot_controlled())
+            .fold(0u64, |mask, (seat, _)| {
+                mask | 1u64.checked_shl(seat).unwrap_or(0)
+            });
+        self.game.set_turn_limit(self.turn_deadline_ms, humans);
         let mut viewers: Vec<Viewer> = self
             .seats
             .connected()
@@ -266,6 +279,7 @@ impl RoomActor {
 
     /// Records what a step produced and hands its updates to their recipients.
     fn publish(&mut self, produced: Produced) {
+        self.stats.count_step();
         self.record(produced.entry);
         self.deliver(produced.updates);
         self.after_step();

@@ -54,6 +54,13 @@ pub(crate) struct Game {
     last_at: u64,
     history: VecDeque<StepLog>,
     history_cap: usize,
+    /// Humans' turn limit, ms, and the seats it applies to (bit N: seat N is played by a
+    /// person; seats from 64 on count as people), as the room last said.
+    turn_limit: Option<u64>,
+    humans: u64,
+    /// When the game moves on by itself (host ms): the module's timer or a person's turn
+    /// running out, whichever comes first, as of the last step.
+    deadline_at: Option<u64>,
 }
 
 /// Parameters of a new game.
@@ -94,6 +101,35 @@ impl Game {
             last_at: 0,
             history: VecDeque::new(),
             history_cap: p.history_cap,
+            turn_limit: None,
+            humans: 0,
+            deadline_at: None,
+        }
+    }
+
+    /// Tells the game, before a step, how long people have for a turn (if limited) and which
+    /// seats people play: each update says when the game moves on by itself.
+    pub fn set_turn_limit(&mut self, limit: Option<u64>, humans: u64) {
+        self.turn_limit = limit;
+        self.humans = humans;
+    }
+
+    /// When the game moves on by itself after a step made at `now`.
+    fn next_deadline(&self, now: u64) -> Option<u64> {
+        if self.status != RoomStatus::Running {
+            return None;
+        }
+        let person_awaited = self
+            .awaiting
+            .iter()
+            .any(|&s| s >= 64 || self.humans & (1 << s) != 0);
+        let turn = self
+            .turn_limit
+            .filter(|_| person_awaited)
+            .map(|ms| now + ms);
+        match (self.wake_at, turn) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -225,6 +261,7 @@ impl Game {
         }
         self.result = step.result.as_deref().map(Arc::from);
         self.wake_at = step.wake_at;
+        self.deadline_at = self.next_deadline(ctx.now);
         let events: Arc<[(Audience, Arc<str>)]> = step
             .events
             .iter()
@@ -291,6 +328,7 @@ impl Game {
             events,
             result: self.result.clone(),
             resync,
+            deadline_at: self.deadline_at,
         }
     }
 
@@ -369,6 +407,7 @@ impl Game {
                 events: events_for(log),
                 result: log.result.clone(),
                 resync: false,
+                deadline_at: None,
             })
             .collect();
         // The last step: its events plus the current view.

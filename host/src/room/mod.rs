@@ -22,6 +22,7 @@ mod deadlines;
 mod error;
 mod game;
 mod inbox;
+mod lobby;
 mod outbox;
 mod quota;
 pub mod registry;
@@ -33,6 +34,7 @@ mod stats;
 
 pub use clock::Clock;
 pub use error::RoomError;
+pub use lobby::LobbyFeed;
 pub use outbox::{Ack, CloseReason, Outbox, Outgoing, Refusal, Shared};
 pub use registry::{CreateRoom, Creator, Registry, RoomSpawner};
 
@@ -179,6 +181,9 @@ pub struct Update {
     pub result: Option<Arc<str>>,
     /// True when the update replaces everything the client knew.
     pub resync: bool,
+    /// When the game moves on by itself (host ms since the epoch): the module's timer, or a
+    /// person's turn running out (the bot then plays for them).
+    pub deadline_at: Option<u64>,
 }
 
 /// The reply to a request that put a connection into a room (create, join, watch, resume). The

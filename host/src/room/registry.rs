@@ -169,6 +169,8 @@ pub struct Registry {
     snapshot_every: u64,
     rollouts: rollout::Rollouts,
     modules: Option<Arc<dyn crate::store::ModuleStore>>,
+    /// Moved on whenever a listed room opens, closes or changes.
+    lobby: super::LobbyFeed,
 }
 
 impl Registry {
@@ -193,6 +195,7 @@ impl Registry {
             snapshot_every: p.snapshot_every,
             rollouts: rollout::Rollouts::default(),
             modules: p.modules,
+            lobby: super::LobbyFeed::new(),
         });
         let weak = Arc::downgrade(&registry);
         let shutdown = registry.shutdown.clone();
@@ -279,6 +282,7 @@ impl Registry {
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id.clone(), handle.clone());
+            self.lobby.changed();
         }
         let registry = Arc::downgrade(self);
         self.spawner.spawn(async move {
@@ -288,10 +292,15 @@ impl Registry {
             actor.run(rx).await;
             if let Some(r) = registry.upgrade() {
                 r.write().remove(&id);
-                r.listed
+                let was_listed = r
+                    .listed
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id);
+                    .remove(&id)
+                    .is_some();
+                if was_listed {
+                    r.lobby.changed();
+                }
             }
         });
     }
@@ -315,6 +324,11 @@ impl Registry {
             .get(id)
             .cloned()
             .ok_or_else(|| RoomError::UnknownRoom { room: id.into() })
+    }
+
+    /// How many rooms are open (private ones too).
+    pub fn open_rooms(&self) -> usize {
+        self.read().len()
     }
 
     /// Every open room (private ones too) whose info passes `wanted`, in id order.
@@ -343,6 +357,26 @@ impl Registry {
             }
         }
         closed
+    }
+
+    /// The lobby's change feed (see [`super::LobbyFeed`]).
+    pub fn lobby(&self) -> &super::LobbyFeed {
+        &self.lobby
+    }
+
+    /// The open rooms in which `player` holds a seat, with the seat (a page that reloads
+    /// offers them back). Looks at every open room: asked once per `hello`.
+    pub fn seats_of(&self, player: &PlayerId) -> Vec<(RoomInfo, u32)> {
+        let seat_in = |i: &RoomInfo| {
+            (i.seats.iter())
+                .find(|s| s.player.as_ref() == Some(player))
+                .map(|s| s.seat)
+        };
+        self.rooms_where(|i| seat_in(i).is_some())
+            .into_iter()
+            .filter_map(|i| Some((seat_in(&i)?, i)))
+            .map(|(seat, i)| (i, seat))
+            .collect()
     }
 
     /// A page of listed rooms in id order, filtered by game and status.
@@ -521,6 +555,7 @@ impl Registry {
             log,
             claim,
             snapshot_every: self.snapshot_every,
+            lobby: self.lobby.clone(),
         });
         let handle = RoomHandle {
             id: id.clone(),

@@ -90,6 +90,11 @@ impl RoomStats {
         self.metrics.rooms.get_or_create(&self.gauge()).inc();
     }
 
+    /// Counts a step of the game.
+    pub fn count_step(&self) {
+        self.metrics.steps.inc();
+    }
+
     /// Counts an action's result (`ok` or an error code).
     pub fn count_action(&mut self, result: &'static str) {
         if let Some((_, c)) = self.actions.iter().find(|(r, _)| *r == result) {

@@ -31,6 +31,9 @@ impl RoomActor {
     pub(super) fn publish_info(&self) {
         let info = self.info();
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = info;
+        if !self.private {
+            self.lobby.changed();
+        }
     }
 
     pub(super) fn member_outboxes(&self) -> impl Iterator<Item = &Outbox> {

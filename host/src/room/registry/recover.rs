@@ -107,6 +107,7 @@ impl Registry {
                 log: writer,
                 claim: self.quotas.recovered(),
                 snapshot_every: self.snapshot_every,
+                lobby: self.lobby.clone(),
             });
             let handle = RoomHandle {
                 id: header.room.clone(),
