@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: a real server on `127.0.0.1:0` and a WebSocket client that
 //! speaks the protocol as a user's program would.
 
+pub mod browser;
 pub mod proxy;
 
 use futures_util::{SinkExt, StreamExt};
@@ -113,6 +114,23 @@ pub async fn http(
     bearer: Option<&str>,
 ) -> (u16, String) {
     http_body(addr, method, path, bearer, "").await
+}
+
+/// An HTTP GET on `addr`: the status, the head (status line and headers) and the body.
+pub async fn http_head(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.expect("read");
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// An HTTP request with a JSON `body` (none when empty); the status and the body.

@@ -1,0 +1,129 @@
+//! The browser client in a real browser (headless Chromium over WebDriver): a person plays Liap
+//! Tui against three bots through the page, reloads mid-game and carries on, and sees the end.
+//! Skips with a message when Chromium is not installed (fails in CI, which installs it).
+
+use std::time::{Duration, Instant};
+use tabula_tests::TestServer;
+use tabula_tests::browser::{Browser, PAGE_PATIENCE, Page, hook};
+
+/// Signs in on the page as `name` (a fresh profile has no token yet).
+async fn sign_in(page: &Page, base: &str, name: &str) {
+    page.open(base).await;
+    page.fill(&hook("name"), name).await;
+    page.click(&hook("sign-in")).await;
+    page.wait_text(&hook("conn"), |t| t.to_lowercase().contains("connected"))
+        .await;
+}
+
+/// Makes one move through the page if the game waits for this player; true once it is over.
+async fn play_a_little(page: &Page) -> bool {
+    if !page.visible(&hook("game-over")).await.is_empty() {
+        return true;
+    }
+    if let Some(no) = page.visible(&hook("redeal-no")).await.into_iter().next() {
+        let _ = no.click().await;
+        return false;
+    }
+    for b in page.visible(&hook("declare")).await {
+        if b.is_enabled().await.unwrap_or(false) {
+            let _ = b.click().await;
+            return false;
+        }
+    }
+    let Some(play) = page.visible(&hook("play")).await.into_iter().next() else {
+        return false;
+    };
+    // A lead: pick the first valid lead the page suggests; a follow: any pieces, one by one,
+    // until the page lets the play go.
+    if let Some(summary) = page.visible(".leads summary").await.into_iter().next() {
+        let _ = summary.click().await;
+        if let Some(first) = page
+            .visible(&hook("suggested-play"))
+            .await
+            .into_iter()
+            .next()
+        {
+            let _ = first.click().await;
+        }
+    } else {
+        for piece in page.visible(&hook("piece")).await {
+            if play.is_enabled().await.unwrap_or(false) {
+                break;
+            }
+            let _ = piece.click().await;
+        }
+    }
+    // The page re-renders: find the button again.
+    if let Some(play) = page.visible(&hook("play")).await.into_iter().next()
+        && play.is_enabled().await.unwrap_or(false)
+    {
+        let _ = play.click().await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_person_plays_liap_tui_against_three_bots_in_the_browser_and_reloads_midway() {
+    let Some(mut browser) = Browser::start("browser::liap_tui").await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    let base = format!("http://{}/", s.addr());
+    let page = browser.window().await;
+    sign_in(&page, &base, "Ann <b>").await;
+    page.wait_for(&hook("lobby")).await;
+    page.screenshot("lobby").await;
+
+    // A room of Liap Tui with three bots, one round, no display delays.
+    let game = page.wait_for(&hook("create-game")).await;
+    game.select_by_value("liap-tui")
+        .await
+        .expect("liap-tui offered");
+    // Version 2 lists the valid leads in its views (and has the round limit).
+    let version = page.wait_for(&hook("create-version")).await;
+    version
+        .select_by_value("2.0.0")
+        .await
+        .expect("2.0.0 offered");
+    page.fill(&hook("create-bots"), "3").await;
+    page.fill(
+        &hook("create-options"),
+        r#"{"pace": "instant", "max_rounds": 1}"#,
+    )
+    .await;
+    page.click(&hook("create")).await;
+    page.wait_for(&hook("hand")).await;
+    // The name is shown as text, never as markup.
+    let body = page.text("body").await;
+    assert!(body.contains("Ann <b>"), "the name as typed: {body}");
+
+    let started = Instant::now();
+    let mut moves = 0;
+    let mut reloaded = false;
+    loop {
+        assert!(
+            started.elapsed() < PAGE_PATIENCE * 6,
+            "the game did not end in time"
+        );
+        if play_a_little(&page).await {
+            break;
+        }
+        moves += 1;
+        if moves == 6 && !reloaded {
+            page.screenshot("table").await;
+            // A reload mid-game: the page comes back to the same table.
+            page.client.refresh().await.expect("reload");
+            page.wait_for(&hook("hand")).await;
+            reloaded = true;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(reloaded, "the game ended before the reload");
+    // The seed, told once the game is over, so that it can be replayed.
+    page.wait_text("#seed", |t| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()))
+        .await;
+    let over = page.text(&hook("game-over")).await;
+    assert!(over.contains("Winner"), "{over}");
+    page.screenshot("game-over").await;
+    page.close().await;
+}
