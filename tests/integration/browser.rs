@@ -120,10 +120,107 @@ async fn a_person_plays_liap_tui_against_three_bots_in_the_browser_and_reloads_m
     }
     assert!(reloaded, "the game ended before the reload");
     // The seed, told once the game is over, so that it can be replayed.
-    page.wait_text("#seed", |t| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()))
-        .await;
+    page.wait_text("#seed", |t| {
+        !t.is_empty() && t.chars().all(|c| c.is_ascii_digit())
+    })
+    .await;
     let over = page.text(&hook("game-over")).await;
     assert!(over.contains("Winner"), "{over}");
     page.screenshot("game-over").await;
     page.close().await;
+}
+
+#[tokio::test]
+async fn two_people_a_spectator_and_an_operator_who_upgrades_the_game_midway() {
+    let Some(mut browser) = Browser::start("browser::two_people").await else {
+        return;
+    };
+    const ADMIN: &str = "an-admin-token-for-the-console";
+    let s = TestServer::start_with(|c| c.admin.token = Some(ADMIN.into())).await;
+    let base = format!("http://{}/", s.addr());
+
+    // Ann makes a room of Liap Tui 1.0.0 (the active version) for two people and two bots.
+    let ann = browser.window().await;
+    sign_in(&ann, &base, "Ann").await;
+    let game = ann.wait_for(&hook("create-game")).await;
+    game.select_by_value("liap-tui")
+        .await
+        .expect("liap-tui offered");
+    let version = ann.wait_for(&hook("create-version")).await;
+    version
+        .select_by_value("1.0.0")
+        .await
+        .expect("1.0.0 offered");
+    ann.fill(&hook("create-bots"), "2").await;
+    ann.fill(
+        &hook("create-options"),
+        r#"{"pace": "instant", "win_score": 1}"#,
+    )
+    .await;
+    ann.click(&hook("create")).await;
+    ann.wait_for(&hook("room-version")).await;
+
+    // Bob, in another browser, finds it in the lobby and joins: the game starts.
+    let bob = browser.window().await;
+    sign_in(&bob, &base, "Bob").await;
+    bob.click(&format!("{} {}", hook("room-row"), hook("join")))
+        .await;
+    bob.wait_for(&hook("hand")).await;
+    ann.wait_for(&hook("hand")).await;
+
+    // A spectator sees the table, never a hand.
+    let eve = browser.window().await;
+    sign_in(&eve, &base, "Eve").await;
+    eve.click(&format!("{} {}", hook("room-row"), hook("watch")))
+        .await;
+    eve.wait_text(&hook("room-version"), |t| t.contains("1.0.0"))
+        .await;
+    eve.wait_for(&hook("scores")).await;
+    assert!(
+        eve.all(&hook("hand")).await.is_empty(),
+        "a spectator has no hand"
+    );
+    assert!(eve.all(&hook("piece")).await.is_empty(), "nor pieces");
+
+    // The operator moves running games to 2.0.0 from the console.
+    let op = browser.window().await;
+    op.open(&format!("{base}console/")).await;
+    op.fill(&hook("admin-token"), ADMIN).await;
+    op.click(&hook("admin-save")).await;
+    let row = format!(
+        "{}[data-game=\"liap-tui\"][data-version=\"2.0.0\"]",
+        hook("module-version")
+    );
+    op.wait_for(&row).await;
+    let policy = op.wait_for(&format!("{row} {}", hook("policy"))).await;
+    policy.select_by_value("migrate").await.expect("migrate");
+    op.click(&format!("{row} {}", hook("activate"))).await;
+    op.wait_text(&hook("rollout-state"), |t| t.contains("done"))
+        .await;
+    op.screenshot("console").await;
+
+    // Both players' pages (and the spectator's) show the new version, without a reload.
+    for page in [&ann, &bob, &eve] {
+        page.wait_text(&hook("room-version"), |t| t.contains("2.0.0"))
+            .await;
+    }
+
+    // They play on against each other to the end.
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < PAGE_PATIENCE * 6,
+            "the game did not end"
+        );
+        let a = play_a_little(&ann).await;
+        let b = play_a_little(&bob).await;
+        if a && b {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eve.wait_for(&hook("game-over")).await;
+    for p in [ann, bob, eve, op] {
+        p.close().await;
+    }
 }
