@@ -15,6 +15,22 @@ async fn sign_in(page: &Page, base: &str, name: &str) {
         .await;
 }
 
+/// Creates a room of Liap Tui `version` with `bots` bots and `options` through the lobby's form.
+async fn create_liap_tui(page: &Page, version: &str, bots: u32, options: &str) {
+    let game = page.wait_for(&hook("create-game")).await;
+    game.select_by_value("liap-tui")
+        .await
+        .expect("liap-tui offered");
+    let select = page.wait_for(&hook("create-version")).await;
+    select
+        .select_by_value(version)
+        .await
+        .expect("version offered");
+    page.fill(&hook("create-bots"), &bots.to_string()).await;
+    page.fill(&hook("create-options"), options).await;
+    page.click(&hook("create")).await;
+}
+
 /// Makes one move through the page if the game waits for this player; true once it is over.
 async fn play_a_little(page: &Page) -> bool {
     if !page.visible(&hook("game-over")).await.is_empty() {
@@ -74,24 +90,9 @@ async fn a_person_plays_liap_tui_against_three_bots_in_the_browser_and_reloads_m
     page.wait_for(&hook("lobby")).await;
     page.screenshot("lobby").await;
 
-    // A room of Liap Tui with three bots, one round, no display delays.
-    let game = page.wait_for(&hook("create-game")).await;
-    game.select_by_value("liap-tui")
-        .await
-        .expect("liap-tui offered");
-    // Version 2 lists the valid leads in its views (and has the round limit).
-    let version = page.wait_for(&hook("create-version")).await;
-    version
-        .select_by_value("2.0.0")
-        .await
-        .expect("2.0.0 offered");
-    page.fill(&hook("create-bots"), "3").await;
-    page.fill(
-        &hook("create-options"),
-        r#"{"pace": "instant", "max_rounds": 1}"#,
-    )
-    .await;
-    page.click(&hook("create")).await;
+    // A room of Liap Tui with three bots, one round, no display delays (version 2 lists the
+    // valid leads in its views and has the round limit).
+    create_liap_tui(&page, "2.0.0", 3, r#"{"pace": "instant", "max_rounds": 1}"#).await;
     page.wait_for(&hook("hand")).await;
     // The name is shown as text, never as markup.
     let body = page.text("body").await;
@@ -142,22 +143,7 @@ async fn two_people_a_spectator_and_an_operator_who_upgrades_the_game_midway() {
     // Ann makes a room of Liap Tui 1.0.0 (the active version) for two people and two bots.
     let ann = browser.window().await;
     sign_in(&ann, &base, "Ann").await;
-    let game = ann.wait_for(&hook("create-game")).await;
-    game.select_by_value("liap-tui")
-        .await
-        .expect("liap-tui offered");
-    let version = ann.wait_for(&hook("create-version")).await;
-    version
-        .select_by_value("1.0.0")
-        .await
-        .expect("1.0.0 offered");
-    ann.fill(&hook("create-bots"), "2").await;
-    ann.fill(
-        &hook("create-options"),
-        r#"{"pace": "instant", "win_score": 1}"#,
-    )
-    .await;
-    ann.click(&hook("create")).await;
+    create_liap_tui(&ann, "1.0.0", 2, r#"{"pace": "instant", "win_score": 1}"#).await;
     ann.wait_for(&hook("room-version")).await;
 
     // Bob, in another browser, finds it in the lobby and joins: the game starts.

@@ -233,6 +233,21 @@ impl Conn {
         });
     }
 
+    /// Answers a page of listed rooms (`rooms`); returns it.
+    fn rooms_page(
+        &self,
+        request_id: Option<&str>,
+        query: &super::lobby::Query,
+    ) -> crate::room::registry::RoomPage {
+        let page = self.app.registry.list(&query.borrowed());
+        self.send(ServerMsg::Rooms {
+            request_id,
+            rooms: &page.rooms,
+            next: page.next.as_ref(),
+        });
+        page
+    }
+
     async fn dispatch(&mut self, msg: ClientMsg) -> Result<(), ApiError> {
         if let ClientMsg::Hello {
             request_id,
@@ -263,12 +278,7 @@ impl Conn {
                 after,
             } => {
                 let query = room_query(game, status, limit, after)?;
-                let page = app.registry.list(&query.borrowed());
-                self.send(ServerMsg::Rooms {
-                    request_id: request_id.as_deref(),
-                    rooms: &page.rooms,
-                    next: page.next.as_ref(),
-                });
+                self.rooms_page(request_id.as_deref(), &query);
                 Ok(())
             }
             ClientMsg::SubscribeRooms {
@@ -279,12 +289,7 @@ impl Conn {
                 after,
             } => {
                 let query = room_query(game, status, limit, after)?;
-                let page = app.registry.list(&query.borrowed());
-                self.send(ServerMsg::Rooms {
-                    request_id: request_id.as_deref(),
-                    rooms: &page.rooms,
-                    next: page.next.as_ref(),
-                });
+                let page = self.rooms_page(request_id.as_deref(), &query);
                 // The old subscription (if any) ends as the new one starts.
                 self.lobby = Some(super::lobby::subscribe(
                     &app,
