@@ -165,9 +165,13 @@ async fn a_lobby_subscription_is_told_of_changes_coalesced_until_it_ends() {
         .expect("the room");
     assert_eq!(joined["seats"][1]["kind"], "human", "{joined}");
 
-    // Unsubscribed: nothing more.
+    // Unsubscribed: nothing more; the connection goes on answering requests (pages pushed
+    // must not upset its count of replies waiting to be written).
     let bye = watcher.ok(json!({"type": "unsubscribe_rooms"})).await;
     assert_eq!(bye["type"], "unsubscribed");
+    for _ in 0..3 {
+        watcher.ok(json!({"type": "list_games"})).await;
+    }
     host.create_room(json!({"game": "turn-room", "seats": 3}))
         .await;
     assert!(

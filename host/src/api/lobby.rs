@@ -78,7 +78,9 @@ pub(super) fn subscribe(
             let page = frame(&app.registry.list(&query.borrowed()));
             if page != last {
                 last = page.clone();
-                if !outbox.push(crate::room::Outgoing::Frame(page)) {
+                // Counted with the replies: what the connection's writer takes off when it
+                // sends a frame of the edge's own.
+                if !outbox.push_reply(page) {
                     break;
                 }
             }

@@ -289,8 +289,10 @@ impl Conn {
                 after,
             } => {
                 let query = room_query(game, status, limit, after)?;
+                // The old subscription (if any) ends before the new page is answered: no page
+                // of the old one comes after it.
+                self.lobby = None;
                 let page = self.rooms_page(request_id.as_deref(), &query);
-                // The old subscription (if any) ends as the new one starts.
                 self.lobby = Some(super::lobby::subscribe(
                     &app,
                     self.outbox.clone(),
