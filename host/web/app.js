@@ -7,7 +7,7 @@
 // view), liap.js and generic.js (the tables), dom.js (building nodes, text only).
 
 import { Connection, socketUrl } from './net.js';
-import { say, sayError, quiet } from './messages.js';
+import { say, sayError, quiet, lost } from './messages.js';
 import { createLobby } from './lobby.js';
 import { createRoomView, savedRoom, forgetSavedRoom } from './room.js';
 
@@ -123,7 +123,7 @@ app.conn.addEventListener('open', async () => {
   try {
     welcome = await app.conn.request(hello);
   } catch (e) {
-    if (e.code === 'disconnected') return; // the reconnection says hello again
+    if (lost(e)) return; // the reconnection says hello again
     if (e.code === 'bad_token' || !token) {
       // An expired session, or a name refused: back to the sign-in form.
       if (e.code === 'bad_token') forgetToken();
@@ -174,7 +174,7 @@ async function onWelcome(w) {
       enterRoom({ ...reply, last_seq: target.seq });
       return;
     } catch (e) {
-      if (e.code === 'disconnected') return;
+      if (lost(e)) return;
       room.close();
       forgetSavedRoom();
       if (e.code === 'unknown_room') {
@@ -201,7 +201,7 @@ async function openLinked(id) {
     enterRoom(reply);
     return true;
   } catch (e) {
-    if (e.code !== 'disconnected') {
+    if (!lost(e)) {
       sayError(e);
       lobby.prefillRoom(id);
     }

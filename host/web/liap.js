@@ -246,7 +246,7 @@ export function createLiapTable(ctx) {
     if (!can || typeof can !== 'object') return null;
     if (Array.isArray(can.declare)) {
       const buttons = can.declare.map((v) => el('button', {
-        type: 'button', class: 'declare', test: 'declare', data: { value: v, key: `declare-${v}` }, text: String(v),
+        type: 'button', class: 'declare', test: 'declare', data: { value: v, key: `declare-${v}` }, text: String(v), attrs: { 'aria-label': `Declare ${v}` },
         on: { click: () => act({ declare: v }) },
       }));
       const hidden = [0, 1, 2, 3, 4, 5, 6, 7, 8].filter((v) => !can.declare.includes(v));

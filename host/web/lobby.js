@@ -6,7 +6,7 @@
 // hides. A server without subscriptions (`unknown_type`) is polled with list_rooms instead.
 
 import { el, fill, option, patch, pretty } from './dom.js';
-import { say, sayError } from './messages.js';
+import { say, sayError, lost } from './messages.js';
 
 const PAGE = 20;
 const POLL_MS = 4000;
@@ -111,7 +111,7 @@ export function createLobby(app) {
       if (e.code === 'unknown_type') {
         noSubscriptions = true;
         subscribe();
-      } else if (e.code !== 'disconnected') {
+      } else if (!lost(e)) {
         sayError(e);
       }
     } finally {
@@ -126,7 +126,7 @@ export function createLobby(app) {
       const reply = await app.conn.request({ type: 'list_rooms', ...filters() });
       if (mine === subSeq && visible) showPage(reply);
     } catch (e) {
-      if (e.code !== 'disconnected' && e.code !== 'rate_limited') sayError(e);
+      if (!lost(e) && e.code !== 'rate_limited') sayError(e);
     }
   }
 
@@ -169,7 +169,7 @@ export function createLobby(app) {
       const open = taken < total && info.status === 'waiting';
       return el('li', { class: 'card room-row', test: 'room-row', data: { room: info.id, status: info.status } },
         el('div', { class: 'card-main' },
-          el('strong', { class: 'game', test: 'room-game', text: info.game }), ' ',
+          el('strong', { class: 'game', test: 'room-row-game', text: info.game }), ' ',
           el('span', { class: 'version', test: 'room-row-version', text: `v${info.version}` }), ' ',
           el('span', { class: 'badge', data: { status: info.status }, test: 'room-row-status', text: info.status })),
         el('div', { class: 'card-meta muted' },
@@ -231,7 +231,7 @@ export function createLobby(app) {
       app.games = Array.isArray(reply.games) ? reply.games : [];
       renderGames();
     } catch (e) {
-      if (e.code !== 'disconnected') sayError(e);
+      if (!lost(e)) sayError(e);
     }
   }
 

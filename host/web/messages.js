@@ -32,6 +32,12 @@ export function sayError(err) {
   say(errorText(err), 'error');
 }
 
+/** Whether a request failed because the connection dropped or stuck (a reconnection follows,
+ * and with it a fresh hello and resume). */
+export function lost(err) {
+  return !!err && (err.code === 'disconnected' || err.code === 'timeout');
+}
+
 /** Plain words for a protocol error. */
 export function errorText(err) {
   const code = err && err.code;
@@ -57,6 +63,8 @@ export function errorText(err) {
       return 'The room is busy; try again';
     case 'disconnected':
       return 'Reconnecting…';
+    case 'timeout':
+      return 'The server did not answer in time; reconnecting…';
     case 'malformed_action':
       return 'The game cannot read that action' + (msg ? ': ' + msg : '');
     case 'game_over':

@@ -8,6 +8,9 @@ import { freshId } from './dom.js';
 
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 5000;
+/** A request unanswered this long means the connection is stuck: it is dropped and made again
+ * (the app resumes its room on the new one). */
+const REPLY_TIMEOUT_MS = 15000;
 /** Close code: the token was taken over by a newer connection. */
 export const CLOSE_REPLACED = 4001;
 
@@ -81,9 +84,20 @@ export class Connection extends EventTarget {
     this.setStatus('offline');
   }
 
-  /** Drops the socket but keeps wanting one: it reconnects after the current delay. */
-  drop() {
-    if (this.ws) this.ws.close(1000, 'retry');
+  /** Drops the socket at once (its requests fail) but keeps wanting one: it reconnects after
+   * the current delay. Does nothing unless `only` (when given) is still the current socket. */
+  drop(only) {
+    const ws = this.ws;
+    if (!ws || (only && only !== ws)) return;
+    this.ws = null;
+    this.failPending();
+    try {
+      ws.close(1000, 'retry');
+    } catch {
+      /* closing already */
+    }
+    if (this.wanted) this.scheduleReconnect();
+    else this.setStatus('offline');
   }
 
   /** The session is established: the next drop starts again from the shortest delay. */
@@ -129,11 +143,23 @@ export class Connection extends EventTarget {
         reject(new RequestError('disconnected', 'not connected'));
         return;
       }
-      this.pending.set(id, { resolve, reject });
+      const socket = this.ws;
+      const timer = setTimeout(() => {
+        if (!this.pending.has(id)) return;
+        this.pending.delete(id);
+        reject(new RequestError('timeout', 'the server did not answer'));
+        this.drop(socket);
+      }, REPLY_TIMEOUT_MS);
+      const settle = (fn) => (value) => {
+        clearTimeout(timer);
+        fn(value);
+      };
+      this.pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
       try {
         this.ws.send(JSON.stringify(frame));
       } catch (e) {
         this.pending.delete(id);
+        clearTimeout(timer);
         reject(new RequestError('disconnected', String(e)));
       }
     });
