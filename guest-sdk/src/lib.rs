@@ -14,8 +14,8 @@ pub use harness::{Harness, HarnessError, Playout};
 pub use rng::Rng;
 pub use state::{decode_body, decode_state, encode_state, split_version};
 pub use types::{
-    AddressedView, Audience, Context, Ctx, Event, GameInfo, Outcome, RuleError, Seat, Setup,
-    Status, Step, Viewer,
+    AddressedView, Audience, Choice, Context, Ctx, Event, GameInfo, Outcome, RuleError, Seat,
+    Setup, Status, Step, Viewer,
 };
 
 /// Re-exported so that designers use the same serde and JSON as the SDK.

@@ -303,3 +303,36 @@ impl Ctx {
         self.events.push(Event { audience, payload });
     }
 }
+
+/// One action a viewer may make now, as a view lists it for clients that know nothing of the
+/// game: a view whose top level has `"actions": [Choice, ...]` gets one button per choice in
+/// the host's generic table, showing `label` and sending `action` as it is. List only what the
+/// viewer may do now (nothing for spectators or players not awaited).
+///
+/// ```
+/// use tabula_sdk::Choice;
+/// #[derive(serde::Serialize)]
+/// struct Move { cell: usize }
+/// let c = Choice::new("Take the centre", Move { cell: 4 });
+/// assert_eq!(
+///     serde_json::to_value(&c).unwrap(),
+///     serde_json::json!({"label": "Take the centre", "action": {"cell": 4}})
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Choice<A> {
+    /// What the button says.
+    pub label: String,
+    /// The action sent, as the game reads it.
+    pub action: A,
+}
+
+impl<A> Choice<A> {
+    /// A choice labelled `label` that sends `action`.
+    pub fn new(label: impl Into<String>, action: A) -> Self {
+        Choice {
+            label: label.into(),
+            action,
+        }
+    }
+}

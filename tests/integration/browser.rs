@@ -210,3 +210,62 @@ async fn two_people_a_spectator_and_an_operator_who_upgrades_the_game_midway() {
         p.close().await;
     }
 }
+
+#[tokio::test]
+async fn any_game_plays_on_the_generic_table_on_a_phone_with_the_keyboard() {
+    let Some(mut browser) = Browser::start("browser::generic_table").await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    let base = format!("http://{}/", s.addr());
+    // A phone-sized window.
+    let page = browser.window_sized(375, 812).await;
+    page.open(&base).await;
+    // Signed in from the keyboard: the name, then Enter.
+    let name = page.wait_for(&hook("name")).await;
+    name.send_keys("Kim\u{E007}").await.expect("type");
+    page.wait_text(&hook("conn"), |t| t.to_lowercase().contains("connected"))
+        .await;
+    page.wait_for(&hook("lobby")).await;
+    assert!(!page.overflows_sideways().await, "the lobby fits a phone");
+
+    let game = page.wait_for(&hook("create-game")).await;
+    game.select_by_value("tic-tac-toe").await.expect("offered");
+    let version = page.wait_for(&hook("create-version")).await;
+    version
+        .select_by_value("1.2.0")
+        .await
+        .expect("1.2.0 offered");
+    page.fill(&hook("create-bots"), "1").await;
+    page.click(&hook("create")).await;
+    page.wait_for(&hook("legal-action")).await;
+    assert!(!page.overflows_sideways().await, "the table fits a phone");
+
+    // An action the rules refuse, typed as JSON: the rule's own words.
+    page.fill(&hook("action-json"), r#"{"cell": 99}"#).await;
+    page.click(&hook("send-action")).await;
+    page.wait_text(&hook("message"), |t| t.contains("numbered 0 to 8"))
+        .await;
+    // One the game cannot read.
+    page.fill(&hook("action-json"), r#"{"square": 1}"#).await;
+    page.click(&hook("send-action")).await;
+    page.wait_text(&hook("message"), |t| {
+        !t.contains("numbered 0 to 8") && !t.trim().is_empty()
+    })
+    .await;
+    page.screenshot("generic-table").await;
+
+    // The buttons the view lists, until the game is over.
+    let started = Instant::now();
+    while page.visible(&hook("game-over")).await.is_empty() {
+        assert!(
+            started.elapsed() < PAGE_PATIENCE * 3,
+            "the game did not end"
+        );
+        if let Some(b) = page.visible(&hook("legal-action")).await.into_iter().next() {
+            let _ = b.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    page.close().await;
+}

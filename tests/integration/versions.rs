@@ -168,7 +168,7 @@ async fn in_development_mode_a_module_pushed_again_is_a_new_revision_that_new_ro
     .await;
     let mut ann = s.player("ann").await;
     let before = ann
-        .ok(json!({"type": "create_room", "game": "tic-tac-toe", "version": "1.1.0", "bots": 1}))
+        .ok(json!({"type": "create_room", "game": "tic-tac-toe", "version": "1.2.0", "bots": 1}))
         .await;
     let rebuilt = with_custom_section(tabula_bundle::TIC_TAC_TOE);
     let (status, body) = post_bytes(

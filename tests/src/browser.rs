@@ -68,6 +68,11 @@ impl Browser {
 
     /// A new headless browser window with a fresh profile.
     pub async fn window(&mut self) -> Page {
+        self.window_sized(1100, 900).await
+    }
+
+    /// A new headless browser window `width` × `height` pixels, with a fresh profile.
+    pub async fn window_sized(&mut self, width: u32, height: u32) -> Page {
         let profile = tempfile::tempdir().expect("profile dir");
         let args = [
             "--headless=new".to_owned(),
@@ -78,7 +83,7 @@ impl Browser {
             "--disable-component-update".into(),
             "--disable-sync".into(),
             "--no-first-run".into(),
-            "--window-size=1100,900".into(),
+            format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
         self.profiles.push(profile);
@@ -195,6 +200,19 @@ impl Page {
         let e = self.wait_for(css).await;
         e.clear().await.expect("clear");
         e.send_keys(text).await.expect("type");
+    }
+
+    /// Whether the page is wider than the window (it would scroll sideways).
+    pub async fn overflows_sideways(&self) -> bool {
+        let wide = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                vec![],
+            )
+            .await
+            .expect("script runs");
+        wide.as_bool().unwrap_or(true)
     }
 
     /// Writes a screenshot to `target/screenshots/NAME.png`; returns its path.

@@ -1,7 +1,9 @@
 //! Tic-tac-toe: the smallest complete Tabula game. Seat 0 plays X and moves first.
 
 use serde::{Deserialize, Serialize};
-use tabula_sdk::{Ctx, Game, GameInfo, Outcome, Rng, RuleError, Seat, Setup, Status, Viewer};
+use tabula_sdk::{
+    Choice, Ctx, Game, GameInfo, Outcome, Rng, RuleError, Seat, Setup, Status, Viewer,
+};
 
 /// The game, exported below as this module's rules.
 pub struct TicTacToe;
@@ -14,9 +16,18 @@ pub struct Board {
 }
 
 /// `{"cell": 4}` takes the centre.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Move {
     cell: usize,
+}
+
+/// What a viewer sees: the board, whose turn it is and, for the player whose turn it is, the
+/// free cells as choices (so that a client that knows nothing of the game can offer them).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct TableView {
+    cells: [u8; 9],
+    turn: Seat,
+    actions: Vec<Choice<Move>>,
 }
 
 const LINES: [[usize; 3]; 8] =
@@ -26,11 +37,10 @@ impl Game for TicTacToe {
     type State = Board;
     type Action = Move;
     type Options = ();
-    type View = Board;
-    const PUBLIC_VIEW: bool = true;
+    type View = TableView;
 
     fn info() -> GameInfo {
-        GameInfo::simple("tic-tac-toe", "1.1.0", 2, 2)
+        GameInfo::simple("tic-tac-toe", "1.2.0", 2, 2)
     }
     fn start(_: Setup<()>, _: &mut Ctx) -> Result<Board, RuleError> {
         Ok(Board { cells: [0; 9], turn: 0 })
@@ -44,8 +54,19 @@ impl Game for TicTacToe {
         b.turn = 1 - seat;
         Ok(())
     }
-    fn view(b: &Board, _: Viewer) -> Board {
-        b.clone()
+    fn view(b: &Board, viewer: Viewer) -> TableView {
+        let over = !matches!(Self::status(b), Status::Running);
+        let actions = match viewer {
+            Viewer::Seat(s) if s == b.turn && !over => (0..9)
+                .filter(|&i| b.cells[i] == 0)
+                .map(|cell| {
+                    let label = format!("row {}, column {}", cell / 3 + 1, cell % 3 + 1);
+                    Choice::new(label, Move { cell })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        TableView { cells: b.cells, turn: b.turn, actions }
     }
     fn bot(b: &Board, _: Seat, rng: &mut Rng) -> Option<Move> {
         let free: Vec<usize> = (0..9).filter(|&i| b.cells[i] == 0).collect();
@@ -108,5 +129,27 @@ mod tests {
             let p = h.play_out(entropy, 9).expect("bot game finishes");
             assert!(p.steps <= 9);
         }
+    }
+
+    #[test]
+    fn the_player_awaited_is_offered_the_free_cells_and_nobody_else_anything() {
+        // The view lists the moves its viewer may make now (the generic table's buttons).
+        let mut h = Harness::<TicTacToe>::start(2, 0, "").expect("start");
+        h.act(0, &Move { cell: 4 }).expect("legal");
+        let offered = h.view(Viewer::Seat(1));
+        let actions = offered["actions"].as_array().expect("actions");
+        assert_eq!(actions.len(), 8);
+        assert!(actions.iter().all(|a| a["action"]["cell"] != 4), "{offered}");
+        assert_eq!(
+            actions[0],
+            serde_json::json!({"label": "row 1, column 1", "action": {"cell": 0}})
+        );
+        assert_eq!(h.view(Viewer::Seat(0))["actions"], serde_json::json!([]));
+        assert_eq!(h.view(Viewer::Spectator)["actions"], serde_json::json!([]));
+        for (seat, cell) in [(1, 0), (0, 3), (1, 1), (0, 5)] {
+            h.act(seat, &Move { cell }).expect("legal");
+        }
+        assert!(h.step().result.is_some(), "X has the middle row");
+        assert_eq!(h.view(Viewer::Seat(1))["actions"], serde_json::json!([]));
     }
 }
