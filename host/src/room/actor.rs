@@ -237,14 +237,7 @@ impl RoomActor {
 
     /// Who the next call renders views for: connected seats, and spectators if any.
     fn call_ctx(&mut self) -> CallContext {
-        let humans = self
-            .seats
-            .iter()
-            .filter(|(_, o)| matches!(o, super::seats::Occupant::Human(_)) && !o.bot_controlled())
-            .fold(0u64, |mask, (seat, _)| {
-                mask | 1u64.checked_shl(seat).unwrap_or(0)
-            });
-        self.game.set_turn_limit(self.turn_deadline_ms, humans);
+        self.tell_turn_limit();
         let mut viewers: Vec<Viewer> = self
             .seats
             .connected()
@@ -350,8 +343,24 @@ impl RoomActor {
 
     // ----- time -----------------------------------------------------------------------------
 
+    /// Tells the game the turn limit and which seats people play now (its updates say when it
+    /// moves on by itself).
+    fn tell_turn_limit(&mut self) {
+        let humans = (self.seats.iter())
+            .filter(|(_, o)| matches!(o, super::seats::Occupant::Human(_)) && !o.bot_controlled())
+            .fold(0u64, |mask, (seat, _)| {
+                mask | 1u64.checked_shl(seat).unwrap_or(0)
+            });
+        self.game.set_turn_limit(self.turn_deadline_ms, humans);
+    }
+
     /// Arms the timer, bot and turn deadlines for what the game awaits now.
     fn schedule_moves(&mut self) {
+        // The deadline updates show from now on is the one armed here (a recovered game's
+        // turns count from the recovery, a seat the bot took over has none).
+        self.tell_turn_limit();
+        let now_ms = self.clock.now_ms();
+        self.game.rearm_deadline(now_ms);
         let d = &mut self.deadlines;
         d.bot = None;
         d.turn = None;

@@ -114,6 +114,12 @@ impl Game {
         self.humans = humans;
     }
 
+    /// Counts the game's deadline again from `now` (host ms): the turn deadline restarts, as
+    /// the room's does when it arms it.
+    pub fn rearm_deadline(&mut self, now: u64) {
+        self.deadline_at = self.next_deadline(now);
+    }
+
     /// When the game moves on by itself after a step made at `now`.
     fn next_deadline(&self, now: u64) -> Option<u64> {
         if self.status != RoomStatus::Running {
