@@ -191,6 +191,33 @@ async fn two_people_a_spectator_and_an_operator_who_upgrades_the_game_midway() {
             .await;
     }
 
+    // The operator looks into the room (its state, views and log) and pauses it: the players'
+    // pages say so; resumed, the game goes on.
+    op.click(&hook("rooms-apply")).await;
+    op.click(&format!("{} {}", hook("admin-room-row"), hook("inspect")))
+        .await;
+    op.wait_for(&hook("state-hash")).await;
+    op.wait_text(&hook("room-log"), |t| !t.trim().is_empty())
+        .await;
+    // Every seat's view and the spectators'; a seat's shows its hand.
+    assert_eq!(op.all(&hook("room-view")).await.len(), 5);
+    op.click(&format!("{}[data-viewer=\"0\"] summary", hook("room-view")))
+        .await;
+    op.wait_text(&hook("room-view"), |t| t.contains("hand"))
+        .await;
+    op.click(&hook("pause")).await;
+    op.fill(&hook("ask-reason"), "looking at it").await;
+    op.click(&hook("ask-ok")).await;
+    for page in [&ann, &bob] {
+        page.wait_text(&hook("room-status"), |t| t.contains("paused"))
+            .await;
+    }
+    op.click(&hook("resume")).await;
+    for page in [&ann, &bob] {
+        page.wait_text(&hook("room-status"), |t| t.contains("running"))
+            .await;
+    }
+
     // They play on against each other to the end.
     let started = Instant::now();
     loop {
