@@ -128,6 +128,25 @@ async fn a_person_plays_liap_tui_against_three_bots_in_the_browser_and_reloads_m
     let over = page.text(&hook("game-over")).await;
     assert!(over.contains("Winner"), "{over}");
     page.screenshot("game-over").await;
+
+    // The game's record, downloaded with the player's own credentials: the game as played.
+    page.click(&hook("record")).await;
+    let (name, bytes) = page.downloaded().await;
+    let record: serde_json::Value = serde_json::from_slice(&bytes).expect("the record is JSON");
+    assert!(name.ends_with(".json"), "{name}");
+    assert_eq!(record["module"]["name"], "liap-tui", "{name}");
+    assert_eq!(record["module"]["version"], "2.0.0");
+    let seed = page.text("#seed").await;
+    assert_eq!(
+        record["seed"].to_string(),
+        seed,
+        "the page shows the record's seed"
+    );
+
+    // The server goes away: the page says it is reconnecting.
+    s.server.stop().await.expect("stops");
+    page.wait_text(&hook("conn"), |t| t.to_lowercase().contains("reconnecting"))
+        .await;
     page.close().await;
 }
 

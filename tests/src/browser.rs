@@ -86,11 +86,17 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        // Downloads land in the profile's folder, without asking.
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads).expect("downloads dir");
         self.profiles.push(profile);
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({"binary": CHROMIUM, "args": args}),
+            json!({"binary": CHROMIUM, "args": args, "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+            }}),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
@@ -98,7 +104,7 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
             .expect("a browser session");
-        Page { client }
+        Page { client, downloads }
     }
 }
 
@@ -120,6 +126,8 @@ fn free_port() -> u16 {
 pub struct Page {
     /// The WebDriver session.
     pub client: Client,
+    /// Where its downloads go.
+    pub downloads: PathBuf,
 }
 
 /// `[data-test="NAME"]`.
@@ -223,6 +231,28 @@ impl Page {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write screenshot");
         path
+    }
+
+    /// The first file downloaded into the window's downloads folder (waiting for one that is
+    /// complete), and its contents.
+    pub async fn downloaded(&self) -> (String, Vec<u8>) {
+        let started = std::time::Instant::now();
+        loop {
+            let done = std::fs::read_dir(&self.downloads)
+                .expect("downloads dir")
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x != "crdownload"));
+            if let Some(path) = done {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                return (
+                    name.unwrap_or_default(),
+                    std::fs::read(&path).expect("read"),
+                );
+            }
+            assert!(started.elapsed() < PAGE_PATIENCE, "nothing was downloaded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Ends the browser session.
