@@ -315,3 +315,59 @@ async fn any_game_plays_on_the_generic_table_on_a_phone_with_the_keyboard() {
     }
     page.close().await;
 }
+
+#[tokio::test]
+async fn the_console_uploads_activates_rolls_back_and_quarantines() {
+    let Some(mut browser) = Browser::start("browser::console").await else {
+        return;
+    };
+    const ADMIN: &str = "an-admin-token-for-the-console";
+    let s = TestServer::start_with(|c| c.admin.token = Some(ADMIN.into())).await;
+    let op = browser.window().await;
+    op.open(&format!("http://{}/console/", s.addr())).await;
+    op.fill(&hook("admin-token"), ADMIN).await;
+    op.click(&hook("admin-save")).await;
+    op.wait_text(&hook("counters"), |t| {
+        t.contains("Rooms") || t.contains("rooms")
+    })
+    .await;
+
+    // Upload a new version of the hostile fixture (1.1.0, from the bundle) as a file.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("hostile-1.1.0.wasm");
+    std::fs::write(&file, tabula_bundle::HOSTILE_MIGRATE_FAILS).expect("write");
+    let input = op.wait_for(&hook("upload")).await;
+    input
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("file chosen");
+    op.click(&hook("upload-submit")).await;
+    op.wait_text(&hook("upload-result"), |t| t.contains("1.1.0"))
+        .await;
+    let row = |v: &str| {
+        format!(
+            "{}[data-game=\"hostile\"][data-version=\"{v}\"]",
+            hook("module-version")
+        )
+    };
+    op.wait_for(&row("1.1.0")).await;
+    let game = format!("{}[data-game=\"hostile\"]", hook("module-game"));
+
+    // Activated for new rooms, then rolled back.
+    op.click(&format!("{} {}", row("1.1.0"), hook("activate")))
+        .await;
+    op.wait_text(&game, |t| t.contains("active 1.1.0")).await;
+    op.click(&format!("{game} {}", hook("rollback"))).await;
+    op.wait_text(&game, |t| t.contains("active 1.0.0")).await;
+
+    // Quarantined with a reason, which the list shows.
+    op.click(&format!("{} {}", row("1.1.0"), hook("quarantine")))
+        .await;
+    op.fill(&hook("ask-reason"), "bad build").await;
+    op.click(&hook("ask-ok")).await;
+    op.wait_text(&row("1.1.0"), |t| t.contains("bad build"))
+        .await;
+    let (_, body) = tabula_tests::http(s.addr(), "GET", "/admin/modules", Some(ADMIN)).await;
+    assert!(body.contains("bad build"), "{body}");
+    op.close().await;
+}

@@ -200,7 +200,14 @@ impl Page {
 
     /// Clicks the first element matching `css` (waiting for it).
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.expect("click");
+        let e = self.wait_for(css).await;
+        // In the middle of the window: a sticky header would take a click at the top.
+        let arg = serde_json::to_value(&e).expect("element as an argument");
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+            .await
+            .expect("scrolled");
+        e.click().await.expect("click");
     }
 
     /// Types `text` into the field matching `css`, replacing what it held.
