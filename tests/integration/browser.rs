@@ -262,7 +262,8 @@ async fn any_game_plays_on_the_generic_table_on_a_phone_with_the_keyboard() {
     let Some(mut browser) = Browser::start("browser::generic_table").await else {
         return;
     };
-    let s = TestServer::start().await;
+    // The bot takes its time: long enough to try a move out of turn.
+    let s = TestServer::start_with(|c| c.room.bot_think_ms = 1_500).await;
     let base = format!("http://{}/", s.addr());
     // A phone-sized window.
     let page = browser.window_sized(375, 812).await;
@@ -300,6 +301,13 @@ async fn any_game_plays_on_the_generic_table_on_a_phone_with_the_keyboard() {
     })
     .await;
     page.screenshot("generic-table").await;
+
+    // A move, then another before the bot's: not this player's turn.
+    page.click(&hook("legal-action")).await;
+    page.fill(&hook("action-json"), r#"{"cell": 8}"#).await;
+    page.click(&hook("send-action")).await;
+    page.wait_text(&hook("message"), |t| t.contains("not your turn"))
+        .await;
 
     // The buttons the view lists, until the game is over.
     let started = Instant::now();
