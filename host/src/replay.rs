@@ -38,7 +38,8 @@ impl ModuleRef {
         }
     }
 
-    fn label(&self) -> String {
+    /// `name@version`.
+    pub fn label(&self) -> String {
         format!("{}@{}", self.name, self.version)
     }
 }
@@ -545,7 +546,11 @@ pub fn run_across(
     Ok(step)
 }
 
+mod script;
 mod shadow;
+pub use script::{
+    Done, Expect, Failure, Over, SCRIPT_FORMAT, Script, ScriptInput, refusal_code, run_script,
+};
 pub use shadow::{Divergence, shadow};
 
 #[cfg(test)]

@@ -297,3 +297,98 @@ fn replay_under_another_version_reports_whether_the_game_diverges() {
     assert_eq!(line["record"], "turn-room@1.0.0");
     assert_eq!(line["diverged"], false, "{line}");
 }
+
+/// `tabula replay -` with `script` on standard input: the exit status and the output lines.
+fn run_script(script: &str) -> (bool, Vec<serde_json::Value>) {
+    use std::io::Write;
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tabula"))
+        .args(["replay", "-", "--data-dir"])
+        .arg(data.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("exits");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    (out.status.success(), lines)
+}
+
+const LIAP_SCRIPT: &str = include_str!("../../rules/liap-tui/scripts/declarations.json");
+
+#[test]
+fn a_script_fires_due_timers_and_checks_refusals_and_assertions() {
+    // Only the players' actions are written: the timers between them fire as on a server.
+    let (ok, lines) = run_script(LIAP_SCRIPT);
+    assert!(ok, "{lines:?}");
+    let fired = lines.iter().filter(|l| l["input"]["fired"] == true).count();
+    assert!(
+        fired >= 2,
+        "the timers after the redeal answer fired: {lines:?}"
+    );
+    let refused: Vec<&str> = lines.iter().filter_map(|l| l["refused"].as_str()).collect();
+    assert_eq!(refused, ["not_your_turn", "illegal"]);
+    assert_eq!(lines.iter().filter(|l| l["held"] == true).count(), 3);
+    assert!(lines.iter().all(|l| l.get("failed").is_none()));
+}
+
+#[test]
+fn a_script_stops_at_the_first_unexpected_outcome_with_one_json_line() {
+    let mut script: serde_json::Value = serde_json::from_str(LIAP_SCRIPT).expect("JSON");
+    let check = |script: &serde_json::Value, step: usize, code: &str, says: &str| {
+        let (ok, lines) = run_script(&script.to_string());
+        assert!(!ok, "the run fails");
+        let last = lines.last().expect("lines");
+        let failed = &last["failed"];
+        assert_eq!(failed["step"], step, "{last}");
+        assert_eq!(failed["code"], code, "{last}");
+        assert!(
+            failed["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{last}"
+        );
+        assert_eq!(failed["input"], script["inputs"][step - 1], "{last}");
+        assert_eq!(
+            lines.iter().filter(|l| l.get("failed").is_some()).count(),
+            1
+        );
+    };
+    // An assertion that does not hold.
+    script["inputs"][8]["equals"] = serde_json::json!([2, 2, 2, 2]);
+    check(&script, 9, "assertion", "[3,2,2,2]");
+    // A refusal expected of an action the rules accept.
+    script["inputs"][7]["expect"] = serde_json::json!({"refused": "illegal"});
+    check(&script, 8, "accepted", "expected a refusal");
+    // An action refused that should not be: the rule's own words.
+    let mut script: serde_json::Value = serde_json::from_str(LIAP_SCRIPT).expect("JSON");
+    script["inputs"][6]
+        .as_object_mut()
+        .expect("object")
+        .remove("expect");
+    check(&script, 7, "illegal", "8");
+}
+
+#[test]
+fn a_record_without_timers_runs_as_a_script_with_the_flag() {
+    // turn-room fires no timers; the flag makes the record's `at`s optional as in a script.
+    let rec = record(
+        r#"{"type":"act","seat":0,"action":{"add":2},"at":10},
+           {"type":"act","seat":1,"action":{"add":3},"at":20}"#,
+        "1.1.0",
+    );
+    let path = rec.path().to_str().expect("utf-8 path");
+    let (out, text) = tabula(&["replay", path, "--fire-due-timers"]);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["view"]["counter"], 5);
+}

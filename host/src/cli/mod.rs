@@ -5,6 +5,7 @@ mod inspect_cmd;
 mod modules_cmd;
 mod replay_cmd;
 mod rules_cmd;
+mod script_cmd;
 mod serve_cmd;
 
 use clap::{Parser, Subcommand};
@@ -32,10 +33,15 @@ pub enum Command {
     /// Inspect and check rules modules.
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),
-    /// Replay a recorded game (see docs/replay.md) and print every step as a JSON line.
+    /// Replay a recorded game, or run a scripted one (see docs/replay.md), and print every step
+    /// as a JSON line.
     Replay {
-        /// The record file.
+        /// The record or script file (`-`: standard input).
         file: PathBuf,
+        /// Fire every timer that is due before each action and at the end, as the server does
+        /// (always on for scripts; with it a record is run as a script).
+        #[arg(long)]
+        fire_due_timers: bool,
         /// The module to replay with (a file or bundled name); default: the record's module,
         /// found by its digest.
         #[arg(long)]
@@ -82,10 +88,12 @@ pub fn main() -> ExitCode {
         Command::Rules(cmd) => rules_cmd::run(cmd, &data_dir),
         Command::Replay {
             file,
+            fire_due_timers,
             module,
             database_url,
         } => replay_cmd::run(
             &file,
+            fire_due_timers,
             &replay_cmd::ModuleSource {
                 spec: module.as_deref(),
                 database_url: database_url.as_deref(),

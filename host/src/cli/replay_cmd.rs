@@ -95,15 +95,29 @@ fn module_named(
 
 /// Replays the record in `file` and prints one JSON line per step (start first): the input, the
 /// phase, whom the game awaits, the next wake-up, the events and the spectator view.
-pub fn run(file: &Path, from: &ModuleSource<'_>, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let record: GameRecord = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a game record", file.display()))?;
+pub fn run(
+    file: &Path,
+    fire_due_timers: bool,
+    from: &ModuleSource<'_>,
+    data_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
     let runtime = Runtime::new(RuntimeConfig {
         limits: Limits::default(),
         cache_dir: Some(data_dir.join("modules")),
     })?;
+    if fire_due_timers || super::script_cmd::is_script(&text) {
+        let script: replay::Script = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a game script", file.display()))?;
+        let module = module_named(&script.module, from, &runtime)?;
+        return super::script_cmd::run(&script, &module);
+    }
+    let record: GameRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a game record", file.display()))?;
     let module = module_for(&record, from, &runtime)?;
     let another = module.info().version != record.module.version
         || (record.module.digest.as_deref()).is_some_and(|d| d != module.digest());
@@ -115,23 +129,11 @@ pub fn run(file: &Path, from: &ModuleSource<'_>, data_dir: &Path) -> anyhow::Res
     let mut write_error = None;
     let swapped = |to: &ModuleRef| swap_target(to, from, &runtime);
     let outcome = replay::run_across(&module, &record, &swapped, |r| {
-        let json = |text: &str| {
-            serde_json::from_str::<serde_json::Value>(text)
-                .unwrap_or_else(|_| serde_json::Value::String(text.into()))
-        };
-        let line = serde_json::json!({
-            "step": r.index,
-            "input": r.input,
-            "phase": r.step.phase,
-            "awaiting": r.step.awaiting,
-            "wake_at": r.step.wake_at,
-            "result": r.step.result.as_deref().map(json),
-            "events": r.step.events.iter().map(|e| serde_json::json!({
-                "to": e.audience,
-                "event": json(&e.payload),
-            })).collect::<Vec<_>>(),
-            "view": r.step.view_for(crate::rules::Viewer::Spectator).map(json),
-        });
+        let line = step_line(
+            r.index,
+            serde_json::to_value(r.input).unwrap_or_default(),
+            r.step,
+        );
         if let Err(e) = writeln!(out, "{line}")
             && write_error.is_none()
         {
@@ -148,6 +150,29 @@ pub fn run(file: &Path, from: &ModuleSource<'_>, data_dir: &Path) -> anyhow::Res
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The output line of one step: the input, the phase, whom the game awaits, the next wake-up,
+/// the result, the events with their audience and the spectator view.
+pub fn step_line(index: usize, input: serde_json::Value, step: &crate::rules::Step) -> String {
+    let json = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .unwrap_or_else(|_| serde_json::Value::String(text.into()))
+    };
+    serde_json::json!({
+        "step": index,
+        "input": input,
+        "phase": step.phase,
+        "awaiting": step.awaiting,
+        "wake_at": step.wake_at,
+        "result": step.result.as_deref().map(json),
+        "events": step.events.iter().map(|e| serde_json::json!({
+            "to": e.audience,
+            "event": json(&e.payload),
+        })).collect::<Vec<_>>(),
+        "view": step.view_for(crate::rules::Viewer::Spectator).map(json),
+    })
+    .to_string()
 }
 
 /// `--module OTHER` with another version than the record's: replays the players' inputs under
