@@ -69,6 +69,35 @@ pub struct Playout {
     pub steps: usize,
     /// The game's result as JSON.
     pub result: String,
+    /// Every action played: the seat, the action's JSON and the clock when it was played.
+    pub actions: Vec<(Seat, String, u64)>,
+}
+
+impl Playout {
+    /// The game played as a script (docs/replay.md, "Scripts"): every action with its seat and
+    /// time, and at the end an assertion that the game is over with the winners it had — a
+    /// starting point for a scripted test, to cut down and annotate.
+    pub fn to_script<G: Game>(&self, seats: u32, seed: u64, options: &str) -> String {
+        let info = G::info();
+        let options: serde_json::Value = serde_json::from_str(options).unwrap_or_default();
+        let result: serde_json::Value = serde_json::from_str(&self.result).unwrap_or_default();
+        let mut inputs: Vec<String> = (self.actions.iter())
+            .map(|(seat, action, at)| {
+                format!(
+                    r#"    {{ "type": "act", "seat": {seat}, "action": {action}, "at": {at} }}"#
+                )
+            })
+            .collect();
+        let over = serde_json::json!({"type": "assert", "over": {"winners": result["winners"]}});
+        inputs.push(format!("    {over}"));
+        format!(
+            "{{\n  \"format\": \"tabula-script/1\",\n  \"module\": {{ \"name\": {}, \"version\": {} }},\n  \
+             \"seed\": {seed},\n  \"seats\": {seats},\n  \"options\": {options},\n  \"inputs\": [\n{}\n  ]\n}}\n",
+            serde_json::Value::from(info.name),
+            serde_json::Value::from(info.version),
+            inputs.join(",\n"),
+        )
+    }
 }
 
 impl<G: Game> Harness<G> {
@@ -176,11 +205,13 @@ impl<G: Game> Harness<G> {
     /// and seeds every bot move.
     pub fn play_out(&mut self, entropy: u64, max_steps: usize) -> Result<Playout, HarnessError> {
         let mut rng = Rng::new(entropy);
+        let mut actions = Vec::new();
         for steps in 0..max_steps {
             if let Some(result) = &self.last.result {
                 return Ok(Playout {
                     steps,
                     result: result.clone(),
+                    actions,
                 });
             }
             if let Some(&seat) = rng.pick(&self.last.awaiting) {
@@ -197,6 +228,7 @@ impl<G: Game> Harness<G> {
                         doing: format!("seat {seat} playing the bot's {json}"),
                         error,
                     })?;
+                actions.push((seat, json, self.now));
             } else if self.last.wake_at.is_some() {
                 self.fire_timer().map_err(|error| HarnessError::Rejected {
                     doing: "timer".into(),
@@ -216,6 +248,7 @@ impl<G: Game> Harness<G> {
             Some(result) => Ok(Playout {
                 steps: max_steps,
                 result: result.clone(),
+                actions,
             }),
             None => Err(HarnessError::TooLong { steps: max_steps }),
         }

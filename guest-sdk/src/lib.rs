@@ -3,6 +3,7 @@
 mod contract;
 mod harness;
 mod rng;
+mod script;
 mod state;
 mod types;
 
@@ -12,6 +13,7 @@ pub mod __private;
 pub use contract::Contract;
 pub use harness::{Harness, HarnessError, Playout};
 pub use rng::Rng;
+pub use script::{ScriptFailure, refusal_code};
 pub use state::{decode_body, decode_state, encode_state, split_version};
 pub use types::{
     AddressedView, Audience, Choice, Context, Ctx, Event, GameInfo, Outcome, RuleError, Seat,

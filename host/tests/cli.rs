@@ -392,3 +392,22 @@ fn a_record_without_timers_runs_as_a_script_with_the_flag() {
         serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
     assert_eq!(last["view"]["counter"], 5);
 }
+
+#[test]
+fn liap_tui_scripts_hold_in_the_sandbox_as_they_do_natively() {
+    // The same files `cargo test -p liap-tui` runs through the SDK's harness.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/liap-tui/scripts");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).expect("scripts") {
+        let path = entry.expect("entry").path();
+        let (out, text) = tabula(&["replay", path.to_str().expect("utf-8")]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            text.lines().last().unwrap_or("")
+        );
+        ran += 1;
+    }
+    assert!(ran >= 3, "{ran} scripts");
+}

@@ -152,4 +152,24 @@ mod tests {
         assert!(h.step().result.is_some(), "X has the middle row");
         assert_eq!(h.view(Viewer::Seat(1))["actions"], serde_json::json!([]));
     }
+
+    #[test]
+    fn a_bot_game_written_as_a_script_replays_to_the_same_end() {
+        // A designer's starting point for a scripted test: a bot game as a script, which runs
+        // to the same result, and fails once its winners are changed.
+        let mut h = Harness::<TicTacToe>::start(2, 3, "").expect("start");
+        let played = h.play_out(9, 100).expect("a whole game");
+        let script = played.to_script::<TicTacToe>(2, 3, "");
+        let replayed = Harness::<TicTacToe>::run_script(&script).expect("the script holds");
+        assert_eq!(replayed.step().result.as_deref(), Some(played.result.as_str()));
+        let winners: serde_json::Value = serde_json::from_str::<serde_json::Value>(&played.result)
+            .expect("json")["winners"]
+            .clone();
+        let wrong = script.replace(&format!(r#""winners":{winners}"#), r#""winners":[0,1]"#);
+        assert_ne!(wrong, script, "{script}");
+        let Err(failure) = Harness::<TicTacToe>::run_script(&wrong) else {
+            panic!("wrong winners pass: {wrong}");
+        };
+        assert_eq!(failure.code, "assertion", "{failure}");
+    }
 }

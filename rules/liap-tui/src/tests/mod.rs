@@ -11,4 +11,5 @@ mod migration;
 mod preparation;
 mod props;
 mod rounds;
+mod scripts;
 pub(crate) mod support;
