@@ -127,7 +127,7 @@ async fn uploads_are_checked_and_a_version_is_one_module() {
         ),
         (
             &json!("tic-tac-toe"),
-            &json!("1.1.0"),
+            &json!("1.2.0"),
             &json!(true),
             &json!(false)
         )
@@ -185,10 +185,10 @@ async fn in_development_mode_a_module_pushed_again_is_a_new_revision_that_new_ro
     let (_, list) = http(s.addr(), "GET", "/admin/modules", Some(ADMIN)).await;
     let list: Value = serde_json::from_str(&list).expect("JSON");
     let ttt = versions_of(&list, "tic-tac-toe");
-    assert_eq!(ttt["active"], "1.1.0");
+    assert_eq!(ttt["active"], "1.2.0");
     let current = ttt["versions"]
         .as_array()
-        .and_then(|v| v.iter().find(|v| v["version"] == "1.1.0"))
+        .and_then(|v| v.iter().find(|v| v["version"] == "1.2.0"))
         .expect("listed");
     assert_eq!(current["digest"], digest.as_str(), "the new revision");
     // The room made before goes on with its revision; a new one plays on the new revision.
@@ -201,7 +201,7 @@ async fn in_development_mode_a_module_pushed_again_is_a_new_revision_that_new_ro
     let created = bob
         .ok(json!({"type": "create_room", "game": "tic-tac-toe", "bots": 1}))
         .await;
-    assert_eq!(created["room"]["version"], "1.1.0");
+    assert_eq!(created["room"]["version"], "1.2.0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

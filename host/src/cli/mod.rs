@@ -3,6 +3,7 @@
 
 mod inspect_cmd;
 mod modules_cmd;
+mod new_cmd;
 mod replay_cmd;
 mod rules_cmd;
 mod script_cmd;
@@ -49,6 +50,17 @@ pub enum Command {
         /// A server's database, to read the record's exact module from.
         #[arg(long)]
         database_url: Option<String>,
+    },
+    /// Create a ready crate for a new rules module (a minimal game, tests, a script).
+    New {
+        /// The game's name (and its crate's).
+        name: String,
+        /// Where to create it (default: a folder named after the game).
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The tabula-sdk folder to depend on (default: the one this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
     },
     /// Rebuild a game from a server's database at any step and print it (JSON).
     Inspect(inspect_cmd::InspectArgs),
@@ -100,6 +112,7 @@ pub fn main() -> ExitCode {
             },
             &data_dir,
         ),
+        Command::New { name, path, sdk } => new_cmd::run(&name, path.as_deref(), sdk.as_deref()),
         Command::Inspect(args) => inspect_cmd::run(args, &data_dir),
         Command::Modules { server, command } => modules_cmd::run(command, &server),
     };

@@ -1,4 +1,4 @@
-//! `tabula rules inspect|check`.
+//! `tabula rules inspect|check|component`.
 
 use crate::modules;
 use crate::rules::conformance::{self, CheckOptions};
@@ -18,6 +18,15 @@ pub enum RulesCommand {
         module: String,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Make a component of the core module `cargo build --target wasm32-unknown-unknown` writes
+    /// for a crate built with the SDK (what the server loads; it also takes the core module).
+    Component {
+        /// The core module.
+        input: std::path::PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
     },
     /// Play bot-only games through the sandbox and check every promise of the contract.
     Check {
@@ -108,6 +117,20 @@ pub fn run(cmd: RulesCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 "exports": exports,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Component { input, output } => {
+            let bytes =
+                std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+            let (component, converted) = modules::accept::component_bytes(&bytes)?;
+            std::fs::write(&output, &component)
+                .with_context(|| format!("writing {}", output.display()))?;
+            let what = if converted {
+                "made"
+            } else {
+                "copied (it was one)"
+            };
+            println!("component {what}: {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Check {

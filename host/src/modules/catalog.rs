@@ -395,6 +395,8 @@ fn candidates(
                 path: what.clone(),
                 source,
             })?;
+            // A core module counts as the component it makes (as an upload does).
+            let bytes = super::accept::component_bytes(&bytes).map_or(bytes, |(c, _)| c);
             let module = runtime.load(&bytes).map_err(|source| CatalogError::Load {
                 what: what.clone(),
                 source,

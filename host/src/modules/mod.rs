@@ -38,10 +38,13 @@ pub enum ModuleSourceError {
 pub fn resolve(spec: &str) -> Result<Vec<u8>, ModuleSourceError> {
     let path = Path::new(spec);
     if path.is_file() {
-        return std::fs::read(path).map_err(|source| ModuleSourceError::Unreadable {
+        let bytes = std::fs::read(path).map_err(|source| ModuleSourceError::Unreadable {
             path: spec.into(),
             source,
-        });
+        })?;
+        // A core module (what cargo builds for the wasm target) as the component it makes; a
+        // file that is neither is left for the loader to refuse, saying why.
+        return Ok(accept::component_bytes(&bytes).map_or(bytes, |(c, _)| c));
     }
     match tabula_bundle::find(spec) {
         Some(m) => Ok(m.bytes.to_vec()),

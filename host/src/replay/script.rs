@@ -243,12 +243,13 @@ pub fn run_script(
     let fire = |step: &mut Step, until: u64, index: usize, on: &mut dyn FnMut(Done<'_>)| {
         // A game that keeps asking for a timer due at once would never end: bounded.
         for _ in 0..10_000 {
-            let Some(due) = step.wake_at.filter(|&w| w <= until) else {
+            // Fired at the time reached (as the SDK's harness fires it), not the wake-up's.
+            if step.wake_at.is_none_or(|w| w > until) {
                 return Ok(());
-            };
-            let input = serde_json::json!({"type": "timer", "at": due, "fired": true});
+            }
+            let input = serde_json::json!({"type": "timer", "at": until, "fired": true});
             *step = module
-                .timer(&step.state, &ctx(due))
+                .timer(&step.state, &ctx(until))
                 .map_err(|e| fail(index, input.clone(), refusal_code(&e), e.to_string()))?;
             on(Done::Stepped {
                 step: index,
