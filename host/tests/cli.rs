@@ -337,7 +337,7 @@ fn a_script_fires_due_timers_and_checks_refusals_and_assertions() {
     );
     let refused: Vec<&str> = lines.iter().filter_map(|l| l["refused"].as_str()).collect();
     assert_eq!(refused, ["not_your_turn", "illegal"]);
-    assert_eq!(lines.iter().filter(|l| l["held"] == true).count(), 3);
+    assert_eq!(lines.iter().filter(|l| l["held"] == true).count(), 4);
     assert!(lines.iter().all(|l| l.get("failed").is_none()));
 }
 
