@@ -86,6 +86,9 @@ pub enum ScriptInput {
     },
     /// What the game must show now; every field given must hold.
     Assert {
+        /// Host time (default: the previous input's): timers due by then fire first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<u64>,
         /// Whose view `pointer` reads: a seat, or `"spectator"` (the default).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         viewer: Option<Value>,
@@ -338,7 +341,8 @@ pub fn run_script(
                 });
             }
             ScriptInput::Seat { at, .. } => now = at.unwrap_or(now).max(now),
-            ScriptInput::Assert { .. } => {
+            ScriptInput::Assert { at, .. } => {
+                now = at.unwrap_or(now).max(now);
                 if fire_due_timers {
                     fire(&mut step, now, index, &mut on)?;
                 }
@@ -386,6 +390,7 @@ fn check_hash(
 /// Whether an `assert` holds for `step`; if not, what differs.
 fn assertion(input: &ScriptInput, step: &Step) -> Result<(), String> {
     let ScriptInput::Assert {
+        at: _,
         viewer,
         pointer,
         equals,

@@ -51,3 +51,11 @@ fn the_round_limit_ends_the_game_with_the_leader_winning() {
         include_str!("../../scripts/round-limit-ends-the-game.json"),
     );
 }
+
+#[test]
+fn an_unanswered_redeal_question_is_declined_when_its_time_is_up() {
+    run(
+        "redeal-question-times-out",
+        include_str!("../../scripts/redeal-question-times-out.json"),
+    );
+}
