@@ -227,6 +227,79 @@ async fn deadlines_hand_silent_and_absent_players_to_the_bot_on_time() {
     assert!(dropped.elapsed() >= Duration::from_millis(1_500));
 }
 
+/// The `deadline_at` of the updates in `rx` (by sequence number).
+fn drain_deadlines(rx: &mut tokio::sync::mpsc::Receiver<Outgoing>) -> Vec<(u64, Option<u64>)> {
+    let mut out = Vec::new();
+    while let Ok(msg) = rx.try_recv() {
+        if let Outgoing::Update(u) = msg {
+            out.push((u.get().seq, u.get().deadline_at));
+        }
+    }
+    out
+}
+
+/// A spectator's first update: the room as it stands now.
+async fn watch_now(rooms: &mut Rooms, handle: &RoomHandle, who: &str) -> Option<u64> {
+    let (out, mut rx) = rooms.conn();
+    handle
+        .ask(|reply| RoomCmd::Watch {
+            player: player(who),
+            to: Entering {
+                outbox: out,
+                request_id: None,
+                reply,
+            },
+        })
+        .await
+        .expect("watches");
+    settle().await;
+    let seen = drain_deadlines(&mut rx);
+    seen.last().expect("an update").1
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_say_when_a_persons_turn_runs_out_and_not_once_the_bot_has_the_seat() {
+    // The deadline an update shows is the one the room arms: a person's turn counts from the
+    // step; once the seat is the bot's (its player gone past the grace) there is none.
+    let cfg = RoomConfig {
+        bot_think_ms: 500,
+        reconnect_grace_ms: 1_000,
+        turn_deadline_ms: Some(3_000),
+        ..RoomConfig::default()
+    };
+    let mut rooms = Rooms::new(cfg, Arc::new(MemoryLog::default()));
+    let (ann, bob) = (player("p-ann"), player("p-bob"));
+    let (a, mut a_rx) = rooms.conn();
+    let (b, _b_rx) = rooms.conn();
+    let handle = rooms.create(hostile("none"), &ann, a).await;
+    let b_conn = b.conn();
+    join(&handle, &bob, b).await;
+    settle().await;
+    let start = drain_deadlines(&mut a_rx);
+    let first = start
+        .last()
+        .and_then(|u| u.1)
+        .expect("ann's turn has a deadline");
+    // Ann's turn runs out at 3 s; the bot moves for her and bob's turn counts from then.
+    tokio::time::sleep(Duration::from_millis(3_010)).await;
+    let after = drain_deadlines(&mut a_rx);
+    let second = after.last().and_then(|u| u.1).expect("bob's turn has one");
+    assert!(
+        (2_990..=3_030).contains(&(second - first)),
+        "{first} then {second}"
+    );
+    assert_eq!(watch_now(&mut rooms, &handle, "p-eve").await, Some(second));
+    // Bob's connection drops; past the grace his seat is the bot's: no deadline any more.
+    handle
+        .send(RoomCmd::Disconnected {
+            player: bob.clone(),
+            conn: b_conn,
+        })
+        .expect("sent");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(watch_now(&mut rooms, &handle, "p-zed").await, None);
+}
+
 #[test]
 fn a_failing_timer_is_retried_with_backoff_then_pauses_the_room_without_spinning() {
     // A room whose timer keeps failing while a human's turn deadline has passed sleeps until
