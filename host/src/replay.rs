@@ -296,16 +296,30 @@ impl GameRecord {
 
     /// The setup the game started with.
     pub fn setup(&self) -> Setup {
-        Setup {
-            seats: self.seats,
-            seed: self.seed,
-            options: if self.options.is_null() {
-                String::new()
-            } else {
-                self.options.to_string()
-            },
-        }
+        setup_of(self.seats, self.seed, &self.options)
     }
+}
+
+/// A game's setup from a record's (or a script's) fields: options `null` are the defaults.
+fn setup_of(seats: u32, seed: u64, options: &serde_json::Value) -> Setup {
+    Setup {
+        seats,
+        seed,
+        options: if options.is_null() {
+            String::new()
+        } else {
+            options.to_string()
+        },
+    }
+}
+
+/// `Some((recorded, found))` when `step`'s state is not the one `recorded` says.
+fn hash_differs(recorded: &Option<String>, step: &Step) -> Option<(String, String)> {
+    let found = hash_text(crate::store::state_hash(&step.state));
+    recorded
+        .as_ref()
+        .filter(|r| **r != found)
+        .map(|r| (r.clone(), found))
 }
 
 /// Why a replay stopped.
@@ -439,17 +453,17 @@ pub fn run_across(
         now,
         viewers: vec![Viewer::Spectator],
     };
-    let check = |what: &dyn Fn() -> String, recorded: &Option<String>, step: &Step| {
-        let found = hash_text(crate::store::state_hash(&step.state));
-        match recorded {
-            Some(r) if *r != found => Err(ReplayError::Diverged {
+    let check =
+        |what: &dyn Fn() -> String, recorded: &Option<String>, step: &Step| match hash_differs(
+            recorded, step,
+        ) {
+            Some((recorded, found)) => Err(ReplayError::Diverged {
                 what: what(),
-                recorded: r.clone(),
+                recorded,
                 found,
             }),
-            _ => Ok(()),
-        }
-    };
+            None => Ok(()),
+        };
     let mut module = module.clone();
     // Since the last swap: the module and step before it, and the inputs after it (what a
     // rollback replays).

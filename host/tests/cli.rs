@@ -3,13 +3,27 @@
 use std::process::{Command, Output};
 
 fn tabula(args: &[&str]) -> (Output, String) {
+    tabula_reading(args, "")
+}
+
+/// `tabula ARGS` with `input` on its standard input: its output and its standard output.
+fn tabula_reading(args: &[&str], input: &str) -> (Output, String) {
+    use std::io::Write;
+    use std::process::Stdio;
     let data = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(env!("CARGO_BIN_EXE_tabula"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tabula"))
         .args(args)
         .arg("--data-dir")
         .arg(data.path())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the binary runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("exits");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     (out, text)
 }
@@ -300,23 +314,8 @@ fn replay_under_another_version_reports_whether_the_game_diverges() {
 
 /// `tabula replay -` with `script` on standard input: the exit status and the output lines.
 fn run_script(script: &str) -> (bool, Vec<serde_json::Value>) {
-    use std::io::Write;
-    let data = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tabula"))
-        .args(["replay", "-", "--data-dir"])
-        .arg(data.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("exits");
-    let lines = String::from_utf8_lossy(&out.stdout)
+    let (out, text) = tabula_reading(&["replay", "-"], script);
+    let lines = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();

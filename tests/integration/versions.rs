@@ -8,27 +8,16 @@ const ADMIN: &str = "versions-test-admin-token";
 
 /// A POST of raw bytes with the admin token (or `token`); the status and the JSON body.
 async fn post_bytes(s: &TestServer, path: &str, token: Option<&str>, bytes: &[u8]) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(s.addr())
-        .await
-        .expect("connect");
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let head = format!(
+    let mut request = format!(
         "POST {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/wasm\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         bytes.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("write");
-    stream.write_all(bytes).await.expect("write");
-    let mut buf = String::new();
-    stream.read_to_string(&mut buf).await.expect("read");
-    let status = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    )
+    .into_bytes();
+    request.extend_from_slice(bytes);
+    let (status, _, body) = tabula_tests::exchange(s.addr(), &request).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 /// `bytes` with a custom section appended: the same module to the sandbox, other bytes (and so

@@ -118,19 +118,8 @@ pub async fn http(
 
 /// An HTTP GET on `addr`: the status, the head (status line and headers) and the body.
 pub async fn http_head(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(addr).await.expect("connect");
     let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.expect("read");
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_owned(), body.to_owned())
+    exchange(addr, req.as_bytes()).await
 }
 
 /// An HTTP request with a JSON `body` (none when empty); the status and the body.
@@ -141,8 +130,6 @@ pub async fn http_body(
     bearer: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(addr).await.expect("connect");
     let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let kind = if body.is_empty() {
         ""
@@ -154,16 +141,25 @@ pub async fn http_body(
          Connection: close\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.expect("write");
+    let (status, _, body) = exchange(addr, req.as_bytes()).await;
+    (status, body)
+}
+
+/// Sends a whole HTTP/1.1 `request` (which asks to close the connection) to `addr` and reads
+/// the answer: the status, the head (status line and headers) and the body.
+pub async fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("write");
     let mut buf = String::new();
     s.read_to_string(&mut buf).await.expect("read");
-    let status = buf
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// The move a simple Liap Tui player makes from its view (`None` when it has none): the first

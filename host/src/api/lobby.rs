@@ -58,10 +58,9 @@ pub(super) fn subscribe(
     let stop = CancellationToken::new();
     let mut changes = app.registry.lobby().subscribe();
     let interval = Duration::from_millis(app.config.room.info_interval_ms);
-    let (app2, stopped) = (app.clone(), stop.clone());
+    let (tracker, app, stopped) = (&app.tracker, app.clone(), stop.clone());
     let mut last = frame(first);
-    app.tracker.spawn(async move {
-        let app = app2;
+    tracker.spawn(async move {
         loop {
             tokio::select! {
                 _ = stopped.cancelled() => break,

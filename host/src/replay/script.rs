@@ -8,8 +8,8 @@
 //! Owns: reading scripts and running them through a module. Must not touch: the server (a
 //! script runs a module on its own, as `tabula replay` does).
 
-use super::{ModuleRef, hash_text};
-use crate::rules::{CallContext, Module, RuleError, RulesError, Setup, Step, Viewer};
+use super::ModuleRef;
+use crate::rules::{CallContext, Module, RuleError, RulesError, Step, Viewer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -223,15 +223,7 @@ pub fn run_script(
         now,
         viewers: viewers.clone(),
     };
-    let setup = Setup {
-        seats: script.seats,
-        seed: script.seed,
-        options: if script.options.is_null() {
-            String::new()
-        } else {
-            script.options.to_string()
-        },
-    };
+    let setup = super::setup_of(script.seats, script.seed, &script.options);
     let mut now = script.started_at;
     let mut step = module
         .start(&setup, &ctx(now))
@@ -375,15 +367,14 @@ fn check_hash(
     index: usize,
     input: &Value,
 ) -> Result<(), Failure> {
-    let found = hash_text(crate::store::state_hash(&step.state));
-    match recorded {
-        Some(r) if *r != found => Err(Failure {
+    match super::hash_differs(recorded, step) {
+        Some((r, found)) => Err(Failure {
             step: index,
             input: input.clone(),
             code: "diverged".into(),
             message: format!("the state is not the recorded one (recorded {r}, replayed {found})"),
         }),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 

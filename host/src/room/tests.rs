@@ -165,21 +165,33 @@ fn replies(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
     got
 }
 
-fn drain_updates(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<(u64, Vec<u32>)> {
+/// `read` of every update waiting in `rx`.
+fn drain_with<T>(rx: &mut mpsc::Receiver<Outgoing>, read: impl Fn(&super::Update) -> T) -> Vec<T> {
     let mut out = Vec::new();
     while let Ok(msg) = rx.try_recv() {
         if let Outgoing::Update(u) = msg {
-            out.push((u.get().seq, u.get().awaiting.to_vec()));
+            out.push(read(u.get()));
         }
     }
     out
 }
 
-#[tokio::test(start_paused = true)]
-async fn deadlines_hand_silent_and_absent_players_to_the_bot_on_time() {
-    // A human who does not move by the turn deadline has the bot move for them; a player whose
-    // connection drops keeps the seat for the grace period, then the bot plays it after its
-    // think time; the room follows the clock exactly, with no real waiting.
+fn drain_updates(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<(u64, Vec<u32>)> {
+    drain_with(rx, |u| (u.seq, u.awaiting.to_vec()))
+}
+
+/// A game of ann and bob on the hostile fixture, with a 3 s turn deadline, a 1 s reconnect
+/// grace and bots that think 0.5 s, started; their connections' receivers.
+struct TwoPlayers {
+    rooms: Rooms,
+    handle: RoomHandle,
+    bob: PlayerId,
+    bob_conn: u64,
+    a_rx: mpsc::Receiver<Outgoing>,
+    b_rx: mpsc::Receiver<Outgoing>,
+}
+
+async fn two_players_with_deadlines() -> TwoPlayers {
     let cfg = RoomConfig {
         bot_think_ms: 500,
         reconnect_grace_ms: 1_000,
@@ -188,12 +200,35 @@ async fn deadlines_hand_silent_and_absent_players_to_the_bot_on_time() {
     };
     let mut rooms = Rooms::new(cfg, Arc::new(MemoryLog::default()));
     let (ann, bob) = (player("p-ann"), player("p-bob"));
-    let (a, mut a_rx) = rooms.conn();
-    let (b, mut b_rx) = rooms.conn();
+    let (a, a_rx) = rooms.conn();
+    let (b, b_rx) = rooms.conn();
     let handle = rooms.create(hostile("none"), &ann, a).await;
-    let b_conn = b.conn();
+    let bob_conn = b.conn();
     join(&handle, &bob, b).await;
     settle().await;
+    TwoPlayers {
+        rooms,
+        handle,
+        bob,
+        bob_conn,
+        a_rx,
+        b_rx,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadlines_hand_silent_and_absent_players_to_the_bot_on_time() {
+    // A human who does not move by the turn deadline has the bot move for them; a player whose
+    // connection drops keeps the seat for the grace period, then the bot plays it after its
+    // think time; the room follows the clock exactly, with no real waiting.
+    let TwoPlayers {
+        handle,
+        bob,
+        bob_conn: b_conn,
+        mut a_rx,
+        mut b_rx,
+        rooms: _rooms,
+    } = two_players_with_deadlines().await;
     assert_eq!(
         drain_updates(&mut a_rx),
         vec![(1, vec![0])],
@@ -228,14 +263,8 @@ async fn deadlines_hand_silent_and_absent_players_to_the_bot_on_time() {
 }
 
 /// The `deadline_at` of the updates in `rx` (by sequence number).
-fn drain_deadlines(rx: &mut tokio::sync::mpsc::Receiver<Outgoing>) -> Vec<(u64, Option<u64>)> {
-    let mut out = Vec::new();
-    while let Ok(msg) = rx.try_recv() {
-        if let Outgoing::Update(u) = msg {
-            out.push((u.get().seq, u.get().deadline_at));
-        }
-    }
-    out
+fn drain_deadlines(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<(u64, Option<u64>)> {
+    drain_with(rx, |u| (u.seq, u.deadline_at))
 }
 
 /// A spectator's first update: the room as it stands now.
@@ -261,20 +290,14 @@ async fn watch_now(rooms: &mut Rooms, handle: &RoomHandle, who: &str) -> Option<
 async fn updates_say_when_a_persons_turn_runs_out_and_not_once_the_bot_has_the_seat() {
     // The deadline an update shows is the one the room arms: a person's turn counts from the
     // step; once the seat is the bot's (its player gone past the grace) there is none.
-    let cfg = RoomConfig {
-        bot_think_ms: 500,
-        reconnect_grace_ms: 1_000,
-        turn_deadline_ms: Some(3_000),
-        ..RoomConfig::default()
-    };
-    let mut rooms = Rooms::new(cfg, Arc::new(MemoryLog::default()));
-    let (ann, bob) = (player("p-ann"), player("p-bob"));
-    let (a, mut a_rx) = rooms.conn();
-    let (b, _b_rx) = rooms.conn();
-    let handle = rooms.create(hostile("none"), &ann, a).await;
-    let b_conn = b.conn();
-    join(&handle, &bob, b).await;
-    settle().await;
+    let TwoPlayers {
+        mut rooms,
+        handle,
+        bob,
+        bob_conn: b_conn,
+        mut a_rx,
+        b_rx: _b_rx,
+    } = two_players_with_deadlines().await;
     let start = drain_deadlines(&mut a_rx);
     let first = start
         .last()
