@@ -380,8 +380,9 @@ impl RoomActor {
         if awaited().any(|o| o.bot_controlled()) {
             d.bot = Some(now + Duration::from_millis(self.cfg.bot_think_ms));
         }
+        // The game says whether a person is awaited (it shows the same deadline in updates).
         if let Some(ms) = self.turn_deadline_ms
-            && awaited().any(|o| !o.bot_controlled())
+            && self.game.person_awaited()
         {
             d.turn = Some(now + Duration::from_millis(ms));
         }

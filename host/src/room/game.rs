@@ -120,18 +120,18 @@ impl Game {
         self.deadline_at = self.next_deadline(now);
     }
 
+    /// Whether a seat a person plays (as the room last said) is awaited: the turn limit applies.
+    pub fn person_awaited(&self) -> bool {
+        (self.awaiting.iter()).any(|&s| s >= 64 || self.humans & (1 << s) != 0)
+    }
+
     /// When the game moves on by itself after a step made at `now`.
     fn next_deadline(&self, now: u64) -> Option<u64> {
         if self.status != RoomStatus::Running {
             return None;
         }
-        let person_awaited = self
-            .awaiting
-            .iter()
-            .any(|&s| s >= 64 || self.humans & (1 << s) != 0);
-        let turn = self
-            .turn_limit
-            .filter(|_| person_awaited)
+        let turn = (self.turn_limit)
+            .filter(|_| self.person_awaited())
             .map(|ms| now + ms);
         match (self.wake_at, turn) {
             (Some(a), Some(b)) => Some(a.min(b)),
