@@ -69,7 +69,7 @@ async fn file(State(app): State<Arc<AppState>>, name: &str) -> Response {
     let Some(bytes) = bytes else {
         return not_found();
     };
-    let mut response = bytes.into_owned().into_response();
+    let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     headers.insert(
