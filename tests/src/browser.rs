@@ -200,14 +200,28 @@ impl Page {
 
     /// Clicks the first element matching `css` (waiting for it).
     pub async fn click(&self, css: &str) {
-        let e = self.wait_for(css).await;
-        // In the middle of the window: a sticky header would take a click at the top.
-        let arg = serde_json::to_value(&e).expect("element as an argument");
-        self.client
-            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
-            .await
-            .expect("scrolled");
-        e.click().await.expect("click");
+        let started = std::time::Instant::now();
+        loop {
+            let e = self.wait_for(css).await;
+            // In the middle of the window: a sticky header would take a click at the top.
+            let arg = serde_json::to_value(&e).expect("element as an argument");
+            let clicked = async {
+                (self.client)
+                    .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+                    .await?;
+                e.click().await
+            }
+            .await;
+            match clicked {
+                Ok(_) => return,
+                // The page drew the element again meanwhile (a live list, say): find it again.
+                Err(err) if started.elapsed() < PAGE_PATIENCE => {
+                    eprintln!("clicking {css} again: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("clicking {css}: {err}"),
+            }
+        }
     }
 
     /// Types `text` into the field matching `css`, replacing what it held.
