@@ -143,7 +143,10 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
         "{name}: (b) writer        {rate:>9.0} rows/s  (mean {mean_batch:.0} entries per commit), writer/baseline = {:.2}",
         rate / base
     );
+    let cpu_before = cpu_seconds();
+    let wall = Instant::now();
     let l = latency(url, &cfg, rate / 2.0).await?;
+    let cores = (cpu_seconds() - cpu_before) / wall.elapsed().as_secs_f64();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "{name}: (c) at {:.0} rows/s: append->durable p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
@@ -156,12 +159,36 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
         l.mean_batch,
         l.mean_commit_ms,
     );
+    println!("{name}: (c) the benchmark's process used {cores:.2} cores meanwhile");
+    if l.journal_moves > 0.0 {
+        println!(
+            "{name}: (c) journal: {:.0} moves of a part, {:.2} ms each on average",
+            l.journal_moves, l.mean_move_ms
+        );
+    }
     let (read, entries) = recovery(url, &cfg).await?;
     println!(
         "{name}: (d) unfinished() of {RECOVERY_GAMES} games ({entries} entries after their snapshots): {:.0} ms",
         read.as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+/// CPU time this process has used so far (user and system), from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command's name, in parentheses: utime and stime are the 12th and 13th fields.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Linux's USER_HZ is 100 on every architecture the server runs on.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// (a): rows/s of a bare loop of transactions of `batch` entry rows each. The rows come as the
@@ -211,7 +238,7 @@ async fn baseline(url: &str, batch: usize) -> anyhow::Result<f64> {
         let options = SqliteConnectOptions::from_str(url)?
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .pragma("wal_autocheckpoint", "10000");
+            .pragma("wal_autocheckpoint", "32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
@@ -230,32 +257,16 @@ async fn flush(storage: &Storage) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Commits and entries written so far, from the metrics' text.
-fn commits(metrics: &Metrics) -> (f64, f64) {
+/// The count and the sum of a histogram of the metrics, so far (`name`: without the suffixes).
+fn histogram(metrics: &Metrics, name: &str) -> (f64, f64) {
     let text = metrics.render();
-    let value = |name: &str| {
+    let value = |suffix: &str| {
+        let prefix = format!("{name}_{suffix} ");
         text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (
-        value("tabula_store_commit_entries_count "),
-        value("tabula_store_commit_entries_sum "),
-    )
-}
-
-/// Commits and seconds spent committing so far.
-fn commit_seconds(metrics: &Metrics) -> (f64, f64) {
-    let text = metrics.render();
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (
-        value("tabula_store_commit_seconds_count "),
-        value("tabula_store_commit_seconds_sum "),
-    )
+    (value("count"), value("sum"))
 }
 
 /// (b): rows/s through the writer with every room keeping `WINDOW` entries in flight; and the
@@ -294,7 +305,7 @@ async fn writer_throughput(url: &str, cfg: &DatabaseConfig) -> anyhow::Result<(f
     }
     let elapsed = started.elapsed().as_secs_f64();
     flush(&storage).await?;
-    let (count, sum) = commits(&metrics);
+    let (count, sum) = histogram(&metrics, "tabula_store_commit_entries");
     Ok((rows as f64 / elapsed, sum / count.max(1.0)))
 }
 
@@ -306,6 +317,9 @@ struct Latency {
     entries: usize,
     mean_batch: f64,
     mean_commit_ms: f64,
+    /// SQLite: moves of part of the journal, and their mean time.
+    journal_moves: f64,
+    mean_move_ms: f64,
 }
 
 /// (c): append-to-durable latencies with the rooms together appending `rate` entries/s.
@@ -361,8 +375,9 @@ async fn latency(url: &str, cfg: &DatabaseConfig, rate: f64) -> anyhow::Result<L
         all.extend(t.await?);
     }
     flush(&storage).await?;
-    let (count, sum) = commits(&metrics);
-    let (_, seconds) = commit_seconds(&metrics);
+    let (count, sum) = histogram(&metrics, "tabula_store_commit_entries");
+    let (_, seconds) = histogram(&metrics, "tabula_store_commit_seconds");
+    let (moves, moving) = histogram(&metrics, "tabula_store_journal_fold_seconds");
     all.sort();
     anyhow::ensure!(!all.is_empty(), "no entry was measured");
     let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
@@ -373,6 +388,8 @@ async fn latency(url: &str, cfg: &DatabaseConfig, rate: f64) -> anyhow::Result<L
         entries: all.len(),
         mean_batch: sum / count.max(1.0),
         mean_commit_ms: seconds / count.max(1.0) * 1e3,
+        journal_moves: moves,
+        mean_move_ms: moving / moves.max(1.0) * 1e3,
     })
 }
 

@@ -74,6 +74,9 @@ pub struct StoreMetrics {
     pub commit_seconds: Histogram,
     /// Commits that failed (each attempt counts; the batch is retried).
     pub commits_failed: Counter,
+    /// How long a move of part of SQLite's journal into the entries table took, seconds: the
+    /// writer commits nothing meanwhile.
+    pub journal_fold_seconds: Histogram,
 }
 
 impl StoreMetrics {
@@ -85,6 +88,7 @@ impl StoreMetrics {
             // 100 µs to 3.3 s.
             commit_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 16)),
             commits_failed: Counter::default(),
+            journal_fold_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 16)),
         };
         registry.register(
             "store_queue_entries",
@@ -105,6 +109,11 @@ impl StoreMetrics {
             "store_commits_failed",
             "Database commits that failed and were retried",
             m.commits_failed.clone(),
+        );
+        registry.register(
+            "store_journal_fold_seconds",
+            "Latency of moves of SQLite's journal into the entries table",
+            m.journal_fold_seconds.clone(),
         );
         m
     }

@@ -6,11 +6,12 @@
 //! the journal into the entries table. Must not touch: the queue, the games' durable positions
 //! (the writer task does both).
 //!
-//! Entries are committed to the `journal` table (append-only, in commit order) and moved into
-//! `entries` (keyed by room and position) in bulk by [`fold`], every so often: a commit then
-//! writes a few pages at the journal's end instead of one page of `entries` per room it holds,
-//! and a fold writes each room's page once for all the entries it gathered. Readers of a log read
-//! both tables (see `read`).
+//! Entries are committed to the `journal` table (in sixteen buckets, each append-only in commit
+//! order) and moved into `entries` (keyed by room and position) in bulk, a bucket at a time,
+//! by [`fold_buckets`]: a commit then writes a few pages at the buckets' ends instead of one
+//! page of `entries` per room it holds, and a move writes each room's page once for all the
+//! entries it gathered. Which bucket and when: see `journal`. Readers of a log read both
+//! tables (see `read`).
 //!
 //! Why not sqlx here, as for the reads: sqlx runs each SQLite statement on its connection's own
 //! thread and hands every statement and its answer across threads. A commit is a dozen
@@ -20,6 +21,7 @@
 //! connection. SQLite's statements do not need multi-row inserts to be cheap, so a row is a row.
 
 use super::batch::Batch;
+use super::journal::{self, BUCKETS};
 use super::rows::{
     ADD_TO_TOTALS, END_GAME, EXPIRE_SESSIONS, EndColumns, GAME_OF_ROOM, INSERT_MODULE,
     PURGEABLE_GAMES, Sql, TOUCH_SESSION, latest,
@@ -30,19 +32,15 @@ use rusqlite::{CachedStatement, Connection, ErrorCode, OptionalExtension, params
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The journal's entries into the entries table. (`WHERE true` tells SQLite's parser that the
-/// `ON CONFLICT` belongs to the insert, not to a join.)
-const FOLD: &str = "INSERT INTO entries (room, pos, seq, at, data) \
-     SELECT room, pos, seq, at, data FROM journal WHERE true ORDER BY room, pos, rowid \
-     ON CONFLICT (room, pos) DO NOTHING";
-/// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row.
-const EMPTY_JOURNAL: &str = "DELETE FROM journal";
 /// A game's snapshots older than its latest.
 const OLDER_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE room = $1 AND pos < $2";
 /// A purged game's log.
 const PURGE_ENTRIES: &str = "DELETE FROM entries WHERE room = $1";
 const PURGE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE room = $1";
 const MARK_PURGED: &str = "UPDATE games SET log_purged_at = $1 WHERE room = $2";
+
+/// Past this many pages in the WAL (4 KiB each), the writer checkpoints (see [`LiteTarget::open`]).
+const WAL_PAGES: i64 = 32_768;
 
 /// Where the writer's SQLite connection goes, and how it is set up.
 #[derive(Clone, Debug)]
@@ -68,12 +66,38 @@ impl LiteTarget {
             SyncMode::Full => "FULL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
-        // Checkpoints are made beside the writer (see `checkpoints` in the parent module); the
-        // writer checkpoints only past this many WAL pages (~40 MB), a backstop should those
-        // fall behind under a load without pause.
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        // Checkpoints are made beside the writer (see `checkpoints` in the parent module). A
+        // checkpoint restarts the WAL (writes go to its start again) only if it finds the WAL
+        // all copied, which under a load without pause it never does: commits come faster than
+        // a checkpoint's fsyncs. So the writer checkpoints itself past this many WAL pages
+        // (128 MB): it then holds up commits while it copies and syncs what the checkpointer
+        // has not copied yet (little: that one goes on without pausing while the WAL is long),
+        // and its next commit restarts the WAL. The larger, the rarer these pauses (every few
+        // seconds at the benchmark's load; at 10,000 pages, they made the p99 of
+        // append-to-durable 6 ms instead of 4).
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
+    }
+
+    /// Opens the writer's connection. Blocking.
+    pub fn open_writing(&self) -> rusqlite::Result<Writing> {
+        let conn = self.open()?;
+        let next_n = journal::next_n(&conn)?;
+        Ok(Writing { conn, next_n })
+    }
+}
+
+/// The writer's connection, and the number of the next entry it writes to the journal.
+pub(super) struct Writing {
+    conn: Connection,
+    next_n: i64,
+}
+
+impl Writing {
+    /// [`fold`] on the writer's connection.
+    pub fn fold_all(&mut self) -> rusqlite::Result<usize> {
+        fold(&mut self.conn)
     }
 }
 
@@ -111,11 +135,14 @@ pub(super) fn is_permanent(e: &rusqlite::Error) -> bool {
 /// Writes `b` in one transaction on `conn`, in dependency order: headers, entries, snapshots,
 /// ends (with their archive rows), modules, sessions, touches, expiries, purges — the same rows
 /// as the PostgreSQL writer's, one statement execution per row.
-pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<Counts> {
+pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts> {
     let sql = Sql::get();
+    let mut journaled = [0; BUCKETS];
     // IMMEDIATE: the write lock is taken at the start, so no statement of the batch has to
     // upgrade a read lock midway (which can fail with a busy error instead of waiting).
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = w
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
 
     {
         let mut insert = statement(&tx, &sql.insert_game)?;
@@ -153,23 +180,24 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
     }
 
     {
-        // A first attempt inserts plainly: a row already there would be a bug worth refusing.
-        // A retry may find rows an earlier attempt committed (or, if it was folded since, the
-        // fold keeps the first of the two).
-        let text = if b.retried {
-            &sql.insert_journal_again
-        } else {
-            &sql.insert_journal
-        };
-        let mut insert = statement(&tx, text)?;
+        // Each row gets a number of its own, also in a retried attempt (an earlier attempt that
+        // committed unknown to us left its rows under other numbers): the journal's move, and
+        // its readers, keep the first row of a position written twice.
+        let mut insert = statement(&tx, &sql.insert_journal)?;
         for e in b.entries.iter().filter(|e| !e.game.is_broken()) {
+            let room = e.game.room.as_str();
+            let bucket = journal::bucket_of(room);
             insert.execute(params![
-                e.game.room.as_str(),
+                bucket as i64,
+                w.next_n,
+                room,
                 int(e.pos),
                 int(e.seq),
                 int(e.at),
                 e.data.as_slice(),
             ])?;
+            w.next_n += 1;
+            journaled[bucket] += 1;
         }
     }
 
@@ -265,7 +293,7 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
     let folded = !b.purges.is_empty();
     if folded {
         // A purged game's last entries may still be in the journal.
-        fold_in(&tx)?;
+        journal::fold_all(&tx)?;
     }
     for p in &b.purges {
         // A bounded number of games per commit, oldest first: a purge never holds the writer
@@ -290,22 +318,28 @@ pub(super) fn write_batch(conn: &mut Connection, b: &Batch) -> rusqlite::Result<
         expired,
         purged,
         folded,
+        journaled,
     })
 }
 
-/// Moves the journal's entries into the entries table, in one transaction; returns how many.
+/// Moves the whole journal into the entries table (at open, when idle before a shutdown), in
+/// one transaction; returns how many entries.
 pub(super) fn fold(conn: &mut Connection) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let n = fold_in(&tx)?;
+    let n = journal::fold_all(&tx)?;
     tx.commit()?;
     Ok(n)
 }
 
-/// [`fold`] within the caller's transaction. In key order, so that each room's pages are
-/// written once; one row of each (room, pos), the first written.
-fn fold_in(conn: &Connection) -> rusqlite::Result<usize> {
-    statement(conn, FOLD)?.execute([])?;
-    statement(conn, EMPTY_JOURNAL)?.execute([])
+/// Moves `buckets` of the journal into the entries table, in one transaction; returns how many
+/// entries.
+pub(super) fn fold_buckets(w: &mut Writing, buckets: &[usize]) -> rusqlite::Result<usize> {
+    let tx = w
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let n = journal::fold_buckets(&tx, buckets)?;
+    tx.commit()?;
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -337,7 +371,7 @@ mod tests {
             };
             assert_eq!(pragma("journal_mode"), "wal");
             assert_eq!(pragma("synchronous"), level.to_string(), "{sync:?}");
-            assert_eq!(pragma("wal_autocheckpoint"), "10000");
+            assert_eq!(pragma("wal_autocheckpoint"), WAL_PAGES.to_string());
             assert_eq!(pragma("busy_timeout"), "1000");
         }
     }

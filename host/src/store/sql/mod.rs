@@ -32,6 +32,7 @@ macro_rules! each_db {
 
 mod archive;
 mod batch;
+mod journal;
 mod lite;
 mod log;
 mod pg;
@@ -236,24 +237,34 @@ async fn sqlite(url: &str, cfg: &DatabaseConfig) -> Result<(lite::LiteTarget, Db
     Ok((target, Db::Sqlite(reads)))
 }
 
-/// How long the checkpointer lets commits accumulate before a checkpoint.
+/// How long the checkpointer lets commits accumulate before a checkpoint, while the WAL is
+/// short.
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
+/// A WAL this long (in pages) is not being restarted: commits come too often for a checkpoint
+/// to find it all copied. The checkpointer then goes on without pausing, so that when the
+/// writer's own checkpoint comes due (see `lite`), little is left for it to copy and sync.
+const CHECKPOINT_BUSY: i64 = 2_000;
 
 /// SQLite's checkpointer: after commits, copies the WAL back into the database file from a
 /// reader's connection (PASSIVE: it neither waits for nor blocks the writer and the readers).
 /// Ends with the writer.
 async fn checkpoints(pool: SqlitePool, queue: Arc<Queue>) {
+    let mut wal_pages = 0;
     loop {
         queue.committed().await;
         if queue.is_closed() {
             break;
         }
-        tokio::time::sleep(CHECKPOINT_PAUSE).await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
+        if wal_pages < CHECKPOINT_BUSY {
+            tokio::time::sleep(CHECKPOINT_PAUSE).await;
+        }
+        // (busy, pages in the WAL, pages copied)
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
             .await
         {
-            tracing::debug!("checkpoint: {e}");
+            Ok((_, pages, _)) => wal_pages = pages,
+            Err(e) => tracing::debug!("checkpoint: {e}"),
         }
     }
 }

@@ -255,6 +255,6 @@ pub(super) async fn write_batch(
     Ok(Counts {
         expired,
         purged,
-        folded: false,
+        ..Counts::default()
     })
 }

@@ -21,6 +21,7 @@ use crate::store::{Durable, Ending, GameHeader, ModuleKey, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::sync::{Notify, oneshot};
 
 /// One game as the queue and the writer know it: its room, how far it is durable, and whether
@@ -148,6 +149,8 @@ pub(super) struct Pending {
     pub items: Vec<Item>,
     /// Last use by token hash, coalesced: only the latest matters.
     pub touches: HashMap<String, u64>,
+    /// When the first of `items` was queued.
+    pub since: Option<Instant>,
 }
 
 impl Pending {
@@ -205,7 +208,12 @@ impl Queue {
             self.depth.fetch_add(1, Ordering::AcqRel);
             self.metrics.queue_entries.inc();
         }
-        self.lock().items.push(item);
+        let mut pending = self.lock();
+        if pending.items.is_empty() {
+            pending.since = Some(Instant::now());
+        }
+        pending.items.push(item);
+        drop(pending);
         self.wake.notify_one();
     }
 

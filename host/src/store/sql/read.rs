@@ -199,7 +199,7 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
         // written, so that of a position written twice the one kept below is the one the
         // journal's move keeps.
         "SELECT room, pos, data, 0 AS part, 0 AS written FROM entries WHERE room = $1 \
-         UNION ALL SELECT room, pos, data, 1, rowid FROM journal WHERE room = $1 \
+         UNION ALL SELECT room, pos, data, 1, n FROM journal WHERE room = $1 \
          ORDER BY pos, part, written"
     };
     let (header, entries) = each_db!(db, Db, pool => {

@@ -15,7 +15,8 @@ pub(super) const INSERT_GAMES: &str = "INSERT INTO games (room, module_name, mod
      module_digest, seed, options, seats, creator, private, turn_deadline_ms, created_at) ";
 pub(super) const INSERT_ENTRIES: &str = "INSERT INTO entries (room, pos, seq, at, data) ";
 /// SQLite's entries go to its journal first (see `lite`).
-pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (room, pos, seq, at, data) ";
+pub(super) const INSERT_JOURNAL: &str =
+    "INSERT INTO journal (bucket, n, room, pos, seq, at, data) ";
 pub(super) const INSERT_SNAPSHOTS: &str = "INSERT INTO snapshots (room, pos, seq, data) ";
 pub(super) const INSERT_SEATS: &str = "INSERT INTO game_seats (room, seat, player, name, \
      left_early, won, score, ended_at) ";
@@ -65,7 +66,6 @@ pub(super) const PURGEABLE_GAMES: &str = "SELECT room FROM games WHERE ended_at 
 pub(super) struct Sql {
     pub insert_game: String,
     pub insert_journal: String,
-    pub insert_journal_again: String,
     pub upsert_snapshot: String,
     pub insert_seat: String,
     pub insert_session: String,
@@ -82,8 +82,7 @@ impl Sql {
     pub fn get() -> &'static Sql {
         static SQL: LazyLock<Sql> = LazyLock::new(|| Sql {
             insert_game: one_row(INSERT_GAMES, 11, GAMES_KEEP),
-            insert_journal: one_row(INSERT_JOURNAL, 5, ""),
-            insert_journal_again: one_row(INSERT_JOURNAL, 5, ENTRIES_KEEP),
+            insert_journal: one_row(INSERT_JOURNAL, 7, ""),
             upsert_snapshot: one_row(INSERT_SNAPSHOTS, 4, SNAPSHOTS_REPLACE),
             insert_seat: one_row(INSERT_SEATS, 8, SEATS_KEEP),
             insert_session: one_row(INSERT_SESSIONS, 5, ""),

@@ -10,8 +10,8 @@
 //! each game's durable position to its last committed entry and answer the sessions and modules
 //! waiting. While a commit is in flight, rooms go on appending; the next round takes all of it
 //! at once, so the batch grows with the load and a commit's cost is shared by everything in it.
-//! On SQLite the writer also moves the journal into the entries table every so often, and when
-//! idle.
+//! On SQLite the writer also moves the journal into the entries table, a bucket at a time,
+//! after commits and when idle (see [`journal`]).
 //!
 //! Failures: a commit that fails because the database is unreachable, busy or slow is retried
 //! with the same batch, with a growing pause, until it succeeds; meanwhile the queue reports
@@ -26,7 +26,8 @@
 //! caller told.
 
 use super::batch::Batch;
-use super::lite::{self, LiteTarget};
+use super::journal::{BUCKETS, FOLD_IDLE, Journal};
+use super::lite::{self, LiteTarget, Writing};
 use super::pg;
 use super::queue::{Game, HeaderItem, Item, Queue};
 use crate::metrics::StoreMetrics;
@@ -46,13 +47,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// During an outage a warning is logged for the first failure and every this many after.
 const WARN_EVERY: u64 = 30;
-/// SQLite's journal is moved into the entries table once it holds this many entries, or once
-/// its oldest is [`FOLD_EVERY`] old, or after [`FOLD_EVERY`] without writes (see [`lite`]).
-/// Under load the larger the fold, the fewer pages per entry it writes; the journal's size is
-/// what a reader scans besides the entries table's index.
-const FOLD_ROWS: usize = 4096;
-const FOLD_EVERY: Duration = Duration::from_millis(250);
-
 /// What the writer task needs.
 pub(super) struct WriterParams {
     /// The queue it drains.
@@ -76,6 +70,8 @@ pub(super) struct Writer {
     conn: Option<Conn>,
     /// Taken from the queue, not yet in a batch (beyond `max_batch`).
     carry: VecDeque<Item>,
+    /// When the oldest item of `carry` was queued.
+    carry_since: Option<Instant>,
     /// Touches taken from the queue, not yet in a batch.
     touches: HashMap<String, u64>,
     max_batch: usize,
@@ -83,9 +79,9 @@ pub(super) struct Writer {
     metrics: StoreMetrics,
     /// Failed commits since the last one that went through.
     failures: u64,
-    /// When the oldest entry in SQLite's journal was committed (how many there are is the
-    /// queue's [`Queue::journal`], which the writer keeps).
-    journal_since: Instant,
+    /// How many entries each bucket of SQLite's journal holds (the total is also the queue's
+    /// [`Queue::journal`], which the writer keeps).
+    journal: Journal,
 }
 
 /// Where the writer writes.
@@ -98,7 +94,7 @@ pub(super) enum Target {
 
 /// The connection the writer keeps.
 enum Conn {
-    Sqlite(rusqlite::Connection),
+    Sqlite(Writing),
     Postgres(PoolConnection<Postgres>),
 }
 
@@ -141,12 +137,13 @@ impl Writer {
             target: p.target,
             conn: None,
             carry: VecDeque::new(),
+            carry_since: None,
             touches: HashMap::new(),
             max_batch: p.max_batch,
             linger: p.linger,
             metrics: p.metrics,
             failures: 0,
-            journal_since: Instant::now(),
+            journal: Journal::default(),
         }
     }
 
@@ -160,26 +157,31 @@ impl Writer {
                 if closed {
                     break;
                 }
-                if self.queue.journal() == 0 {
+                if self.journal.total() == 0 {
                     self.queue.wait().await;
-                } else if self.queue.fold_asked()
-                    || tokio::time::timeout(FOLD_EVERY, self.queue.wait())
-                        .await
-                        .is_err()
+                } else if self.queue.fold_asked() {
+                    self.fold(None).await;
+                } else if tokio::time::timeout(FOLD_IDLE, self.queue.wait())
+                    .await
+                    .is_err()
                 {
-                    // Idle: a good moment to move the journal.
-                    self.fold().await;
+                    // Idle: a good moment to move a bucket of the journal.
+                    let fullest = self.journal.fullest().into_iter().collect();
+                    self.fold(Some(fullest)).await;
                 }
                 continue;
             }
             // No commit is in flight here: the entries not yet durable are the ones waiting.
             let waiting = self.queue.depth();
-            if !closed && waiting > 0 && waiting < self.max_batch && !self.linger.is_zero() {
+            let waited = self.carry_since.map_or(Duration::ZERO, |t| t.elapsed());
+            if !closed && waiting > 0 && waiting < self.max_batch && waited < self.linger {
                 // Group commit: let the batch fill for a moment, so that the cost of a commit
                 // (its statements, each a hand-off to the driver's thread, and the pages it
                 // writes) is shared by more entries. Under load a commit otherwise took the
-                // few entries that arrived during the previous one.
-                tokio::time::sleep(self.linger).await;
+                // few entries that arrived during the previous one. The moment is counted from
+                // the oldest item's arrival: what came during the last commit has waited
+                // already, and the writer does not add a pause to every commit under load.
+                tokio::time::sleep(self.linger - waited).await;
                 self.gather();
             }
             let batch = self.next_batch();
@@ -187,7 +189,7 @@ impl Writer {
                 self.commit(batch).await;
             }
         }
-        self.fold().await;
+        self.fold(None).await;
         self.queue.notify_committed();
         tracing::debug!("database writer: queue closed and written");
     }
@@ -195,6 +197,9 @@ impl Writer {
     /// Takes everything queued into `carry` (and the touches, coalesced).
     fn gather(&mut self) {
         let pending = self.queue.take();
+        if self.carry.is_empty() {
+            self.carry_since = pending.since;
+        }
         self.carry.extend(pending.items);
         for (hash, at) in pending.touches {
             let used = self.touches.entry(hash).or_insert(at);
@@ -228,6 +233,9 @@ impl Writer {
             batch.push(item);
         }
         batch.touches = self.touches.drain().collect();
+        if self.carry.is_empty() {
+            self.carry_since = None;
+        }
         batch
     }
 
@@ -252,12 +260,11 @@ impl Writer {
                     }
                     self.queue.set_failing(false);
                     pause = BACKOFF_FIRST;
-                    let entries = part.entries.len();
-                    let folded = counts.folded;
+                    let (folded, journaled) = (counts.folded, counts.journaled);
                     self.finish(part, counts);
                     self.queue.notify_committed();
                     if matches!(self.target, Target::Sqlite(_)) {
-                        self.journaled(entries, folded).await;
+                        self.journaled(&journaled, folded).await;
                     }
                 }
                 Err(e) if e.permanent => {
@@ -304,7 +311,7 @@ impl Writer {
                 let work = tokio::task::spawn_blocking(move || {
                     let mut conn = match conn {
                         Some(Conn::Sqlite(c)) => c,
-                        _ => match target.open() {
+                        _ => match target.open_writing() {
                             Ok(c) => c,
                             Err(e) => return (batch, None, Err(Failure::from(e))),
                         },
@@ -347,27 +354,26 @@ impl Writer {
         }
     }
 
-    /// `entries` more entries are in SQLite's journal (`folded`: the commit moved the journal,
-    /// and them with it): moves it when it is due.
-    async fn journaled(&mut self, entries: usize, folded: bool) {
+    /// A commit put `journaled[b]` more entries in each bucket `b` of SQLite's journal
+    /// (`folded`: it moved the whole journal, them with it): moves the buckets now due.
+    async fn journaled(&mut self, journaled: &[usize; BUCKETS], folded: bool) {
         if folded {
-            self.queue.set_journal(0);
-            return;
+            self.journal.clear();
+        } else {
+            self.journal.add(journaled);
         }
-        let before = self.queue.journal();
-        if before == 0 {
-            self.journal_since = Instant::now();
-        }
-        self.queue.set_journal(before + entries);
-        if before + entries >= FOLD_ROWS || self.journal_since.elapsed() >= FOLD_EVERY {
-            self.fold().await;
+        self.queue.set_journal(self.journal.total());
+        let due = self.journal.due();
+        if !due.is_empty() {
+            self.fold(Some(due)).await;
         }
     }
 
-    /// Moves SQLite's journal into the entries table. A failure is logged and left for the
-    /// next time: the entries are durable in the journal, which readers read too.
-    async fn fold(&mut self) {
-        if self.queue.journal() == 0 {
+    /// Moves `buckets` of SQLite's journal (all of it: `None`) into the entries table. A
+    /// failure is logged and left for the next time: the entries are durable in the journal,
+    /// which readers read too.
+    async fn fold(&mut self, buckets: Option<Vec<usize>>) {
+        if self.journal.total() == 0 {
             return;
         }
         let (Target::Sqlite(target), conn) = (&self.target, self.conn.take()) else {
@@ -376,21 +382,31 @@ impl Writer {
         let target = target.clone();
         let started = Instant::now();
         let work = tokio::task::spawn_blocking(move || {
-            let mut conn = match conn {
-                Some(Conn::Sqlite(c)) => c,
-                _ => target.open()?,
+            let mut w = match conn {
+                Some(Conn::Sqlite(w)) => w,
+                _ => target.open_writing()?,
             };
-            lite::fold(&mut conn).map(|n| (conn, n))
+            let n = match &buckets {
+                Some(b) => lite::fold_buckets(&mut w, b),
+                None => w.fold_all(),
+            }?;
+            Ok::<_, rusqlite::Error>((w, buckets, n))
         });
         match work.await {
-            Ok(Ok((conn, n))) => {
-                self.conn = Some(Conn::Sqlite(conn));
-                self.queue.set_journal(0);
-                tracing::trace!(entries = n, elapsed = ?started.elapsed(), "journal folded");
+            Ok(Ok((w, buckets, n))) => {
+                self.conn = Some(Conn::Sqlite(w));
+                match &buckets {
+                    Some(b) => self.journal.moved(b),
+                    None => self.journal.clear(),
+                }
+                self.queue.set_journal(self.journal.total());
+                self.metrics
+                    .journal_fold_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                tracing::trace!(entries = n, ?buckets, elapsed = ?started.elapsed(), "journal moved");
             }
             Ok(Err(e)) => {
                 tracing::warn!("moving the journal into the entries table failed: {e}");
-                self.journal_since = Instant::now();
             }
             Err(e) => panic!("the SQLite writer's thread failed: {e}"),
         }
@@ -469,6 +485,8 @@ pub(super) struct Counts {
     pub purged: Vec<u64>,
     /// SQLite's journal was moved into the entries table in the same commit.
     pub folded: bool,
+    /// How many entries went into each bucket of SQLite's journal.
+    pub journaled: [usize; BUCKETS],
 }
 
 /// A new game's room id belongs to an older game in the database: the game cannot be logged.
