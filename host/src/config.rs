@@ -136,9 +136,10 @@ pub struct DatabaseConfig {
     pub max_backlog: usize,
     /// Most entries one commit writes.
     pub max_batch: usize,
-    /// How long the log writer lets a batch that is not full gather more entries before it
-    /// commits, µs (0: commit at once). Adds up to this much (plus the timer's granularity,
-    /// 1 ms) to every action's latency, and divides the commits under load.
+    /// How long the oldest entry of a batch that is not full waits for more before the log
+    /// writer commits, µs (0: commit at once). Adds up to this much (plus the timer's
+    /// granularity, 1 ms) to an action's latency when the server is quiet; under load the
+    /// entries have waited that long during the last commit already.
     pub commit_delay_us: u64,
     /// Connections to the database (PostgreSQL; SQLite uses one writer and a few readers).
     pub max_connections: u32,
