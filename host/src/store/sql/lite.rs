@@ -6,7 +6,7 @@
 //! the journal into the entries table. Must not touch: the queue, the games' durable positions
 //! (the writer task does both).
 //!
-//! Entries are committed to the `journal` table (in sixteen buckets, each append-only in commit
+//! Entries are committed to the `journal` table (in a few buckets, each append-only in commit
 //! order) and moved into `entries` (keyed by room and position) in bulk, a bucket at a time,
 //! by [`fold_buckets`]: a commit then writes a few pages at the buckets' ends instead of one
 //! page of `entries` per room it holds, and a move writes each room's page once for all the
