@@ -8,7 +8,7 @@
 //!
 //! Entries are committed to the `journal` table (in a few buckets, each append-only in commit
 //! order) and moved into `entries` (keyed by room and position) in bulk, a bucket at a time,
-//! by [`fold_buckets`]: a commit then writes a few pages at the buckets' ends instead of one
+//! by [`Writing::fold`]: a commit then writes a few pages at the buckets' ends instead of one
 //! page of `entries` per room it holds, and a move writes each room's page once for all the
 //! entries it gathered. Which bucket and when: see `journal`. Readers of a log read both
 //! tables (see `read`).
@@ -95,9 +95,18 @@ pub(super) struct Writing {
 }
 
 impl Writing {
-    /// [`fold`] on the writer's connection.
-    pub fn fold_all(&mut self) -> rusqlite::Result<usize> {
-        fold(&mut self.conn)
+    /// Moves `buckets` of the journal (all of it: `None`; at open, before a shutdown) into the
+    /// entries table, in one transaction; returns how many entries.
+    pub fn fold(&mut self, buckets: Option<&[usize]>) -> rusqlite::Result<usize> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = match buckets {
+            Some(b) => journal::fold_buckets(&tx, b)?,
+            None => journal::fold_all(&tx)?,
+        };
+        tx.commit()?;
+        Ok(n)
     }
 }
 
@@ -320,26 +329,6 @@ pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts
         folded,
         journaled,
     })
-}
-
-/// Moves the whole journal into the entries table (at open, when idle before a shutdown), in
-/// one transaction; returns how many entries.
-pub(super) fn fold(conn: &mut Connection) -> rusqlite::Result<usize> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let n = journal::fold_all(&tx)?;
-    tx.commit()?;
-    Ok(n)
-}
-
-/// Moves `buckets` of the journal into the entries table, in one transaction; returns how many
-/// entries.
-pub(super) fn fold_buckets(w: &mut Writing, buckets: &[usize]) -> rusqlite::Result<usize> {
-    let tx = w
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let n = journal::fold_buckets(&tx, buckets)?;
-    tx.commit()?;
-    Ok(n)
 }
 
 #[cfg(test)]

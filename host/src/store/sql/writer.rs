@@ -386,10 +386,7 @@ impl Writer {
                 Some(Conn::Sqlite(w)) => w,
                 _ => target.open_writing()?,
             };
-            let n = match &buckets {
-                Some(b) => lite::fold_buckets(&mut w, b),
-                None => w.fold_all(),
-            }?;
+            let n = w.fold(buckets.as_deref())?;
             Ok::<_, rusqlite::Error>((w, buckets, n))
         });
         match work.await {
