@@ -162,7 +162,7 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
     println!("{name}: (c) the benchmark's process used {cores:.2} cores meanwhile");
     if l.journal_moves > 0.0 {
         println!(
-            "{name}: (c) journal: {:.0} moves of a part, {:.2} ms each on average",
+            "{name}: (c) journal: {:.0} moves, {:.2} ms each on average",
             l.journal_moves, l.mean_move_ms
         );
     }
@@ -317,7 +317,7 @@ struct Latency {
     entries: usize,
     mean_batch: f64,
     mean_commit_ms: f64,
-    /// SQLite: moves of part of the journal, and their mean time.
+    /// SQLite: moves of the journal, and their mean time.
     journal_moves: f64,
     mean_move_ms: f64,
 }

@@ -74,8 +74,8 @@ pub struct StoreMetrics {
     pub commit_seconds: Histogram,
     /// Commits that failed (each attempt counts; the batch is retried).
     pub commits_failed: Counter,
-    /// How long a move of part of SQLite's journal into the entries table took, seconds: the
-    /// writer commits nothing meanwhile.
+    /// How long a move of SQLite's journal into its chunks took, seconds: the writer commits
+    /// nothing meanwhile.
     pub journal_fold_seconds: Histogram,
 }
 
@@ -112,7 +112,7 @@ impl StoreMetrics {
         );
         registry.register(
             "store_journal_fold_seconds",
-            "Latency of moves of SQLite's journal into the entries table",
+            "Latency of moves of SQLite's journal into its chunks",
             m.journal_fold_seconds.clone(),
         );
         m

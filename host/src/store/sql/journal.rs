@@ -1,148 +1,165 @@
-//! SQLite's journal, in buckets: where a commit's entries go first, and which part of it the
-//! writer moves into the entries table next.
+//! SQLite's journal and its chunks: the form a game's entries take in an SQLite file.
 //!
-//! Owns: a room's bucket, the count of entries in each bucket (the writer's side), the choice
-//! of the buckets to move, and the statements that move them. Must not touch: the commits
-//! themselves (see `lite`), the queue.
+//! Owns: the journal's and the chunks' bytes (how a commit's entries, and a room's run of
+//! entries, are laid out in one blob), the move of the journal into chunks, and reading both
+//! back. Must not touch: the commits themselves (see `lite`), the queue, the entries table's
+//! rows (PostgreSQL's form, and SQLite's before chunks; see `read`).
 //!
-//! A commit appends its entries to the journal (a few pages, wherever the rooms are), and the
-//! entries table gets them later, in bulk, so that each room's page there is written once for
-//! many entries. Moving the whole journal at once held the writer — and every room's next
-//! entries — for as long as it took to move thousands of entries (20 ms and more under load).
-//! So the journal is keyed by (bucket, n), a room's entries all in the bucket its id hashes to,
-//! and the writer moves one bucket at a time: after a commit, the fullest one once the journal
-//! holds [`FOLD_ROWS`] entries (more than one only when the journal keeps growing past
-//! [`FOLD_AHEAD`]), and one every [`FOLD_IDLE`] while nothing comes. A move still writes each
-//! room's page once for all the entries the journal gathered for it, and holds the writer for a
-//! fraction of the time.
+//! A commit writes its entries, whatever their rooms, as one row of the journal: one blob, a
+//! few pages at the journal's end, one insert. Every so often the writer moves the whole
+//! journal into `entry_chunks`: per room, one row holding the run of entries the journal
+//! gathered for it, keyed by the room and the run's first position, so that a room's log is a
+//! few rows next to each other. Storing one row per entry in both places cost SQLite two
+//! b-tree inserts and a delete per entry, and a page of the journal's end per bucket per
+//! commit: most of what the SQLite log cost the server per move (profiled: 2 vCPU AMD EPYC,
+//! `tabula-load` with 100 rooms).
 //!
-//! How many buckets: each commit writes a page at the end of every bucket it has entries for,
-//! so more buckets cost more pages per commit (CPU: each page is two writes to the WAL), and
-//! fewer make each move longer. Measured (`log_writer` bench and `tools/loadgen/storage.sh`,
-//! 2 vCPU Xeon): 16 buckets of a 4,096-entry journal gave a p99 append-to-durable of 4.3–5.7 ms
-//! at half the writer's rate and 1.37× the in-memory log's CPU per move (median of 3); 8 of
-//! 2,048, 4.7 ms and 1.32–1.36×; 4 of 2,048, 4.8–5.8 ms and 1.24–1.35× (median of 3: 1.30);
-//! 4 of 4,096, 6.0 ms; 2 of 1,024, 5.5 ms.
+//! Layout of both blobs: records one after the other, little-endian. A journal record is
+//! `u32 room length, room, u64 position, u32 data length, data`; a chunk record is the same
+//! without the room. `data` is the entry as the entries table holds it (postcard).
 
 use rusqlite::Connection;
+use rusqlite::types::Type;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// How many buckets the journal has.
-pub(super) const BUCKETS: usize = 4;
-/// From this many entries in the journal, a bucket is moved after each commit.
-const FOLD_ROWS: usize = 2048;
-/// Past this many, more than one: the journal stays bounded however fast entries come.
-const FOLD_AHEAD: usize = 4 * FOLD_ROWS;
-/// While no commit is to be made for this long, the writer moves a bucket.
+/// From this many entries in the journal, the writer moves it after a commit.
+pub(super) const FOLD_ROWS: usize = 2048;
+/// While no commit is to be made for this long, the writer moves the journal.
 pub(super) const FOLD_IDLE: Duration = Duration::from_millis(25);
 
-/// A bucket's entries into the entries table, in key order (each room's pages written once),
-/// keeping one row of each (room, pos): the first written. (`WHERE` tells SQLite's parser that
-/// the `ON CONFLICT` belongs to the insert, not to a join.)
-const FOLD_BUCKET: &str = "INSERT INTO entries (room, pos, seq, at, data) \
-     SELECT room, pos, seq, at, data FROM journal WHERE bucket = ?1 ORDER BY room, pos, n \
-     ON CONFLICT (room, pos) DO NOTHING";
-const EMPTY_BUCKET: &str = "DELETE FROM journal WHERE bucket = ?1";
-/// The whole journal, the same way.
-const FOLD_ALL: &str = "INSERT INTO entries (room, pos, seq, at, data) \
-     SELECT room, pos, seq, at, data FROM journal WHERE true ORDER BY room, pos, n \
-     ON CONFLICT (room, pos) DO NOTHING";
+const READ_JOURNAL: &str = "SELECT data FROM journal ORDER BY n";
+/// A commit's row (its number is the next rowid: the journal is read in that order).
+pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (data) VALUES (?1)";
+/// A run's row. Of two runs starting at the same position, the first written is kept, as the
+/// entries table keeps the first row of a position (written twice only by a retried commit).
+const INSERT_CHUNK: &str = "INSERT INTO entry_chunks (room, pos_from, pos_to, data) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (room, pos_from) DO NOTHING";
 /// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row.
-const EMPTY_ALL: &str = "DELETE FROM journal";
-/// The number after the last entry in the journal.
-const NEXT_N: &str = "SELECT COALESCE(MAX(n), 0) + 1 FROM journal";
+const EMPTY_JOURNAL: &str = "DELETE FROM journal";
 
-/// The bucket of a room's entries (FNV-1a of its id): any fixed spread of rooms over buckets
-/// would do, since the journal is emptied whenever a server opens the file.
-pub(super) fn bucket_of(room: &str) -> usize {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in room.bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+/// Appends one record of a commit's journal row.
+pub(super) fn put_journaled(blob: &mut Vec<u8>, room: &str, pos: u64, data: &[u8]) {
+    put_bytes(blob, room.as_bytes());
+    put_chunked(blob, pos, data);
+}
+
+/// Appends one record of a chunk.
+fn put_chunked(blob: &mut Vec<u8>, pos: u64, data: &[u8]) {
+    blob.extend_from_slice(&pos.to_le_bytes());
+    put_bytes(blob, data);
+}
+
+fn put_bytes(blob: &mut Vec<u8>, bytes: &[u8]) {
+    // Entries and room ids are far below 4 GiB: the log refuses larger entries long before.
+    blob.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    blob.extend_from_slice(bytes);
+}
+
+/// The blob could not be read: cut short, or a room id that is not UTF-8.
+#[derive(Debug)]
+pub(super) struct Malformed;
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a malformed journal or chunk row")
     }
-    h as usize % BUCKETS
 }
 
-/// The number a connection gives the first entry it writes to the journal (each next one gets
-/// the next number): after every entry there. Only the writer writes the journal.
-pub(super) fn next_n(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row(NEXT_N, [], |r| r.get(0))
+impl std::error::Error for Malformed {}
+
+/// Reads records off a blob.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
+        if self.0.len() < n {
+            return Err(Malformed);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u64(&mut self) -> Result<u64, Malformed> {
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes(b.try_into().map_err(|_| Malformed)?))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], Malformed> {
+        let b = self.take(4)?;
+        let n = u32::from_le_bytes(b.try_into().map_err(|_| Malformed)?);
+        self.take(n as usize)
+    }
 }
 
-/// Moves the given buckets into the entries table, within the caller's transaction; returns
-/// how many entries.
-pub(super) fn fold_buckets(conn: &Connection, buckets: &[usize]) -> rusqlite::Result<usize> {
+/// An entry as a journal row holds it: (room, position, data).
+pub(super) type Journaled<'a> = (&'a str, u64, &'a [u8]);
+
+/// The entries of a commit's journal row, in the commit's order.
+pub(super) fn journaled(blob: &[u8]) -> Result<Vec<Journaled<'_>>, Malformed> {
+    let mut r = Reader(blob);
+    let mut out = Vec::new();
+    while !r.0.is_empty() {
+        let room = std::str::from_utf8(r.bytes()?).map_err(|_| Malformed)?;
+        let pos = r.u64()?;
+        out.push((room, pos, r.bytes()?));
+    }
+    Ok(out)
+}
+
+/// The entries of a chunk: (position, data), in order.
+pub(super) fn chunked(blob: &[u8]) -> Result<Vec<(u64, &[u8])>, Malformed> {
+    let mut r = Reader(blob);
+    let mut out = Vec::new();
+    while !r.0.is_empty() {
+        let pos = r.u64()?;
+        out.push((pos, r.bytes()?));
+    }
+    Ok(out)
+}
+
+/// Moves the whole journal into chunks, one per room, within the caller's transaction; returns
+/// how many entries. Of a position written twice (a retried commit), the first is kept.
+pub(super) fn fold(conn: &Connection) -> rusqlite::Result<usize> {
+    let blobs: Vec<Vec<u8>> = conn
+        .prepare_cached(READ_JOURNAL)?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let malformed =
+        |e: Malformed| rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, e.into());
+    // By room, then position: the chunks are written in their key's order.
+    let mut rooms: BTreeMap<&str, BTreeMap<u64, &[u8]>> = BTreeMap::new();
     let mut moved = 0;
-    for &b in buckets {
-        let b = b as i64;
-        conn.prepare_cached(FOLD_BUCKET)?.execute([b])?;
-        moved += conn.prepare_cached(EMPTY_BUCKET)?.execute([b])?;
-    }
-    Ok(moved)
-}
-
-/// Moves the whole journal, within the caller's transaction; returns how many entries.
-pub(super) fn fold_all(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.prepare_cached(FOLD_ALL)?.execute([])?;
-    conn.prepare_cached(EMPTY_ALL)?.execute([])
-}
-
-/// How many entries each bucket holds, as the writer counts them (committed and not moved).
-#[derive(Debug, Default)]
-pub(super) struct Journal {
-    rows: [usize; BUCKETS],
-}
-
-impl Journal {
-    /// Entries in the journal.
-    pub fn total(&self) -> usize {
-        self.rows.iter().sum()
-    }
-
-    /// A commit put `rows[b]` more entries in each bucket `b`.
-    pub fn add(&mut self, rows: &[usize; BUCKETS]) {
-        for (have, more) in self.rows.iter_mut().zip(rows) {
-            *have += more;
-        }
-    }
-
-    /// The buckets were moved.
-    pub fn moved(&mut self, buckets: &[usize]) {
-        for &b in buckets {
-            self.rows[b] = 0;
-        }
-    }
-
-    /// The whole journal was moved.
-    pub fn clear(&mut self) {
-        self.rows = [0; BUCKETS];
-    }
-
-    /// The buckets to move after a commit, fullest first: none below [`FOLD_ROWS`] entries; one
-    /// up to [`FOLD_AHEAD`]; beyond it as many as bring the journal back under [`FOLD_AHEAD`].
-    pub fn due(&self) -> Vec<usize> {
-        let mut left = self.total();
-        if left < FOLD_ROWS {
-            return Vec::new();
-        }
-        let mut order: Vec<usize> = (0..BUCKETS).filter(|&b| self.rows[b] > 0).collect();
-        order.sort_by_key(|&b| std::cmp::Reverse(self.rows[b]));
-        let mut due = Vec::new();
-        for b in order {
-            due.push(b);
-            left -= self.rows[b];
-            if left < FOLD_AHEAD {
-                break;
+    for blob in &blobs {
+        for (room, pos, data) in journaled(blob).map_err(malformed)? {
+            if let std::collections::btree_map::Entry::Vacant(v) =
+                rooms.entry(room).or_default().entry(pos)
+            {
+                v.insert(data);
+                moved += 1;
             }
         }
-        due
     }
-
-    /// The fullest bucket, unless the journal is empty.
-    pub fn fullest(&self) -> Option<usize> {
-        (0..BUCKETS)
-            .filter(|&b| self.rows[b] > 0)
-            .max_by_key(|&b| self.rows[b])
+    let mut insert = conn.prepare_cached(INSERT_CHUNK)?;
+    let mut chunk = Vec::new();
+    for (room, entries) in &rooms {
+        chunk.clear();
+        for (&pos, data) in entries {
+            put_chunked(&mut chunk, pos, data);
+        }
+        let (Some(from), Some(to)) = (entries.keys().next(), entries.keys().next_back()) else {
+            continue;
+        };
+        insert.execute(rusqlite::params![
+            room,
+            super::int(*from),
+            super::int(*to),
+            chunk.as_slice()
+        ])?;
     }
+    conn.prepare_cached(EMPTY_JOURNAL)?.execute([])?;
+    Ok(moved)
 }
 
 #[cfg(test)]
@@ -150,47 +167,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_room_has_one_bucket_and_rooms_spread_over_all_of_them() {
-        assert_eq!(bucket_of("r-0001"), bucket_of("r-0001"));
-        let rooms = 400 * BUCKETS;
-        let mut used = [0usize; BUCKETS];
-        for r in 0..rooms {
-            used[bucket_of(&format!("r-{r:016x}"))] += 1;
-        }
-        // 400 rooms per bucket on average; none takes under half or over twice its share.
-        assert!(used.iter().all(|&n| (200..800).contains(&n)), "{used:?}");
-    }
+    fn records_read_back_as_written_and_a_cut_blob_is_malformed() {
+        let mut blob = Vec::new();
+        put_journaled(&mut blob, "r-1", 7, b"seven");
+        put_journaled(&mut blob, "r-22", 1, b"");
+        let read = journaled(&blob).expect("reads");
+        assert_eq!(read, vec![("r-1", 7, &b"seven"[..]), ("r-22", 1, &b""[..])]);
+        assert!(journaled(&blob[..blob.len() - 1]).is_err());
 
-    #[test]
-    fn one_bucket_is_due_at_a_time_unless_the_journal_runs_ahead() {
-        let (a, b, c) = (0, 1, BUCKETS - 1);
-        let mut j = Journal::default();
-        let mut rows = [0; BUCKETS];
-        rows[a] = 100;
-        rows[b] = 300;
-        j.add(&rows);
+        let mut chunk = Vec::new();
+        put_chunked(&mut chunk, 3, b"three");
+        put_chunked(&mut chunk, 4, b"four");
         assert_eq!(
-            j.due(),
-            Vec::<usize>::new(),
-            "below FOLD_ROWS nothing is due"
+            chunked(&chunk).expect("reads"),
+            vec![(3, &b"three"[..]), (4, &b"four"[..])]
         );
-        assert_eq!(j.fullest(), Some(b));
-
-        let mut rows = [FOLD_ROWS / BUCKETS; BUCKETS];
-        rows[c] += 1;
-        j.add(&rows);
-        assert_eq!(j.due(), vec![b], "the fullest bucket, alone");
-        j.moved(&[b]);
-        assert_eq!(j.rows[b], 0);
-        assert_eq!(j.total(), FOLD_ROWS + 400 + 1 - 300 - FOLD_ROWS / BUCKETS);
-
-        // Far past FOLD_AHEAD: as many as bring it back under, fullest first.
-        j.add(&[2 * FOLD_AHEAD / BUCKETS; BUCKETS]);
-        let due = j.due();
-        assert!(due.len() > 1 && due[0] == a, "{due:?}");
-        let left = j.total() - due.iter().map(|&b| j.rows[b]).sum::<usize>();
-        assert!(left < FOLD_AHEAD);
-        j.clear();
-        assert_eq!((j.total(), j.fullest()), (0, None));
+        assert!(chunked(&chunk[..5]).is_err());
     }
 }

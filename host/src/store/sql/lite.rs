@@ -6,12 +6,12 @@
 //! the journal into the entries table. Must not touch: the queue, the games' durable positions
 //! (the writer task does both).
 //!
-//! Entries are committed to the `journal` table (in a few buckets, each append-only in commit
-//! order) and moved into `entries` (keyed by room and position) in bulk, a bucket at a time,
-//! by [`Writing::fold`]: a commit then writes a few pages at the buckets' ends instead of one
-//! page of `entries` per room it holds, and a move writes each room's page once for all the
-//! entries it gathered. Which bucket and when: see `journal`. Readers of a log read both
-//! tables (see `read`).
+//! A commit's entries are one row of the `journal` table, appended at its end, and moved into
+//! `entry_chunks` (a row per room, keyed by room and position) in bulk by [`Writing::fold`]: a
+//! commit then writes a few pages at the journal's end instead of one page of the entries per
+//! room it holds, and a move writes each room's pages once for all the entries it gathered.
+//! The layout, and when: see `journal`. Readers of a log read the entries table (older files),
+//! the chunks and the journal (see `read`).
 //!
 //! Why not sqlx here, as for the reads: sqlx runs each SQLite statement on its connection's own
 //! thread and hands every statement and its answer across threads. A commit is a dozen
@@ -21,7 +21,7 @@
 //! connection. SQLite's statements do not need multi-row inserts to be cheap, so a row is a row.
 
 use super::batch::Batch;
-use super::journal::{self, BUCKETS};
+use super::journal;
 use super::rows::{
     ADD_TO_TOTALS, END_GAME, EXPIRE_SESSIONS, EndColumns, GAME_OF_ROOM, INSERT_MODULE,
     PURGEABLE_GAMES, Sql, TOUCH_SESSION, latest,
@@ -36,6 +36,7 @@ use std::time::Duration;
 const OLDER_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE room = $1 AND pos < $2";
 /// A purged game's log.
 const PURGE_ENTRIES: &str = "DELETE FROM entries WHERE room = $1";
+const PURGE_CHUNKS: &str = "DELETE FROM entry_chunks WHERE room = $1";
 const PURGE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE room = $1";
 const MARK_PURGED: &str = "UPDATE games SET log_purged_at = $1 WHERE room = $2";
 
@@ -82,31 +83,70 @@ impl LiteTarget {
 
     /// Opens the writer's connection. Blocking.
     pub fn open_writing(&self) -> rusqlite::Result<Writing> {
-        let conn = self.open()?;
-        let next_n = journal::next_n(&conn)?;
-        Ok(Writing { conn, next_n })
+        Ok(Writing {
+            conn: self.open()?,
+            blob: Vec::new(),
+        })
     }
 }
 
-/// The writer's connection, and the number of the next entry it writes to the journal.
+/// The writer's connection, and the buffer its commits' journal rows are laid out in.
 pub(super) struct Writing {
     conn: Connection,
-    next_n: i64,
+    blob: Vec<u8>,
 }
 
 impl Writing {
-    /// Moves `buckets` of the journal (all of it: `None`; at open, before a shutdown) into the
-    /// entries table, in one transaction; returns how many entries.
-    pub fn fold(&mut self, buckets: Option<&[usize]>) -> rusqlite::Result<usize> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let n = match buckets {
-            Some(b) => journal::fold_buckets(&tx, b)?,
-            None => journal::fold_all(&tx)?,
-        };
+    /// Moves the journal into the chunks (after commits, at open, before a shutdown), in one
+    /// transaction; returns how many entries.
+    pub fn fold(&mut self) -> rusqlite::Result<usize> {
+        let tx = Tx::begin(&self.conn)?;
+        let n = journal::fold(&tx)?;
         tx.commit()?;
         Ok(n)
+    }
+}
+
+/// A write transaction on the writer's connection. IMMEDIATE: the write lock is taken at the
+/// start, so no statement has to upgrade a read lock midway (which can fail with a busy error
+/// instead of waiting). Its BEGIN and COMMIT are prepared once per connection: rusqlite's
+/// `Transaction` prepares both anew each time, which took about a tenth of the writer's CPU
+/// under load. Rolled back when dropped uncommitted.
+struct Tx<'c> {
+    conn: &'c Connection,
+    committed: bool,
+}
+
+impl<'c> Tx<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<Tx<'c>> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Tx {
+            conn,
+            committed: false,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        // A failed COMMIT (a busy lock, an I/O error) leaves the transaction open.
+        if !self.committed && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 }
 
@@ -146,12 +186,8 @@ pub(super) fn is_permanent(e: &rusqlite::Error) -> bool {
 /// as the PostgreSQL writer's, one statement execution per row.
 pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts> {
     let sql = Sql::get();
-    let mut journaled = [0; BUCKETS];
-    // IMMEDIATE: the write lock is taken at the start, so no statement of the batch has to
-    // upgrade a read lock midway (which can fail with a busy error instead of waiting).
-    let tx = w
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut journaled = 0;
+    let tx = Tx::begin(&w.conn)?;
 
     {
         let mut insert = statement(&tx, &sql.insert_game)?;
@@ -189,24 +225,18 @@ pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts
     }
 
     {
-        // Each row gets a number of its own, also in a retried attempt (an earlier attempt that
-        // committed unknown to us left its rows under other numbers): the journal's move, and
-        // its readers, keep the first row of a position written twice.
-        let mut insert = statement(&tx, &sql.insert_journal)?;
+        // One row, also in a retried attempt (an earlier attempt that committed unknown to us
+        // left its row under another number): the journal's move, and its readers, keep the
+        // first of a position written twice.
+        let blob = &mut w.blob;
+        blob.clear();
         for e in b.entries.iter().filter(|e| !e.game.is_broken()) {
-            let room = e.game.room.as_str();
-            let bucket = journal::bucket_of(room);
-            insert.execute(params![
-                bucket as i64,
-                w.next_n,
-                room,
-                int(e.pos),
-                int(e.seq),
-                int(e.at),
-                e.data.as_slice(),
-            ])?;
-            w.next_n += 1;
-            journaled[bucket] += 1;
+            journal::put_journaled(blob, e.game.room.as_str(), e.pos, &e.data);
+            journaled += 1;
+        }
+        if journaled > 0 {
+            tx.prepare_cached(journal::INSERT_JOURNAL)?
+                .execute([blob.as_slice()])?;
         }
     }
 
@@ -302,7 +332,7 @@ pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts
     let folded = !b.purges.is_empty();
     if folded {
         // A purged game's last entries may still be in the journal.
-        journal::fold_all(&tx)?;
+        journal::fold(&tx)?;
     }
     for p in &b.purges {
         // A bounded number of games per commit, oldest first: a purge never holds the writer
@@ -313,10 +343,12 @@ pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts
             .collect::<rusqlite::Result<_>>()?;
         purged.push(rooms.len() as u64);
         let mut entries = statement(&tx, PURGE_ENTRIES)?;
+        let mut chunks = statement(&tx, PURGE_CHUNKS)?;
         let mut snapshots = statement(&tx, PURGE_SNAPSHOTS)?;
         let mut mark = statement(&tx, MARK_PURGED)?;
         for room in &rooms {
             entries.execute([room])?;
+            chunks.execute([room])?;
             snapshots.execute([room])?;
             mark.execute(params![int(p.at), room])?;
         }

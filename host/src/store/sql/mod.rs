@@ -105,7 +105,7 @@ pub(super) async fn open(
         // What a killed server left in the journal goes where recovery reads it first; and the
         // writer's connection is known to open before anything is queued for it.
         let target = target.clone();
-        tokio::task::spawn_blocking(move || target.open_writing().and_then(|mut w| w.fold(None)))
+        tokio::task::spawn_blocking(move || target.open_writing().and_then(|mut w| w.fold()))
             .await
             .map_err(|e| StoreError::Database(format!("the journal's move failed: {e}")))?
             .map_err(|e| StoreError::Database(format!("moving the journal: {e}")))?;

@@ -7,6 +7,7 @@
 //! entries after them), not three per game, inside one read transaction, so that the three agree
 //! even if the writer commits meanwhile.
 
+use super::journal::{self, Malformed};
 use super::{Db, db_error, uint};
 use crate::ids::{PlayerId, RoomId};
 use crate::store::{Entry, GameHeader, GameLog, ModuleKey, Snapshot, StoreError};
@@ -84,6 +85,24 @@ impl EntryRow {
     }
 }
 
+/// Where each unfinished game's replay starts (after its latest snapshot), once per game.
+const AFTER: &str = "WITH after AS MATERIALIZED ( \
+       SELECT g.room, COALESCE((SELECT MAX(s.pos) FROM snapshots s WHERE s.room = g.room), 0) \
+         AS pos \
+       FROM games g WHERE g.ended_at IS NULL) ";
+/// SQLite's chunks and journal (see `journal`), read after the entries table: of a position
+/// in more than one place, the first read is kept.
+const JOURNAL: &str = "SELECT data FROM journal ORDER BY n";
+const CHUNKS_OF_GAME: &str = "SELECT data FROM entry_chunks WHERE room = $1 ORDER BY pos_from";
+
+/// A chunk or journal row of `room` (the journal's rows: of any room) that cannot be read.
+fn malformed(room: &str) -> impl Fn(Malformed) -> StoreError + '_ {
+    move |e| StoreError::Corrupt {
+        what: format!("the log of {room}"),
+        reason: e.to_string(),
+    }
+}
+
 /// The entry at `pos` of `room`, from its stored bytes.
 fn decode_entry(room: &str, pos: i64, data: &[u8]) -> Result<(u64, Entry), StoreError> {
     let entry = postcard::from_bytes(data).map_err(|e| StoreError::Corrupt {
@@ -103,27 +122,20 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
          JOIN snapshots s ON s.room = g.room \
          WHERE g.ended_at IS NULL \
          AND s.pos = (SELECT MAX(t.pos) FROM snapshots t WHERE t.room = g.room)";
-    // Where each unfinished game's replay starts, once per game (materialized, so that it is
-    // not computed again for each entry), then a range of the entries' key per game. In no
-    // particular order: sorting 200,000 rows in the database cost more than sorting each
-    // game's few in memory.
-    let mut entries_sql = "WITH after AS MATERIALIZED ( \
-           SELECT g.room, COALESCE((SELECT MAX(s.pos) FROM snapshots s WHERE s.room = g.room), 0) \
-             AS pos \
-           FROM games g WHERE g.ended_at IS NULL) \
-         SELECT e.room, e.pos, e.data FROM after a \
+    // A range of the entries' key per game, after where its replay starts. In no particular
+    // order: sorting 200,000 rows in the database cost more than sorting each game's few in
+    // memory.
+    let entries_sql = format!(
+        "{AFTER} SELECT e.room, e.pos, e.data FROM after a \
          JOIN entries e ON e.room = a.room AND e.pos > a.pos"
-        .to_string();
+    );
+    // SQLite's runs that reach past where the replay starts (and its journal: empty at start,
+    // when recovery reads, since the store moves it first; read all the same).
+    let chunks_sql = format!(
+        "{AFTER} SELECT c.room, c.data FROM after a \
+         JOIN entry_chunks c ON c.room = a.room AND c.pos_to > a.pos"
+    );
     let postgres = db.is_postgres();
-    if !postgres {
-        // SQLite's last entries may be in its journal: empty at start, when recovery reads
-        // (the store moves it first), so a position in both (a retried commit) is not expected
-        // here; one of each is kept below all the same.
-        entries_sql.push_str(
-            " UNION ALL SELECT j.room, j.pos, j.data FROM after a \
-             JOIN journal j ON j.room = a.room AND j.pos > a.pos",
-        );
-    }
     let mut logs = Vec::new();
     each_db!(db, Db, pool => {
         let mut tx = pool.begin().await.map_err(db_error)?;
@@ -179,6 +191,29 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
             }
         }
         drop(rows);
+        if !postgres {
+            let mut rows = sqlx::query(&chunks_sql).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await.map_err(db_error)? {
+                let room: &str = row.try_get(0).map_err(db_error)?;
+                let data: &[u8] = row.try_get(1).map_err(db_error)?;
+                if let Some(&i) = index.get(room) {
+                    for (pos, entry) in journal::chunked(data).map_err(malformed(room))? {
+                        push_after(&mut logs[i], pos, entry)?;
+                    }
+                }
+            }
+            drop(rows);
+            let mut rows = sqlx::query(JOURNAL).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await.map_err(db_error)? {
+                let data: &[u8] = row.try_get(0).map_err(db_error)?;
+                for (room, pos, entry) in journal::journaled(data).map_err(malformed("a game"))? {
+                    if let Some(&i) = index.get(room) {
+                        push_after(&mut logs[i], pos, entry)?;
+                    }
+                }
+            }
+            drop(rows);
+        }
         tx.rollback().await.map_err(db_error)?;
     });
     for log in &mut logs {
@@ -188,20 +223,21 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
     Ok(logs)
 }
 
+/// Adds the entry at `pos` to an unfinished game's log if its replay needs it (it comes after
+/// the snapshot).
+fn push_after(log: &mut GameLog, pos: u64, data: &[u8]) -> Result<(), StoreError> {
+    if pos > log.snapshot.as_ref().map_or(0, |s| s.pos) {
+        let room = log.header.room.as_str();
+        log.entries.push(decode_entry(room, super::int(pos), data)?);
+    }
+    Ok(())
+}
+
 /// One game whole (ended or not): its header and every entry from the first, no snapshot.
 pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, StoreError> {
     let header_sql = format!("SELECT {HEADER_COLUMNS} FROM games WHERE room = $1");
     let postgres = db.is_postgres();
-    let entries_sql = if postgres {
-        "SELECT room, pos, data FROM entries WHERE room = $1 ORDER BY pos"
-    } else {
-        // The journal too (see `unfinished`), after the entries table and in the order it was
-        // written, so that of a position written twice the one kept below is the one the
-        // journal's move keeps.
-        "SELECT room, pos, data, 0 AS part, 0 AS written FROM entries WHERE room = $1 \
-         UNION ALL SELECT room, pos, data, 1, n FROM journal WHERE room = $1 \
-         ORDER BY pos, part, written"
-    };
+    let entries_sql = "SELECT room, pos, data FROM entries WHERE room = $1 ORDER BY pos";
     let (header, entries) = each_db!(db, Db, pool => {
         let mut tx = pool.begin().await.map_err(db_error)?;
         if postgres {
@@ -220,9 +256,22 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
+        let (mut chunks, mut journaled) = (Vec::new(), Vec::new());
+        if !postgres {
+            chunks = sqlx::query_scalar(CHUNKS_OF_GAME)
+                .bind(room.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            journaled = sqlx::query_scalar(JOURNAL)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
         tx.rollback().await.map_err(db_error)?;
-        (header, entries)
+        (header, (entries, chunks, journaled))
     });
+    let (entries, chunks, journaled): (_, Vec<Vec<u8>>, Vec<Vec<u8>>) = entries;
     let Some(header) = header else {
         return Ok(None);
     };
@@ -230,6 +279,21 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
         .iter()
         .map(EntryRow::decode)
         .collect::<Result<_, _>>()?;
+    let name = room.as_str();
+    for chunk in &chunks {
+        for (pos, data) in journal::chunked(chunk).map_err(malformed(name))? {
+            entries.push(decode_entry(name, super::int(pos), data)?);
+        }
+    }
+    for row in &journaled {
+        for (of, pos, data) in journal::journaled(row).map_err(malformed(name))? {
+            if of == name {
+                entries.push(decode_entry(name, super::int(pos), data)?);
+            }
+        }
+    }
+    // Stable: of a position in more than one place, the first read stays first.
+    entries.sort_by_key(|(pos, _)| *pos);
     entries.dedup_by_key(|(pos, _)| *pos);
     Ok(Some(GameLog {
         header: header.decode()?,

@@ -14,9 +14,6 @@ use std::sync::{Arc, LazyLock};
 pub(super) const INSERT_GAMES: &str = "INSERT INTO games (room, module_name, module_version, \
      module_digest, seed, options, seats, creator, private, turn_deadline_ms, created_at) ";
 pub(super) const INSERT_ENTRIES: &str = "INSERT INTO entries (room, pos, seq, at, data) ";
-/// SQLite's entries go to its journal first (see `lite`).
-pub(super) const INSERT_JOURNAL: &str =
-    "INSERT INTO journal (bucket, n, room, pos, seq, at, data) ";
 pub(super) const INSERT_SNAPSHOTS: &str = "INSERT INTO snapshots (room, pos, seq, data) ";
 pub(super) const INSERT_SEATS: &str = "INSERT INTO game_seats (room, seat, player, name, \
      left_early, won, score, ended_at) ";
@@ -65,7 +62,6 @@ pub(super) const PURGEABLE_GAMES: &str = "SELECT room FROM games WHERE ended_at 
 /// (SQLite's), with SQLite's `?N` parameters.
 pub(super) struct Sql {
     pub insert_game: String,
-    pub insert_journal: String,
     pub upsert_snapshot: String,
     pub insert_seat: String,
     pub insert_session: String,
@@ -82,7 +78,6 @@ impl Sql {
     pub fn get() -> &'static Sql {
         static SQL: LazyLock<Sql> = LazyLock::new(|| Sql {
             insert_game: one_row(INSERT_GAMES, 11, GAMES_KEEP),
-            insert_journal: one_row(INSERT_JOURNAL, 7, ""),
             upsert_snapshot: one_row(INSERT_SNAPSHOTS, 4, SNAPSHOTS_REPLACE),
             insert_seat: one_row(INSERT_SEATS, 8, SEATS_KEEP),
             insert_session: one_row(INSERT_SESSIONS, 5, ""),

@@ -10,8 +10,8 @@
 //! each game's durable position to its last committed entry and answer the sessions and modules
 //! waiting. While a commit is in flight, rooms go on appending; the next round takes all of it
 //! at once, so the batch grows with the load and a commit's cost is shared by everything in it.
-//! On SQLite the writer also moves the journal into the entries table, a bucket at a time,
-//! after commits and when idle (see [`journal`]).
+//! On SQLite the writer also moves the journal into its chunks, after commits once it holds
+//! [`FOLD_ROWS`] entries and when idle (see [`journal`]).
 //!
 //! Failures: a commit that fails because the database is unreachable, busy or slow is retried
 //! with the same batch, with a growing pause, until it succeeds; meanwhile the queue reports
@@ -26,7 +26,7 @@
 //! caller told.
 
 use super::batch::Batch;
-use super::journal::{BUCKETS, FOLD_IDLE, Journal};
+use super::journal::{FOLD_IDLE, FOLD_ROWS};
 use super::lite::{self, LiteTarget, Writing};
 use super::pg;
 use super::queue::{Game, HeaderItem, Item, Queue};
@@ -79,9 +79,9 @@ pub(super) struct Writer {
     metrics: StoreMetrics,
     /// Failed commits since the last one that went through.
     failures: u64,
-    /// How many entries each bucket of SQLite's journal holds (the total is also the queue's
-    /// [`Queue::journal`], which the writer keeps).
-    journal: Journal,
+    /// How many entries SQLite's journal holds (also the queue's [`Queue::journal`], which the
+    /// writer keeps).
+    journal: usize,
 }
 
 /// Where the writer writes.
@@ -143,7 +143,7 @@ impl Writer {
             linger: p.linger,
             metrics: p.metrics,
             failures: 0,
-            journal: Journal::default(),
+            journal: 0,
         }
     }
 
@@ -157,17 +157,15 @@ impl Writer {
                 if closed {
                     break;
                 }
-                if self.journal.total() == 0 {
+                if self.journal == 0 {
                     self.queue.wait().await;
-                } else if self.queue.fold_asked() {
-                    self.fold(None).await;
-                } else if tokio::time::timeout(FOLD_IDLE, self.queue.wait())
-                    .await
-                    .is_err()
+                } else if self.queue.fold_asked()
+                    || tokio::time::timeout(FOLD_IDLE, self.queue.wait())
+                        .await
+                        .is_err()
                 {
-                    // Idle: a good moment to move a bucket of the journal.
-                    let fullest = self.journal.fullest().into_iter().collect();
-                    self.fold(Some(fullest)).await;
+                    // Asked, or idle: a good moment to move the journal.
+                    self.fold().await;
                 }
                 continue;
             }
@@ -189,7 +187,7 @@ impl Writer {
                 self.commit(batch).await;
             }
         }
-        self.fold(None).await;
+        self.fold().await;
         self.queue.notify_committed();
         tracing::debug!("database writer: queue closed and written");
     }
@@ -264,7 +262,7 @@ impl Writer {
                     self.finish(part, counts);
                     self.queue.notify_committed();
                     if matches!(self.target, Target::Sqlite(_)) {
-                        self.journaled(&journaled, folded).await;
+                        self.journaled(journaled, folded).await;
                     }
                 }
                 Err(e) if e.permanent => {
@@ -354,26 +352,20 @@ impl Writer {
         }
     }
 
-    /// A commit put `journaled[b]` more entries in each bucket `b` of SQLite's journal
-    /// (`folded`: it moved the whole journal, them with it): moves the buckets now due.
-    async fn journaled(&mut self, journaled: &[usize; BUCKETS], folded: bool) {
-        if folded {
-            self.journal.clear();
-        } else {
-            self.journal.add(journaled);
-        }
-        self.queue.set_journal(self.journal.total());
-        let due = self.journal.due();
-        if !due.is_empty() {
-            self.fold(Some(due)).await;
+    /// A commit put `journaled` more entries in SQLite's journal (`folded`: it moved the whole
+    /// journal, them with it): moves it once it holds [`FOLD_ROWS`].
+    async fn journaled(&mut self, journaled: usize, folded: bool) {
+        self.journal = if folded { 0 } else { self.journal + journaled };
+        self.queue.set_journal(self.journal);
+        if self.journal >= FOLD_ROWS {
+            self.fold().await;
         }
     }
 
-    /// Moves `buckets` of SQLite's journal (all of it: `None`) into the entries table. A
-    /// failure is logged and left for the next time: the entries are durable in the journal,
-    /// which readers read too.
-    async fn fold(&mut self, buckets: Option<Vec<usize>>) {
-        if self.journal.total() == 0 {
+    /// Moves SQLite's journal into its chunks. A failure is logged and left for the next time:
+    /// the entries are durable in the journal, which readers read too.
+    async fn fold(&mut self) {
+        if self.journal == 0 {
             return;
         }
         let (Target::Sqlite(target), conn) = (&self.target, self.conn.take()) else {
@@ -386,24 +378,21 @@ impl Writer {
                 Some(Conn::Sqlite(w)) => w,
                 _ => target.open_writing()?,
             };
-            let n = w.fold(buckets.as_deref())?;
-            Ok::<_, rusqlite::Error>((w, buckets, n))
+            let n = w.fold()?;
+            Ok::<_, rusqlite::Error>((w, n))
         });
         match work.await {
-            Ok(Ok((w, buckets, n))) => {
+            Ok(Ok((w, n))) => {
                 self.conn = Some(Conn::Sqlite(w));
-                match &buckets {
-                    Some(b) => self.journal.moved(b),
-                    None => self.journal.clear(),
-                }
-                self.queue.set_journal(self.journal.total());
+                self.journal = 0;
+                self.queue.set_journal(0);
                 self.metrics
                     .journal_fold_seconds
                     .observe(started.elapsed().as_secs_f64());
-                tracing::trace!(entries = n, ?buckets, elapsed = ?started.elapsed(), "journal moved");
+                tracing::trace!(entries = n, elapsed = ?started.elapsed(), "journal moved");
             }
             Ok(Err(e)) => {
-                tracing::warn!("moving the journal into the entries table failed: {e}");
+                tracing::warn!("moving the journal into its chunks failed: {e}");
             }
             Err(e) => panic!("the SQLite writer's thread failed: {e}"),
         }
@@ -480,10 +469,10 @@ pub(super) struct Counts {
     pub expired: Vec<u64>,
     /// Games' logs, per purge.
     pub purged: Vec<u64>,
-    /// SQLite's journal was moved into the entries table in the same commit.
+    /// SQLite's journal was moved into its chunks in the same commit.
     pub folded: bool,
-    /// How many entries went into each bucket of SQLite's journal.
-    pub journaled: [usize; BUCKETS],
+    /// How many entries went into SQLite's journal.
+    pub journaled: usize,
 }
 
 /// A new game's room id belongs to an older game in the database: the game cannot be logged.

@@ -281,5 +281,9 @@ async fn purged(s: &Storage, raw: Option<&Db>) {
     if let Some(raw) = raw {
         let left = count(raw, "SELECT COUNT(*) FROM entries WHERE room = 'r-old'").await;
         assert_eq!(left, 0);
+        if let Db::Sqlite(_) = raw {
+            let sql = "SELECT COUNT(*) FROM entry_chunks WHERE room = 'r-old'";
+            assert_eq!(count(raw, sql).await, 0);
+        }
     }
 }

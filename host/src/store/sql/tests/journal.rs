@@ -1,13 +1,23 @@
-//! SQLite's journal: entries are committed to it and moved into the entries table later.
+//! SQLite's journal: entries are committed to it and moved into chunks later.
 
 use super::*;
 
+/// A journal row (one commit's) holding `entries` of `room`, as (position, entry).
+fn journal_row(room: &RoomId, entries: &[(u64, Entry)]) -> Vec<u8> {
+    let mut blob = Vec::new();
+    for (pos, e) in entries {
+        let data = postcard::to_allocvec(e).expect("encode");
+        crate::store::sql::journal::put_journaled(&mut blob, room.as_str(), *pos, &data);
+    }
+    blob
+}
+
 #[tokio::test]
-async fn sqlite_entries_go_through_the_journal_and_end_up_in_entries() {
-    // On SQLite an entry is committed to the journal and moved into the entries table later;
-    // a log reads the same before and after the move, the move keeps one row of a position
-    // written twice (a retried commit), and what a killed server left in the journal is moved
-    // when the next one opens the file.
+async fn sqlite_entries_go_through_the_journal_and_end_up_in_chunks() {
+    // On SQLite a commit's entries are one row of the journal, moved later into one row per
+    // room (a chunk); a log reads the same before and after the move, the move keeps the first
+    // of a position written twice (a retried commit), and what a killed server left in the
+    // journal is moved when the next one opens the file.
     let db = TestDb::sqlite();
     let s = db.open().await;
     let raw = db.raw().await;
@@ -17,7 +27,7 @@ async fn sqlite_entries_go_through_the_journal_and_end_up_in_entries() {
         w.append(entry(seq));
     }
     until_durable(&*w, 3).await;
-    let want: Vec<(u64, Entry)> = (1..=3).map(|seq| (seq, entry(seq))).collect();
+    let mut want: Vec<(u64, Entry)> = (1..=3).map(|seq| (seq, entry(seq))).collect();
     let logged = || async {
         s.log
             .read(&room)
@@ -27,49 +37,59 @@ async fn sqlite_entries_go_through_the_journal_and_end_up_in_entries() {
             .entries
     };
     assert_eq!(logged().await, want);
-    // (Moved after a quarter of a second without writes: a slow machine may have done it.)
+    s.log.drained().await;
+    assert_eq!(count(&raw, "SELECT COUNT(*) FROM journal").await, 0);
     assert_eq!(
         count(
             &raw,
-            "SELECT (SELECT COUNT(*) FROM journal) + (SELECT COUNT(*) FROM entries)"
+            "SELECT COUNT(*) FROM entry_chunks WHERE pos_from = 1 AND pos_to = 3"
         )
         .await,
-        3
+        1,
+        "one chunk"
     );
+    assert_eq!(count(&raw, "SELECT COUNT(*) FROM entries").await, 0);
+    assert_eq!(logged().await, want);
 
-    // Position 3 again, as a retried commit would write it, then the move.
+    // Position 4 twice, as a retried commit would write it (the second copy different, to
+    // tell them apart), and 5, left in the journal by a server that was killed: the first
+    // copy is read, and kept when the next server opens the file and moves the journal.
     let Db::Sqlite(pool) = &raw else {
         unreachable!("an SQLite test")
     };
-    let both = "SELECT room, pos, seq, at, data FROM entries \
-                UNION ALL SELECT room, pos, seq, at, data FROM journal";
-    sqlx::query(&format!(
-        "INSERT INTO journal SELECT 0, 1000000, room, pos, seq, at, data FROM ({both}) \
-         WHERE pos = 3"
-    ))
-    .execute(pool)
-    .await
-    .expect("a second row");
-    s.log.drained().await;
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM journal").await, 0);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM entries").await, 3);
+    for (pos, e) in [(4, entry(4)), (4, entry(99)), (5, entry(5))] {
+        sqlx::query("INSERT INTO journal (data) VALUES ($1)")
+            .bind(journal_row(&room, &[(pos, e)]))
+            .execute(pool)
+            .await
+            .expect("a journal row");
+    }
+    want.push((4, entry(4)));
+    want.push((5, entry(5)));
     assert_eq!(logged().await, want);
-
-    // Left in the journal by a server that was killed: moved at the next open, and recovered.
-    w.append(entry(4));
-    until_durable(&*w, 4).await;
-    sqlx::query(&format!(
-        "INSERT INTO journal SELECT 1, 1000001, room, 5, 5, at, data FROM ({both}) \
-         WHERE pos = 4"
-    ))
-    .execute(pool)
-    .await
-    .expect("an entry as if appended before a kill");
     let again = db.open().await;
     assert_eq!(count(&raw, "SELECT COUNT(*) FROM journal").await, 0);
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM entry_chunks WHERE pos_from = 4 AND pos_to = 5"
+        )
+        .await,
+        1
+    );
     let logs = again.log.unfinished().await.expect("unfinished");
-    let positions: Vec<u64> = logs[0].entries.iter().map(|(pos, _)| *pos).collect();
-    assert_eq!(positions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(logs[0].entries, want);
+    assert_eq!(logged().await, want);
+
+    // A malformed row is a corrupt log, not a panic or a silent gap.
+    sqlx::query("UPDATE entry_chunks SET data = substr(data, 1, 5) WHERE pos_from = 4")
+        .execute(pool)
+        .await
+        .expect("cut a chunk");
+    assert!(matches!(
+        s.log.read(&room).await,
+        Err(StoreError::Corrupt { .. })
+    ));
 }
 
 #[tokio::test]
@@ -108,23 +128,21 @@ async fn sqlite_a_commit_held_up_by_another_connections_lock_goes_through_once_i
     let want: Vec<(u64, Entry)> = (1..=3).map(|seq| (seq, entry(seq))).collect();
     assert_eq!(logged.entries, want);
     s.log.drained().await;
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM entries").await, 3);
+    let held = "SELECT COALESCE(SUM(pos_to - pos_from + 1), 0) FROM entry_chunks";
+    assert_eq!(count(&raw, held).await, 3);
 }
 
 #[tokio::test]
-async fn sqlite_a_file_of_the_previous_schema_keeps_what_its_journal_held() {
-    // A file written by the previous version of the server (one journal without buckets), which
-    // was killed with entries still in its journal, one of them written twice: the next server
-    // moves them into the entries table as it upgrades the schema, and the game recovers whole.
+async fn sqlite_a_file_of_an_earlier_schema_keeps_what_its_journal_held() {
+    // A file written by an earlier version of the server (entries a row each, in the entries
+    // table and in a journal without buckets), which was killed with entries still in its
+    // journal, one of them written twice: the next server moves them into the entries table
+    // as it upgrades the schema, the game recovers whole, and its next entries go to chunks.
     let db = TestDb::sqlite();
     let room = RoomId::from_wire("r-upgrade");
     {
         let s = db.open().await;
-        let mut w = s.log.create(header(room.as_str(), 11)).expect("create");
-        for seq in 1..=3 {
-            w.append(entry(seq));
-        }
-        until_durable(&*w, 3).await;
+        s.log.create(header(room.as_str(), 11)).expect("create");
         s.log.drained().await;
     }
     let raw = db.raw().await;
@@ -133,14 +151,29 @@ async fn sqlite_a_file_of_the_previous_schema_keeps_what_its_journal_held() {
     };
     for step in [
         "DROP TABLE journal",
+        "DROP TABLE entry_chunks",
         "CREATE TABLE journal (room TEXT NOT NULL, pos INTEGER NOT NULL, \
          seq INTEGER NOT NULL, at INTEGER NOT NULL, data BLOB NOT NULL)",
-        "DELETE FROM _sqlx_migrations WHERE version = 6",
-        "INSERT INTO journal SELECT room, pos, seq, at, data FROM entries WHERE pos >= 2",
-        "INSERT INTO journal SELECT room, pos, seq, at, data FROM entries WHERE pos = 3",
-        "DELETE FROM entries WHERE pos >= 2",
+        "DELETE FROM _sqlx_migrations WHERE version >= 6",
     ] {
         sqlx::query(step).execute(pool).await.expect(step);
+    }
+    for (table, seq) in [
+        ("entries", 1),
+        ("journal", 2),
+        ("journal", 3),
+        ("journal", 3),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO {table} (room, pos, seq, at, data) VALUES ($1, $2, $2, $3, $4)"
+        ))
+        .bind(room.as_str())
+        .bind(seq as i64)
+        .bind(entry(seq).at as i64)
+        .bind(postcard::to_allocvec(&entry(seq)).expect("encode"))
+        .execute(pool)
+        .await
+        .expect("an old row");
     }
 
     let s = db.open().await;
@@ -149,10 +182,14 @@ async fn sqlite_a_file_of_the_previous_schema_keeps_what_its_journal_held() {
     let logs = s.log.unfinished().await.expect("unfinished");
     let want: Vec<(u64, Entry)> = (1..=3).map(|seq| (seq, entry(seq))).collect();
     assert_eq!(logs[0].entries, want);
-    // And the new journal takes the game's next entries.
+    // And the new journal takes the game's next entries, read after the old rows.
     let mut w = s.log.reopen(&logs[0].header, 3);
     w.append(entry(4));
     until_durable(&*w, 4).await;
     let logged = s.log.read(&room).await.expect("read").expect("game");
     assert_eq!(logged.entries.len(), 4);
+    s.log.drained().await;
+    assert_eq!(count(&raw, "SELECT COUNT(*) FROM entry_chunks").await, 1);
+    let logs = s.log.unfinished().await.expect("unfinished");
+    assert_eq!(logs[0].entries.len(), 4);
 }
