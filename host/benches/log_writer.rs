@@ -7,7 +7,8 @@
 //!     time each, each keeping up to 16 entries ahead of `durable`; and the ratio writer /
 //!     baseline;
 //! (c) latency: the rooms append at half the writer's rate from (b), and each entry's time from
-//!     `append` to `durable` is measured (p50, p99, max);
+//!     `append` to `durable` is measured (p50, p99, max); on PostgreSQL it starts after a
+//!     `CHECKPOINT`, and the server's own checkpoints during it are counted;
 //! (d) recovery: `unfinished()` over 10,000 games, each with a snapshot and entries after it.
 //!
 //! Run: `cargo bench -p tabula --bench log_writer`. `BENCH_SECS` sets each phase's length
@@ -143,10 +144,32 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
         "{name}: (b) writer        {rate:>9.0} rows/s  (mean {mean_batch:.0} entries per commit), writer/baseline = {:.2}",
         rate / base
     );
+    // PostgreSQL's own checkpoints (every `max_wal_size` of WAL, which (a) and (b) write
+    // quickly) hold its commits for as long as they sync; one is made before (c), so that (c)
+    // measures the writer rather than where the server's checkpoint falls, and those that fall
+    // within (c) all the same are counted.
+    let pg = if name == "postgres" {
+        let mut conn = PgConnection::connect(url).await?;
+        if let Err(e) = sqlx::query("CHECKPOINT").execute(&mut conn).await {
+            println!("{name}: no checkpoint before (c): {e}");
+        }
+        let before = checkpoints(&mut conn).await;
+        Some((conn, before))
+    } else {
+        None
+    };
     let cpu_before = cpu_seconds();
     let wall = Instant::now();
     let l = latency(url, &cfg, rate / 2.0).await?;
     let cores = (cpu_seconds() - cpu_before) / wall.elapsed().as_secs_f64();
+    if let Some((mut conn, Some(before))) = pg
+        && let Some(after) = checkpoints(&mut conn).await
+    {
+        println!(
+            "{name}: (c) the database's own checkpoints during (c): {}",
+            after - before
+        );
+    }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "{name}: (c) at {:.0} rows/s: append->durable p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
@@ -172,6 +195,14 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
         read.as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+/// Checkpoints the PostgreSQL server has made so far (timed and requested), if it says.
+async fn checkpoints(conn: &mut PgConnection) -> Option<i64> {
+    sqlx::query_scalar("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+        .fetch_one(conn)
+        .await
+        .ok()
 }
 
 /// CPU time this process has used so far (user and system), from `/proc/self/stat`.
