@@ -22,7 +22,14 @@ fi
 pg=${DATABASE_URL:-}
 data=$(mktemp -d)
 pid=""
-trap '[ -z "$pid" ] || stop_server "$pid"; rm -rf "$data"' EXIT
+dbs=()
+# Drops the run's PostgreSQL databases (34 MB each), whatever way the script ends.
+drop_pg() {
+  for db in "${dbs[@]}"; do
+    psql "$pg" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  done
+}
+trap '[ -z "$pid" ] || stop_server "$pid"; rm -rf "$data"; drop_pg' EXIT
 
 num() {
   grep -o "\"$1\":[0-9.e+-]*" | head -1 | cut -d: -f2
@@ -69,6 +76,7 @@ for round in $(seq "$rounds"); do
   read -r s s50 s99 so < <(run "sqlite://$data/tabula.db")
   p="-" p50="-" p99="-" po=0 r_p="-"
   if [ -n "$pg" ]; then
+    dbs+=("tabula_bench_$$_$round")
     read -r p p50 p99 po < <(run "$(fresh_pg "$round")")
     r_p=$(ratio "$p" "$m")
     pc+=("$p") rp+=("$r_p") pp+=("$p99")
