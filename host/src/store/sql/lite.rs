@@ -2,9 +2,9 @@
 //! used by the writer task one whole batch at a time on a blocking thread.
 //!
 //! Owns: opening the writing connection (with the same settings as the readers': WAL, the
-//! configured `synchronous`, a busy timeout), writing one batch in one transaction, and moving
-//! the journal into the entries table. Must not touch: the queue, the games' durable positions
-//! (the writer task does both).
+//! configured `synchronous`, a busy timeout), writing one batch in one transaction, and the
+//! transaction that moves the journal into its chunks (the move itself: `journal`). Must not
+//! touch: the queue, the games' durable positions (the writer task does both).
 //!
 //! A commit's entries are one row of the `journal` table, appended at its end, and moved into
 //! `entry_chunks` (a row per room, keyed by room and position) in bulk by [`Writing::fold`]: a
