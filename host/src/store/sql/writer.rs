@@ -77,11 +77,9 @@ pub(super) struct Writer {
     max_batch: usize,
     linger: Duration,
     metrics: StoreMetrics,
-    /// Failed commits since the last one that went through.
+    /// Failed commits since the last one that went through. (How many entries SQLite's
+    /// journal holds is the queue's [`Queue::journal`], which the writer keeps.)
     failures: u64,
-    /// How many entries SQLite's journal holds (also the queue's [`Queue::journal`], which the
-    /// writer keeps).
-    journal: usize,
 }
 
 /// Where the writer writes.
@@ -143,7 +141,6 @@ impl Writer {
             linger: p.linger,
             metrics: p.metrics,
             failures: 0,
-            journal: 0,
         }
     }
 
@@ -157,7 +154,7 @@ impl Writer {
                 if closed {
                     break;
                 }
-                if self.journal == 0 {
+                if self.queue.journal() == 0 {
                     self.queue.wait().await;
                 } else if self.queue.fold_asked()
                     || tokio::time::timeout(FOLD_IDLE, self.queue.wait())
@@ -355,9 +352,13 @@ impl Writer {
     /// A commit put `journaled` more entries in SQLite's journal (`folded`: it moved the whole
     /// journal, them with it): moves it once it holds [`FOLD_ROWS`].
     async fn journaled(&mut self, journaled: usize, folded: bool) {
-        self.journal = if folded { 0 } else { self.journal + journaled };
-        self.queue.set_journal(self.journal);
-        if self.journal >= FOLD_ROWS {
+        let journal = if folded {
+            0
+        } else {
+            self.queue.journal() + journaled
+        };
+        self.queue.set_journal(journal);
+        if journal >= FOLD_ROWS {
             self.fold().await;
         }
     }
@@ -365,7 +366,7 @@ impl Writer {
     /// Moves SQLite's journal into its chunks. A failure is logged and left for the next time:
     /// the entries are durable in the journal, which readers read too.
     async fn fold(&mut self) {
-        if self.journal == 0 {
+        if self.queue.journal() == 0 {
             return;
         }
         let (Target::Sqlite(target), conn) = (&self.target, self.conn.take()) else {
@@ -384,7 +385,6 @@ impl Writer {
         match work.await {
             Ok(Ok((w, n))) => {
                 self.conn = Some(Conn::Sqlite(w));
-                self.journal = 0;
                 self.queue.set_journal(0);
                 self.metrics
                     .journal_fold_seconds
