@@ -21,6 +21,7 @@
 use rusqlite::Connection;
 use rusqlite::types::Type;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::Duration;
 
 /// From this many entries in the journal, the writer moves it after a commit.
@@ -133,9 +134,7 @@ pub(super) fn fold(conn: &Connection) -> rusqlite::Result<usize> {
     let mut moved = 0;
     for blob in &blobs {
         for (room, pos, data) in journaled(blob).map_err(malformed)? {
-            if let std::collections::btree_map::Entry::Vacant(v) =
-                rooms.entry(room).or_default().entry(pos)
-            {
+            if let Entry::Vacant(v) = rooms.entry(room).or_default().entry(pos) {
                 v.insert(data);
                 moved += 1;
             }
@@ -144,17 +143,18 @@ pub(super) fn fold(conn: &Connection) -> rusqlite::Result<usize> {
     let mut insert = conn.prepare_cached(INSERT_CHUNK)?;
     let mut chunk = Vec::new();
     for (room, entries) in &rooms {
+        // (Every room here has an entry.)
+        let (Some(&from), Some(&to)) = (entries.keys().next(), entries.keys().next_back()) else {
+            continue;
+        };
         chunk.clear();
         for (&pos, data) in entries {
             put_chunked(&mut chunk, pos, data);
         }
-        let (Some(from), Some(to)) = (entries.keys().next(), entries.keys().next_back()) else {
-            continue;
-        };
         insert.execute(rusqlite::params![
             room,
-            super::int(*from),
-            super::int(*to),
+            super::int(from),
+            super::int(to),
             chunk.as_slice()
         ])?;
     }
