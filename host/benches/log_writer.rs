@@ -28,6 +28,7 @@ use tabula::config::DatabaseConfig;
 use tabula::ids::{PlayerId, RoomId};
 use tabula::metrics::Metrics;
 use tabula::store::{Ending, Entry, GameHeader, GameWriter, Input, ModuleKey, Storage};
+use tabula_loadgen::procfs;
 
 const ROOMS: usize = 200;
 /// Entries a room in (b) keeps appended ahead of `durable` (a room goes on taking inputs while
@@ -205,21 +206,10 @@ async fn checkpoints(conn: &mut PgConnection) -> Option<i64> {
         .ok()
 }
 
-/// CPU time this process has used so far (user and system), from `/proc/self/stat`.
+/// CPU time this process has used so far (user and system), seconds.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the command's name, in parentheses: utime and stime are the 12th and 13th fields.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Linux's USER_HZ is 100 on every architecture the server runs on.
-    (ticks(11) + ticks(12)) / 100.0
+    static TICKS: std::sync::LazyLock<u64> = std::sync::LazyLock::new(procfs::clock_ticks);
+    procfs::cpu_time("self", *TICKS).map_or(0.0, |t| t.total().as_secs_f64())
 }
 
 /// (a): rows/s of a bare loop of transactions of `batch` entry rows each. The rows come as the
