@@ -126,6 +126,7 @@ impl EventLog for MemoryLog {
                     header: g.header.clone(),
                     snapshot: g.snapshot.clone(),
                     entries: numbered(&g.entries, from),
+                    damaged: None,
                 }
             })
             .collect();
@@ -146,6 +147,7 @@ impl EventLog for MemoryLog {
                 header: g.header.clone(),
                 snapshot: None,
                 entries: numbered(&g.entries, 0),
+                damaged: None,
             }
         });
         Box::pin(std::future::ready(Ok(log)))

@@ -176,6 +176,10 @@ pub struct GameLog {
     pub snapshot: Option<Snapshot>,
     /// The durable entries after the snapshot (all of them without one), with their positions.
     pub entries: Vec<(u64, Entry)>,
+    /// Why part of its log could not be read back, if so: `entries` then stop before the first
+    /// entry that could not, and recovery pauses the game as corrupt there rather than play on
+    /// without the rest. (Only this game: the others are read as usual.)
+    pub damaged: Option<String>,
 }
 
 /// How a game left the server for good (it is not rebuilt after a restart).

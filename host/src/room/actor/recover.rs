@@ -81,7 +81,12 @@ impl RoomActor {
         whole: impl AsyncFnOnce() -> Option<GameLog>,
         resolve: &(dyn Fn(&ModuleKey) -> Option<Module> + Send + Sync),
     ) -> Recovered {
-        let outcome = match self.rebuild(&log, true, resolve).await {
+        // A log that could not be read whole replays as far as it was read, and no further.
+        let short = match (self.rebuild(&log, true, resolve).await, &log.damaged) {
+            (Ok(()), Some(why)) => Err(format!("its log could not be read whole: {why}")),
+            (result, _) => result,
+        };
+        let outcome = match short {
             Ok(()) => Recovered::Exact,
             Err(first) => {
                 // The whole log must replay to at least where the short way had to reach.

@@ -142,3 +142,46 @@ async fn a_log_that_does_not_replay_pauses_its_room_as_corrupt_and_spares_the_ot
         .info();
     assert_eq!((other.seq, other.status), (good.seq, RoomStatus::Running));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_log_read_back_damaged_pauses_its_room_where_the_reading_stopped() {
+    // A game whose stored entries could not all be read back (the store cut its entries before
+    // the first it could not decode) replays as far as they go and is paused as corrupt there,
+    // unless its whole log reads and replays (repair); the other games are rebuilt as usual.
+    let log = Arc::new(MemoryLog::default());
+    let mut first = Rooms::new(RoomConfig::default(), log.clone());
+    let bad = played(&mut first, 3).await;
+    let good = played(&mut first, 3).await;
+    let damaged = |mut logs: Vec<GameLog>| {
+        let game = logs
+            .iter_mut()
+            .find(|g| g.header.room == bad.id)
+            .expect("logged");
+        game.entries.pop();
+        game.damaged = Some("stored entry 5 of the room does not decode".into());
+        logs
+    };
+    let logs = damaged(log.unfinished().await.expect("reads"));
+    // Nothing more to read: no repair.
+    let rooms = restart(&first, Arc::new(MemoryLog::default()), logs).await;
+    let info = rooms.registry.get(bad.id.as_str()).expect("kept").info();
+    assert_eq!(info.status, RoomStatus::Paused);
+    let reason = info.paused_reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("corrupt:") && reason.contains("does not decode"),
+        "{reason}"
+    );
+    assert_eq!(info.seq, bad.seq - 1, "as far as the log was read");
+    let other = rooms
+        .registry
+        .get(good.id.as_str())
+        .expect("rebuilt")
+        .info();
+    assert_eq!((other.seq, other.status), (good.seq, RoomStatus::Running));
+
+    // The whole log reads (the damage was in the short read only): repaired, running.
+    let logs = damaged(log.unfinished().await.expect("reads"));
+    let again = restart(&rooms, log.clone(), logs).await;
+    let info = again.registry.get(bad.id.as_str()).expect("kept").info();
+    assert_eq!((info.seq, info.status), (bad.seq, RoomStatus::Running));
+}

@@ -132,11 +132,14 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
     // SQLite's runs that reach past where the replay starts (and its journal: empty at start,
     // when recovery reads, since the store moves it first; read all the same).
     let chunks_sql = format!(
-        "{AFTER} SELECT c.room, c.data FROM after a \
+        "{AFTER} SELECT c.room, c.pos_from, c.data FROM after a \
          JOIN entry_chunks c ON c.room = a.room AND c.pos_to > a.pos"
     );
     let postgres = db.is_postgres();
     let mut logs = Vec::new();
+    // A game whose stored entries do not decode is damaged, not the whole read: recovery pauses
+    // that game and rebuilds the rest.
+    let mut damage = Damage::default();
     each_db!(db, Db, pool => {
         let mut tx = pool.begin().await.map_err(db_error)?;
         if postgres {
@@ -165,6 +168,7 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
                 header: row.decode()?,
                 snapshot: None,
                 entries: Vec::new(),
+                damaged: None,
             });
         }
         let snapshots: Vec<SnapshotRow> = sqlx::query_as(snapshots_sql)
@@ -187,7 +191,10 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
             let pos: i64 = row.try_get(1).map_err(db_error)?;
             let data: &[u8] = row.try_get(2).map_err(db_error)?;
             if let Some(&i) = index.get(room) {
-                logs[i].entries.push(decode_entry(room, pos, data)?);
+                match decode_entry(room, pos, data) {
+                    Ok(entry) => logs[i].entries.push(entry),
+                    Err(e) => damage.mark(i, uint(pos), e),
+                }
             }
         }
         drop(rows);
@@ -195,10 +202,18 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
             let mut rows = sqlx::query(&chunks_sql).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await.map_err(db_error)? {
                 let room: &str = row.try_get(0).map_err(db_error)?;
-                let data: &[u8] = row.try_get(1).map_err(db_error)?;
+                let from: i64 = row.try_get(1).map_err(db_error)?;
+                let data: &[u8] = row.try_get(2).map_err(db_error)?;
                 if let Some(&i) = index.get(room) {
-                    for (pos, entry) in journal::chunked(data).map_err(malformed(room))? {
-                        push_after(&mut logs[i], pos, entry)?;
+                    match journal::chunked(data) {
+                        Ok(chunk) => {
+                            for (pos, entry) in chunk {
+                                if let Err(e) = push_after(&mut logs[i], pos, entry) {
+                                    damage.mark(i, pos, e);
+                                }
+                            }
+                        }
+                        Err(e) => damage.mark(i, uint(from), malformed(room)(e)),
                     }
                 }
             }
@@ -206,9 +221,14 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
             let mut rows = sqlx::query(JOURNAL).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await.map_err(db_error)? {
                 let data: &[u8] = row.try_get(0).map_err(db_error)?;
+                // (A journal row holds entries of many games: one that is cut short cannot be
+                // told apart by game. The store moves the journal at open, so a cut row stops
+                // the store from opening before it gets here.)
                 for (room, pos, entry) in journal::journaled(data).map_err(malformed("a game"))? {
-                    if let Some(&i) = index.get(room) {
-                        push_after(&mut logs[i], pos, entry)?;
+                    if let Some(&i) = index.get(room)
+                        && let Err(e) = push_after(&mut logs[i], pos, entry)
+                    {
+                        damage.mark(i, pos, e);
                     }
                 }
             }
@@ -220,7 +240,38 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
         log.entries.sort_by_key(|(pos, _)| *pos);
         log.entries.dedup_by_key(|(pos, _)| *pos);
     }
+    damage.apply(&mut logs);
     Ok(logs)
+}
+
+/// The games of a recovery read whose logs could not be read whole: per game (its index), the
+/// first position that could not, and why.
+#[derive(Default)]
+struct Damage(HashMap<usize, (u64, StoreError)>);
+
+impl Damage {
+    /// Game `i` cannot be read from `pos` on (`pos` and everything after it).
+    fn mark(&mut self, i: usize, pos: u64, why: StoreError) {
+        tracing::error!("reading the unfinished games: {why}");
+        match self.0.entry(i) {
+            std::collections::hash_map::Entry::Occupied(mut o) if o.get().0 > pos => {
+                o.insert((pos, why));
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((pos, why));
+            }
+        }
+    }
+
+    /// Cuts each damaged game's entries before where it could not be read, and says why.
+    fn apply(self, logs: &mut [GameLog]) {
+        for (i, (pos, why)) in self.0 {
+            let log = &mut logs[i];
+            log.entries.retain(|(p, _)| *p < pos);
+            log.damaged = Some(why.to_string());
+        }
+    }
 }
 
 /// Adds the entry at `pos` to an unfinished game's log if its replay needs it (it comes after
@@ -299,5 +350,6 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
         header: header.decode()?,
         snapshot: None,
         entries,
+        damaged: None,
     }))
 }

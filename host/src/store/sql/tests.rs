@@ -45,6 +45,7 @@ on_both!(
     a_room_id_is_logged_once,
     a_refused_game_does_not_hold_up_the_others,
     many_games_recover_together,
+    an_entry_that_does_not_decode_damages_its_own_game_only,
 );
 
 mod archive;
@@ -503,6 +504,63 @@ async fn many_games_recover_together(db: TestDb) {
         let expected: Vec<(u64, Entry)> = (from..=n).map(|seq| (seq, entry(seq))).collect();
         assert_eq!(log.entries, expected, "game {g}");
     }
+}
+
+async fn an_entry_that_does_not_decode_damages_its_own_game_only(db: TestDb) {
+    // Stored bytes that no longer decode (a disk's or a hand's damage) cost their own game:
+    // recovery reads it as far as the damage, saying why, and reads every other game whole.
+    let s = db.open().await;
+    let raw = db.raw().await;
+    let (bad, good) = (RoomId::from_wire("r-bad"), RoomId::from_wire("r-good"));
+    let mut b = s.log.create(header(bad.as_str(), 1)).expect("create");
+    let mut g = s.log.create(header(good.as_str(), 2)).expect("create");
+    for seq in 1..=2 {
+        b.append(entry(seq));
+    }
+    // (On SQLite, two runs: entries 1-2 and 3-5 of the bad game are chunks of their own.)
+    s.log.drained().await;
+    for seq in 3..=5 {
+        b.append(entry(seq));
+    }
+    for seq in 1..=5 {
+        g.append(entry(seq));
+    }
+    s.log.drained().await;
+    drop(s);
+    let damage = match &raw {
+        Db::Sqlite(_) => {
+            "UPDATE entry_chunks SET data = substr(data, 1, 5) \
+                          WHERE room = 'r-bad' AND pos_from = 3"
+        }
+        Db::Postgres(_) => "UPDATE entries SET data = '\\xffffff' WHERE room = 'r-bad' AND pos = 3",
+    };
+    each_db!(&raw, Db, pool => {
+        let done = sqlx::query(damage).execute(pool).await.expect("damage");
+        assert_eq!(done.rows_affected(), 1);
+    });
+    let again = db.open().await;
+    let logs = again
+        .log
+        .unfinished()
+        .await
+        .expect("the other games are read");
+    let of = |room: &RoomId| {
+        logs.iter()
+            .find(|l| &l.header.room == room)
+            .expect("read back")
+    };
+    let expected = |n| (1..=n).map(|seq| (seq, entry(seq))).collect::<Vec<_>>();
+    assert_eq!(of(&bad).entries, expected(2), "up to the damage");
+    let why = of(&bad).damaged.clone().unwrap_or_default();
+    assert!(why.contains("r-bad"), "{why}");
+    assert_eq!(
+        (&of(&good).entries, &of(&good).damaged),
+        (&expected(5), &None)
+    );
+    assert!(matches!(
+        again.log.read(&bad).await,
+        Err(StoreError::Corrupt { .. })
+    ));
 }
 
 #[tokio::test]
