@@ -8,7 +8,9 @@
 //!     baseline;
 //! (c) latency: the rooms append at half the writer's rate from (b), and each entry's time from
 //!     `append` to `durable` is measured (p50, p99, max); on PostgreSQL it starts after a
-//!     `CHECKPOINT`, and the server's own checkpoints during it are counted;
+//!     `CHECKPOINT`, and the server's own checkpoints during it are counted. Before it, the
+//!     database's floor: the p50 and p99 of bare one-row transactions, one after another (an
+//!     entry appended during a commit waits for its rest and for a commit of its own);
 //! (d) recovery: `unfinished()` over 10,000 games, each with a snapshot and entries after it.
 //!
 //! Run: `cargo bench -p tabula --bench log_writer`. `BENCH_SECS` sets each phase's length
@@ -145,6 +147,12 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
         "{name}: (b) writer        {rate:>9.0} rows/s  (mean {mean_batch:.0} entries per commit), writer/baseline = {:.2}",
         rate / base
     );
+    let (floor50, floor99) = commit_floor(url).await?;
+    println!(
+        "{name}: (c) floor: one-row commits p50 {:.2} ms, p99 {:.2} ms",
+        floor50.as_secs_f64() * 1e3,
+        floor99.as_secs_f64() * 1e3
+    );
     // PostgreSQL's own checkpoints (every `max_wal_size` of WAL, which (a) and (b) write
     // quickly) hold its commits for as long as they sync; one is made before (c), so that (c)
     // measures the writer rather than where the server's checkpoint falls, and those that fall
@@ -183,6 +191,10 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
         l.mean_batch,
         l.mean_commit_ms,
     );
+    println!(
+        "{name}: (c) p99 / (floor p99 + floor p50) = {:.2}",
+        l.p99.as_secs_f64() / (floor99 + floor50).as_secs_f64()
+    );
     println!("{name}: (c) the benchmark's process used {cores:.2} cores meanwhile");
     if l.journal_moves > 0.0 {
         println!(
@@ -210,6 +222,30 @@ async fn checkpoints(conn: &mut PgConnection) -> Option<i64> {
 fn cpu_seconds() -> f64 {
     static TICKS: std::sync::LazyLock<u64> = std::sync::LazyLock::new(procfs::clock_ticks);
     procfs::cpu_time("self", *TICKS).map_or(0.0, |t| t.total().as_secs_f64())
+}
+
+/// Runs `$body` with `$pool` a pool of one connection to `$url`, SQLite's with the store's
+/// writer's settings but without its checkpointer (whose cost is the writer's).
+macro_rules! with_bare_pool {
+    ($url:expr, $pool:ident => $body:expr) => {
+        if $url.starts_with("sqlite://") {
+            let options = SqliteConnectOptions::from_str($url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .pragma("wal_autocheckpoint", "32768");
+            let $pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            $body
+        } else {
+            let $pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect($url)
+                .await?;
+            $body
+        }
+    };
 }
 
 /// (a): rows/s of a bare loop of transactions of `batch` entry rows each. The rows come as the
@@ -254,21 +290,7 @@ async fn baseline(url: &str, batch: usize) -> anyhow::Result<f64> {
             }
         }};
     }
-    if url.starts_with("sqlite://") {
-        // The store's writer's settings, without its checkpointer (whose cost is the writer's).
-        let options = SqliteConnectOptions::from_str(url)?
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .pragma("wal_autocheckpoint", "32768");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        bare_loop!(pool);
-    } else {
-        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
-        bare_loop!(pool);
-    }
+    with_bare_pool!(url, pool => bare_loop!(pool));
     Ok(written as f64 / started.elapsed().as_secs_f64())
 }
 
@@ -412,6 +434,44 @@ async fn latency(url: &str, cfg: &DatabaseConfig, rate: f64) -> anyhow::Result<L
         journal_moves: moves,
         mean_move_ms: moving / moves.max(1.0) * 1e3,
     })
+}
+
+/// The database's own floor under (c): transactions of one entry row each, one after another
+/// on one connection, each timed from its `BEGIN` to the end of its `COMMIT`; their p50 and
+/// p99. An entry appended while a commit is in flight waits for the rest of that commit and
+/// then for one of its own, so (c)'s p99 cannot be far below this p99 plus this p50.
+async fn commit_floor(url: &str) -> anyhow::Result<(Duration, Duration)> {
+    let data = postcard::to_allocvec(&entry(1))?;
+    let deadline = Instant::now() + secs() / 2;
+    let mut took = Vec::new();
+    macro_rules! one_row_commits {
+        ($pool:expr) => {{
+            let mut conn = $pool.acquire().await?;
+            let mut pos = 0i64;
+            while Instant::now() < deadline {
+                pos += 1;
+                let t0 = Instant::now();
+                let mut tx = conn.begin().await?;
+                sqlx::query(
+                    "INSERT INTO entries (room, pos, seq, at, data) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind("r-floor")
+                .bind(pos)
+                .bind(pos)
+                .bind(1_700_000_000_000i64 + pos)
+                .bind(data.as_slice())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                took.push(t0.elapsed());
+            }
+        }};
+    }
+    with_bare_pool!(url, pool => one_row_commits!(pool));
+    took.sort();
+    anyhow::ensure!(!took.is_empty(), "no commit was measured");
+    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    Ok((at(0.5), at(0.99)))
 }
 
 /// (d): how long `unfinished()` takes over `RECOVERY_GAMES` games of 30 entries each, with a
