@@ -14,7 +14,7 @@
 //! (d) recovery: `unfinished()` over 10,000 games, each with a snapshot and entries after it.
 //!
 //! Run: `cargo bench -p tabula --bench log_writer`. `BENCH_SECS` sets each phase's length
-//! (default 4 s); the whole run takes about 35 s with PostgreSQL. The figures depend on the
+//! (default 4 s), `BENCH_RATE` (c)'s rate in rows/s (default: half of (b)'s); the whole run takes about 35 s with PostgreSQL. The figures depend on the
 //! disk (SQLite's file is in `TMPDIR`) and on what else the machine runs: the first line prints
 //! the load average.
 
@@ -169,7 +169,12 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
     };
     let cpu_before = cpu_seconds();
     let wall = Instant::now();
-    let l = latency(url, &cfg, rate / 2.0).await?;
+    // `BENCH_RATE` fixes (c)'s rate, to compare builds whose writers' rates differ.
+    let half = std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|r| r.parse::<f64>().ok())
+        .unwrap_or(rate / 2.0);
+    let l = latency(url, &cfg, half).await?;
     let cores = (cpu_seconds() - cpu_before) / wall.elapsed().as_secs_f64();
     if let Some((mut conn, Some(before))) = pg
         && let Some(after) = checkpoints(&mut conn).await
@@ -183,7 +188,7 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
     println!(
         "{name}: (c) at {:.0} rows/s: append->durable p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
          ({} entries; mean {:.0} entries and {:.2} ms per commit)",
-        rate / 2.0,
+        half,
         ms(l.p50),
         ms(l.p99),
         ms(l.max),
