@@ -74,8 +74,8 @@ pub struct StoreMetrics {
     pub commit_seconds: Histogram,
     /// Commits that failed (each attempt counts; the batch is retried).
     pub commits_failed: Counter,
-    /// How long a move of SQLite's journal into its chunks took, seconds: the writer commits
-    /// nothing meanwhile.
+    /// How long a move of the event log's journal into its chunks took, seconds: on SQLite the
+    /// writer commits nothing meanwhile (on PostgreSQL the move runs beside the commits).
     pub journal_fold_seconds: Histogram,
 }
 
@@ -112,7 +112,7 @@ impl StoreMetrics {
         );
         registry.register(
             "store_journal_fold_seconds",
-            "Latency of moves of SQLite's journal into its chunks",
+            "Latency of moves of the event log's journal into its chunks",
             m.journal_fold_seconds.clone(),
         );
         m

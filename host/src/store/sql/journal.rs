@@ -1,9 +1,10 @@
-//! SQLite's journal and its chunks: the form a game's entries take in an SQLite file.
+//! The journal and its chunks: the form a game's entries take in the database (both of them;
+//! the entries table holds what earlier versions wrote).
 //!
 //! Owns: the journal's and the chunks' bytes (how a commit's entries, and a room's run of
-//! entries, are laid out in one blob), the move of the journal into chunks, and reading both
-//! back. Must not touch: the commits themselves (see `lite`), the queue, the entries table's
-//! rows (PostgreSQL's form, and SQLite's before chunks; see `read`).
+//! entries, are laid out in one blob), SQLite's move of the journal into chunks (PostgreSQL's
+//! is in `pg`), and reading both back. Must not touch: the commits themselves (see `lite`,
+//! `pg`), the queue, the entries table's rows (see `read`).
 //!
 //! A commit writes its entries, whatever their rooms, as one row of the journal: one blob, a
 //! few pages at the journal's end, one insert. Every so often the writer moves the whole
@@ -12,7 +13,8 @@
 //! few rows next to each other. Storing one row per entry in both places cost SQLite two
 //! b-tree inserts and a delete per entry, and a page of the journal's end per bucket per
 //! commit: most of what the SQLite log cost the server per move (profiled: 2 vCPU AMD EPYC,
-//! `tabula-load` with 100 rooms).
+//! `tabula-load` with 100 rooms). On PostgreSQL a row per entry cost an index and a heap insert
+//! each, most of a commit's time.
 //!
 //! Layout of both blobs: records one after the other, little-endian. A journal record is
 //! `u32 room length, room, u64 position, u32 data length, data`; a chunk record is the same
@@ -21,7 +23,6 @@
 use rusqlite::Connection;
 use rusqlite::types::Type;
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::time::Duration;
 
 /// From this many entries in the journal, the writer moves it after a commit.
@@ -31,12 +32,18 @@ pub(super) const FOLD_IDLE: Duration = Duration::from_millis(25);
 
 const READ_JOURNAL: &str = "SELECT data FROM journal ORDER BY n";
 /// A commit's row (its number is the next rowid: the journal is read in that order).
-pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (data) VALUES (?1)";
+pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (data) VALUES ($1)";
 /// A run's row. Of two runs starting at the same position, the first written is kept, as the
 /// entries table keeps the first row of a position (written twice only by a retried commit).
 const INSERT_CHUNK: &str = "INSERT INTO entry_chunks (room, pos_from, pos_to, data) \
      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (room, pos_from) DO NOTHING";
-/// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row.
+/// PostgreSQL's form of [`INSERT_CHUNK`]: every run in one statement, one array per column.
+pub(super) const INSERT_CHUNKS_UNNESTED: &str = "INSERT INTO entry_chunks \
+     (room, pos_from, pos_to, data) \
+     SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bytea[]) \
+     ON CONFLICT (room, pos_from) DO NOTHING";
+/// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row. (SQLite's
+/// move holds its one writer's lock: nothing is added meanwhile.)
 const EMPTY_JOURNAL: &str = "DELETE FROM journal";
 
 /// Appends one record of a commit's journal row.
@@ -120,46 +127,68 @@ pub(super) fn chunked(blob: &[u8]) -> Result<Vec<(u64, &[u8])>, Malformed> {
     Ok(out)
 }
 
-/// Moves the whole journal into chunks, one per room, within the caller's transaction; returns
-/// how many entries. Of a position written twice (a retried commit), the first is kept.
+/// A room's run of entries from the journal, as its chunk row holds it.
+pub(super) struct Run<'a> {
+    pub room: &'a str,
+    /// Its first and last position.
+    pub from: u64,
+    pub to: u64,
+    /// Its records (see the module's header).
+    pub data: Vec<u8>,
+}
+
+/// The journal's rows (`blobs`, in their order) as runs, one per room, in the chunks' key order;
+/// and how many entries the rows hold. Of a position written twice (a retried commit), the
+/// first is kept.
+pub(super) fn runs(blobs: &[Vec<u8>]) -> Result<(Vec<Run<'_>>, usize), Malformed> {
+    let mut rooms: BTreeMap<&str, BTreeMap<u64, &[u8]>> = BTreeMap::new();
+    let mut held = 0;
+    for blob in blobs {
+        for (room, pos, data) in journaled(blob)? {
+            held += 1;
+            rooms.entry(room).or_default().entry(pos).or_insert(data);
+        }
+    }
+    let mut out = Vec::with_capacity(rooms.len());
+    for (room, entries) in rooms {
+        // (Every room here has an entry.)
+        let (Some(&from), Some(&to)) = (entries.keys().next(), entries.keys().next_back()) else {
+            continue;
+        };
+        let mut data = Vec::new();
+        for (pos, bytes) in entries {
+            put_chunked(&mut data, pos, bytes);
+        }
+        out.push(Run {
+            room,
+            from,
+            to,
+            data,
+        });
+    }
+    Ok((out, held))
+}
+
+/// Moves the whole journal into chunks, one per room, within the caller's transaction on
+/// SQLite; returns how many entries it held. (PostgreSQL's: `pg::fold`.)
 pub(super) fn fold(conn: &Connection) -> rusqlite::Result<usize> {
     let blobs: Vec<Vec<u8>> = conn
         .prepare_cached(READ_JOURNAL)?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let malformed =
-        |e: Malformed| rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, e.into());
-    // By room, then position: the chunks are written in their key's order.
-    let mut rooms: BTreeMap<&str, BTreeMap<u64, &[u8]>> = BTreeMap::new();
-    let mut moved = 0;
-    for blob in &blobs {
-        for (room, pos, data) in journaled(blob).map_err(malformed)? {
-            if let Entry::Vacant(v) = rooms.entry(room).or_default().entry(pos) {
-                v.insert(data);
-                moved += 1;
-            }
-        }
-    }
+    let (runs, held) = runs(&blobs)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, e.into()))?;
     let mut insert = conn.prepare_cached(INSERT_CHUNK)?;
-    let mut chunk = Vec::new();
-    for (room, entries) in &rooms {
-        // (Every room here has an entry.)
-        let (Some(&from), Some(&to)) = (entries.keys().next(), entries.keys().next_back()) else {
-            continue;
-        };
-        chunk.clear();
-        for (&pos, data) in entries {
-            put_chunked(&mut chunk, pos, data);
-        }
+    for run in &runs {
         insert.execute(rusqlite::params![
-            room,
-            super::int(from),
-            super::int(to),
-            chunk.as_slice()
+            run.room,
+            super::int(run.from),
+            super::int(run.to),
+            run.data.as_slice()
         ])?;
     }
     conn.prepare_cached(EMPTY_JOURNAL)?.execute([])?;
-    Ok(moved)
+    Ok(held)
 }
 
 #[cfg(test)]

@@ -103,8 +103,8 @@ impl EventLog for SqlLog {
     fn drained(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             // Polled: the commit notification has one waiter already (SQLite's checkpointer),
-            // and a shutdown can spare a few milliseconds. On SQLite the journal is moved into
-            // the entries table too, so that a stopped server leaves it empty.
+            // and a shutdown can spare a few milliseconds. The journal is moved into its chunks
+            // too, so that a stopped server leaves it empty.
             while (self.inlet.depth() > 0 || self.inlet.journal() > 0) && !self.inlet.is_closed() {
                 if self.inlet.depth() == 0 {
                     self.inlet.ask_fold();
@@ -145,8 +145,6 @@ impl GameWriter for SqlGameWriter {
         self.inlet.push(Item::Entry(EntryItem {
             game: self.game.clone(),
             pos: self.appended,
-            seq: entry.seq,
-            at: entry.at,
             data,
         }));
         self.appended

@@ -101,14 +101,23 @@ pub(super) async fn open(
         });
     };
     migrate(&reads).await?;
-    if let writer::Target::Sqlite(target) = &target {
-        // What a killed server left in the journal goes where recovery reads it first; and the
-        // writer's connection is known to open before anything is queued for it.
-        let target = target.clone();
-        tokio::task::spawn_blocking(move || target.open_writing().and_then(|mut w| w.fold()))
-            .await
-            .map_err(|e| StoreError::Database(format!("the journal's move failed: {e}")))?
-            .map_err(|e| StoreError::Database(format!("moving the journal: {e}")))?;
+    // What a killed server left in the journal goes where recovery reads it first; and the
+    // writer's connection is known to open before anything is queued for it.
+    let moving = |e: String| StoreError::Database(format!("moving the journal: {e}"));
+    match &target {
+        writer::Target::Sqlite(target) => {
+            let target = target.clone();
+            tokio::task::spawn_blocking(move || target.open_writing().and_then(|mut w| w.fold()))
+                .await
+                .map_err(|e| moving(e.to_string()))?
+                .map_err(|e| moving(e.to_string()))?;
+        }
+        writer::Target::Postgres(pool) => {
+            let mut conn = pool.acquire().await.map_err(db_error)?;
+            pg::fold(&mut conn)
+                .await
+                .map_err(|e| moving(e.to_string()))?;
+        }
     }
     let queue = Arc::new(Queue::new(cfg.max_backlog, metrics.store.clone()));
     if let Db::Sqlite(pool) = &reads {
@@ -269,8 +278,8 @@ async fn checkpoints(pool: SqlitePool, queue: Arc<Queue>) {
     }
 }
 
-/// The writer's pool (one connection) and the readers' pool (the rest of `max_connections`) of
-/// a PostgreSQL database.
+/// The writer's pool (two connections: its commits', and its moves' of the journal) and the
+/// readers' pool (the rest of `max_connections`) of a PostgreSQL database.
 async fn postgres(url: &str, cfg: &DatabaseConfig) -> Result<(writer::Target, Db), StoreError> {
     let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
         url: redacted(url),
@@ -278,17 +287,18 @@ async fn postgres(url: &str, cfg: &DatabaseConfig) -> Result<(writer::Target, Db
     })?;
     let connect_error =
         |e: sqlx::Error| StoreError::Database(format!("cannot connect to {}: {e}", redacted(url)));
-    // The writer takes its one connection and keeps it until a failure, when it drops it and
-    // takes a fresh one: testing it again on each take would cost a round trip for nothing.
+    // The writer takes its connection and keeps it until a failure, when it drops it and takes
+    // a fresh one: testing it again on each take would cost a round trip for nothing. The
+    // second moves the journal beside the commits.
     let writes = PgPoolOptions::new()
-        .max_connections(1)
+        .max_connections(2)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .connect_with(options.clone())
         .await
         .map_err(connect_error)?;
     let reads = PgPoolOptions::new()
-        .max_connections(cfg.max_connections.saturating_sub(1).max(1))
+        .max_connections(cfg.max_connections.saturating_sub(2).max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await

@@ -7,12 +7,19 @@
 
 use super::batch::Batch;
 use super::int;
-use super::queue::EntryItem;
+use super::journal;
 use super::rows::*;
 use super::writer::{Counts, room_taken};
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgConnection;
 use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashSet;
+
+/// The journal's rows, with their numbers, in order.
+const READ_JOURNAL_NUMBERED: &str = "SELECT n, data FROM journal ORDER BY n";
+/// The journal's rows a move read. (Not all of them: a statement in PostgreSQL's default
+/// isolation sees rows committed after the move's first read, which it has not moved.)
+const DELETE_JOURNAL_UPTO: &str = "DELETE FROM journal WHERE n <= $1";
 
 /// Whether the database would refuse `e`'s statement again however often it is retried: it
 /// refused the data, not the moment (an unreachable server, a lock, a timeout).
@@ -87,31 +94,22 @@ pub(super) async fn write_batch(
         }
     }
 
-    // All of a batch's entries in one statement whatever their number: one array per column,
-    // which PostgreSQL unnests into rows. A multi-row VALUES of the same rows bound five
-    // parameters per row and took PostgreSQL longer to parse and plan.
-    let entries: Vec<&EntryItem> = b.entries.iter().filter(|e| !e.game.is_broken()).collect();
-    if !entries.is_empty() {
-        let rooms: Vec<&str> = entries.iter().map(|e| e.game.room.as_str()).collect();
-        let positions: Vec<i64> = entries.iter().map(|e| int(e.pos)).collect();
-        let seqs: Vec<i64> = entries.iter().map(|e| int(e.seq)).collect();
-        let times: Vec<i64> = entries.iter().map(|e| int(e.at)).collect();
-        let data: Vec<&[u8]> = entries.iter().map(|e| e.data.as_slice()).collect();
-        // An earlier attempt may have committed these rows. A first attempt has no such
-        // clause: it costs PostgreSQL a speculative insertion per row (a third of the
-        // throughput), and a row already there would be a bug worth refusing.
-        let keep = if b.retried { ENTRIES_KEEP } else { "" };
-        sqlx::query(&format!(
-            "{INSERT_ENTRIES}SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], \
-             $4::int8[], $5::bytea[]){keep}"
-        ))
-        .bind(rooms)
-        .bind(positions)
-        .bind(seqs)
-        .bind(times)
-        .bind(data)
-        .execute(&mut *tx)
-        .await?;
+    // All of a batch's entries as one row of the journal, moved into chunks later (see
+    // `journal`): one insert however many entries. As entry rows, one statement of arrays
+    // unnested into rows, PostgreSQL's index and heap inserts took most of a commit's time.
+    // Also in a retried attempt (an earlier attempt that committed unknown to us left its row
+    // under another number): the move, and readers, keep the first of a position written twice.
+    let mut blob = Vec::new();
+    let mut journaled = 0;
+    for e in b.entries.iter().filter(|e| !e.game.is_broken()) {
+        journal::put_journaled(&mut blob, e.game.room.as_str(), e.pos, &e.data);
+        journaled += 1;
+    }
+    if journaled > 0 {
+        sqlx::query(journal::INSERT_JOURNAL)
+            .bind(blob)
+            .execute(&mut *tx)
+            .await?;
     }
 
     let snapshots = latest(&b.snapshots);
@@ -220,6 +218,7 @@ pub(super) async fn write_batch(
     }
 
     let mut purged = Vec::with_capacity(b.purges.len());
+    let mut folded = false;
     for p in &b.purges {
         // A bounded number of games per commit, oldest first: a purge never holds the
         // writer (and every room's next entries) for long.
@@ -232,7 +231,12 @@ pub(super) async fn write_batch(
         if rooms.is_empty() {
             continue;
         }
-        for table in ["entries", "snapshots"] {
+        if !folded {
+            // A purged game's last entries may still be in the journal.
+            fold_in(&mut tx).await?;
+            folded = true;
+        }
+        for table in ["entries", "entry_chunks", "snapshots"] {
             let mut q = QueryBuilder::new(format!("DELETE FROM {table} WHERE room IN ("));
             let mut each = q.separated(", ");
             for (room,) in &rooms {
@@ -255,6 +259,45 @@ pub(super) async fn write_batch(
     Ok(Counts {
         expired,
         purged,
-        ..Counts::default()
+        folded,
+        journaled,
     })
+}
+
+/// Moves the journal into chunks, in a transaction of its own; returns how many entries it
+/// held. Commits may add rows meanwhile (the writer moves it beside them): only the rows read
+/// are moved and deleted.
+pub(super) async fn fold(c: &mut PgConnection) -> Result<usize, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(c).await?;
+    let moved = fold_in(&mut tx).await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+/// [`fold`] within the caller's transaction.
+async fn fold_in(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<usize, sqlx::Error> {
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(READ_JOURNAL_NUMBERED)
+        .fetch_all(&mut **tx)
+        .await?;
+    let Some(&(last, _)) = rows.last() else {
+        return Ok(0);
+    };
+    let blobs: Vec<Vec<u8>> = rows.into_iter().map(|(_, b)| b).collect();
+    let (runs, held) = journal::runs(&blobs).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let rooms: Vec<&str> = runs.iter().map(|r| r.room).collect();
+    let from: Vec<i64> = runs.iter().map(|r| int(r.from)).collect();
+    let to: Vec<i64> = runs.iter().map(|r| int(r.to)).collect();
+    let data: Vec<&[u8]> = runs.iter().map(|r| r.data.as_slice()).collect();
+    sqlx::query(journal::INSERT_CHUNKS_UNNESTED)
+        .bind(rooms)
+        .bind(from)
+        .bind(to)
+        .bind(data)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(DELETE_JOURNAL_UPTO)
+        .bind(last)
+        .execute(&mut **tx)
+        .await?;
+    Ok(held)
 }

@@ -70,9 +70,7 @@ pub(super) struct HeaderItem {
 pub(super) struct EntryItem {
     pub game: Arc<Game>,
     pub pos: u64,
-    pub seq: u64,
-    pub at: u64,
-    /// The entry, postcard-encoded.
+    /// The entry, postcard-encoded (its sequence number and time are inside).
     pub data: Vec<u8>,
 }
 
@@ -172,7 +170,7 @@ pub(super) struct Queue {
     depth: AtomicUsize,
     /// The last commit failed (the database is down or refusing): rooms take no new inputs.
     failing: AtomicBool,
-    /// Entries committed to SQLite's journal and not yet moved into its entries table.
+    /// Entries committed to the journal and not yet moved into its chunks.
     journal: AtomicUsize,
     /// Someone waits for the journal to be moved (a shutdown): the writer does it when idle.
     fold_asked: AtomicBool,
@@ -260,17 +258,29 @@ impl Queue {
         self.depth.load(Ordering::Acquire)
     }
 
-    /// Entries in SQLite's journal, not yet moved into its entries table (the writer's side).
+    /// Entries in the journal, not yet moved into its chunks (the writer's side).
     pub fn set_journal(&self, entries: usize) {
         self.journal.store(entries, Ordering::Release);
     }
 
-    /// Entries in SQLite's journal (0 on PostgreSQL).
+    /// `entries` more in the journal (a commit's).
+    pub fn add_journal(&self, entries: usize) {
+        self.journal.fetch_add(entries, Ordering::AcqRel);
+    }
+
+    /// `entries` moved out of the journal (by a move beside the commits, on PostgreSQL).
+    pub fn sub_journal(&self, entries: usize) {
+        let _ = (self.journal).fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            Some(n.saturating_sub(entries))
+        });
+    }
+
+    /// Entries in the journal.
     pub fn journal(&self) -> usize {
         self.journal.load(Ordering::Acquire)
     }
 
-    /// Asks the writer to move the journal into the entries table as soon as it is idle.
+    /// Asks the writer to move the journal into its chunks as soon as it is idle.
     pub fn ask_fold(&self) {
         self.fold_asked.store(true, Ordering::Release);
         self.wake.notify_one();
@@ -338,8 +348,6 @@ mod tests {
         Item::Entry(EntryItem {
             game: game.clone(),
             pos,
-            seq: pos,
-            at: 0,
             data: Vec::new(),
         })
     }

@@ -90,8 +90,9 @@ const AFTER: &str = "WITH after AS MATERIALIZED ( \
        SELECT g.room, COALESCE((SELECT MAX(s.pos) FROM snapshots s WHERE s.room = g.room), 0) \
          AS pos \
        FROM games g WHERE g.ended_at IS NULL) ";
-/// SQLite's chunks and journal (see `journal`), read after the entries table: of a position
-/// in more than one place, the first read is kept.
+/// The chunks and the journal (see `journal`), read after the entries table (where the
+/// entries of databases written by earlier versions stay): of a position in more than one
+/// place, the first read is kept.
 const JOURNAL: &str = "SELECT data FROM journal ORDER BY n";
 const CHUNKS_OF_GAME: &str = "SELECT data FROM entry_chunks WHERE room = $1 ORDER BY pos_from";
 
@@ -129,8 +130,8 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
         "{AFTER} SELECT e.room, e.pos, e.data FROM after a \
          JOIN entries e ON e.room = a.room AND e.pos > a.pos"
     );
-    // SQLite's runs that reach past where the replay starts (and its journal: empty at start,
-    // when recovery reads, since the store moves it first; read all the same).
+    // The runs that reach past where the replay starts (and the journal: empty at start, when
+    // recovery reads, since the store moves it first; read all the same).
     let chunks_sql = format!(
         "{AFTER} SELECT c.room, c.pos_from, c.data FROM after a \
          JOIN entry_chunks c ON c.room = a.room AND c.pos_to > a.pos"
@@ -198,7 +199,7 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
             }
         }
         drop(rows);
-        if !postgres {
+        {
             let mut rows = sqlx::query(&chunks_sql).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await.map_err(db_error)? {
                 let room: &str = row.try_get(0).map_err(db_error)?;
@@ -307,18 +308,15 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
-        let (mut chunks, mut journaled) = (Vec::new(), Vec::new());
-        if !postgres {
-            chunks = sqlx::query_scalar(CHUNKS_OF_GAME)
-                .bind(room.as_str())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            journaled = sqlx::query_scalar(JOURNAL)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
+        let chunks: Vec<Vec<u8>> = sqlx::query_scalar(CHUNKS_OF_GAME)
+            .bind(room.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let journaled: Vec<Vec<u8>> = sqlx::query_scalar(JOURNAL)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
         tx.rollback().await.map_err(db_error)?;
         (header, (entries, chunks, journaled))
     });

@@ -13,7 +13,6 @@ use std::sync::{Arc, LazyLock};
 /// The start of the multi-row inserts, up to their `VALUES`.
 pub(super) const INSERT_GAMES: &str = "INSERT INTO games (room, module_name, module_version, \
      module_digest, seed, options, seats, creator, private, turn_deadline_ms, created_at) ";
-pub(super) const INSERT_ENTRIES: &str = "INSERT INTO entries (room, pos, seq, at, data) ";
 pub(super) const INSERT_SNAPSHOTS: &str = "INSERT INTO snapshots (room, pos, seq, data) ";
 pub(super) const INSERT_SEATS: &str = "INSERT INTO game_seats (room, seat, player, name, \
      left_early, won, score, ended_at) ";
@@ -21,8 +20,6 @@ pub(super) const INSERT_SESSIONS: &str =
     "INSERT INTO sessions (token_hash, player, name, created_at, last_used) ";
 /// What follows a game header insert's values: a room that has a game keeps it.
 pub(super) const GAMES_KEEP: &str = " ON CONFLICT (room) DO NOTHING";
-/// What follows an entries insert's values on a retry (an earlier attempt may have committed).
-pub(super) const ENTRIES_KEEP: &str = " ON CONFLICT (room, pos) DO NOTHING";
 /// What follows a snapshots insert's values.
 pub(super) const SNAPSHOTS_REPLACE: &str =
     " ON CONFLICT (room, pos) DO UPDATE SET seq = excluded.seq, data = excluded.data";

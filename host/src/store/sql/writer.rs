@@ -10,8 +10,8 @@
 //! each game's durable position to its last committed entry and answer the sessions and modules
 //! waiting. While a commit is in flight, rooms go on appending; the next round takes all of it
 //! at once, so the batch grows with the load and a commit's cost is shared by everything in it.
-//! On SQLite the writer also moves the journal into its chunks, after commits once it holds
-//! [`FOLD_ROWS`] entries and when idle (see [`journal`]).
+//! A commit's entries are one row of the journal; the writer moves the journal into per-room
+//! chunks after commits once it holds [`FOLD_ROWS`] entries, and when idle (see [`journal`]).
 //!
 //! Failures: a commit that fails because the database is unreachable, busy or slow is retried
 //! with the same batch, with a growing pause, until it succeeds; meanwhile the queue reports
@@ -77,9 +77,11 @@ pub(super) struct Writer {
     max_batch: usize,
     linger: Duration,
     metrics: StoreMetrics,
-    /// Failed commits since the last one that went through. (How many entries SQLite's
-    /// journal holds is the queue's [`Queue::journal`], which the writer keeps.)
+    /// Failed commits since the last one that went through. (How many entries the journal
+    /// holds is the queue's [`Queue::journal`], which the writer keeps.)
     failures: u64,
+    /// PostgreSQL: the move of the journal under way beside the commits, if any.
+    folding: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Where the writer writes.
@@ -141,6 +143,7 @@ impl Writer {
             linger: p.linger,
             metrics: p.metrics,
             failures: 0,
+            folding: None,
         }
     }
 
@@ -184,7 +187,7 @@ impl Writer {
                 self.commit(batch).await;
             }
         }
-        self.fold().await;
+        self.fold_all().await;
         self.queue.notify_committed();
         tracing::debug!("database writer: queue closed and written");
     }
@@ -258,9 +261,7 @@ impl Writer {
                     let (folded, journaled) = (counts.folded, counts.journaled);
                     self.finish(part, counts);
                     self.queue.notify_committed();
-                    if matches!(self.target, Target::Sqlite(_)) {
-                        self.journaled(journaled, folded).await;
-                    }
+                    self.journaled(journaled, folded).await;
                 }
                 Err(e) if e.permanent => {
                     self.metrics.commits_failed.inc();
@@ -349,31 +350,41 @@ impl Writer {
         }
     }
 
-    /// A commit put `journaled` more entries in SQLite's journal (`folded`: it moved the whole
+    /// A commit put `journaled` more entries in the journal (`folded`: it moved the whole
     /// journal, them with it): moves it once it holds [`FOLD_ROWS`].
     async fn journaled(&mut self, journaled: usize, folded: bool) {
-        let journal = if folded {
-            0
+        if folded {
+            self.queue.set_journal(0);
         } else {
-            self.queue.journal() + journaled
-        };
-        self.queue.set_journal(journal);
-        if journal >= FOLD_ROWS {
+            self.queue.add_journal(journaled);
+        }
+        if self.queue.journal() >= FOLD_ROWS {
             self.fold().await;
         }
     }
 
-    /// Moves SQLite's journal into its chunks. A failure is logged and left for the next time:
-    /// the entries are durable in the journal, which readers read too.
+    /// Moves the journal into its chunks. On SQLite, now, holding up commits (SQLite has one
+    /// writer at a time); on PostgreSQL, beside them, on the writer's second connection (a
+    /// commit adds a row after those the move reads, and neither waits for the other), unless
+    /// a move is under way. A failure is logged and left for the next time: the entries are
+    /// durable in the journal, which readers read too.
     async fn fold(&mut self) {
         if self.queue.journal() == 0 {
             return;
         }
-        let (Target::Sqlite(target), conn) = (&self.target, self.conn.take()) else {
-            return;
+        let target = match &self.target {
+            Target::Sqlite(target) => target.clone(),
+            Target::Postgres(pool) => {
+                if self.folding.as_ref().is_some_and(|f| !f.is_finished()) {
+                    return;
+                }
+                let move_beside = fold_pg(pool.clone(), self.queue.clone(), self.metrics.clone());
+                self.folding = Some(tokio::spawn(move_beside));
+                return;
+            }
         };
-        let target = target.clone();
         let started = Instant::now();
+        let conn = self.conn.take();
         let work = tokio::task::spawn_blocking(move || {
             let mut w = match conn {
                 Some(Conn::Sqlite(w)) => w,
@@ -395,6 +406,20 @@ impl Writer {
                 tracing::warn!("moving the journal into its chunks failed: {e}");
             }
             Err(e) => panic!("the SQLite writer's thread failed: {e}"),
+        }
+    }
+
+    /// Moves what is left in the journal and waits for it (at the end).
+    async fn fold_all(&mut self) {
+        for _ in 0..2 {
+            // A move under way, then one of what came after it.
+            if let Some(f) = self.folding.take() {
+                let _ = f.await;
+            }
+            self.fold().await;
+        }
+        if let Some(f) = self.folding.take() {
+            let _ = f.await;
         }
     }
 
@@ -469,10 +494,40 @@ pub(super) struct Counts {
     pub expired: Vec<u64>,
     /// Games' logs, per purge.
     pub purged: Vec<u64>,
-    /// SQLite's journal was moved into its chunks in the same commit.
+    /// The journal was moved into its chunks in the same commit.
     pub folded: bool,
-    /// How many entries went into SQLite's journal.
+    /// How many entries went into the journal.
     pub journaled: usize,
+}
+
+/// Moves PostgreSQL's journal into its chunks on a connection of `pool` (the writer's second),
+/// then takes what it moved off the journal's count and tells whoever waits for commits (a
+/// shutdown waits for the journal to empty).
+async fn fold_pg(pool: PgPool, queue: Arc<Queue>, metrics: StoreMetrics) {
+    let started = Instant::now();
+    let moved = async {
+        let mut conn = pool.acquire().await?;
+        let moved = match tokio::time::timeout(COMMIT_TIMEOUT, pg::fold(&mut conn)).await {
+            Ok(moved) => moved,
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        };
+        if moved.is_err() {
+            conn.close_on_drop();
+        }
+        moved
+    }
+    .await;
+    match moved {
+        Ok(n) => {
+            queue.sub_journal(n);
+            metrics
+                .journal_fold_seconds
+                .observe(started.elapsed().as_secs_f64());
+            tracing::trace!(entries = n, elapsed = ?started.elapsed(), "journal moved");
+        }
+        Err(e) => tracing::warn!("moving the journal into its chunks failed: {e}"),
+    }
+    queue.notify_committed();
 }
 
 /// A new game's room id belongs to an older game in the database: the game cannot be logged.

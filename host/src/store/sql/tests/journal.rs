@@ -1,4 +1,4 @@
-//! SQLite's journal: entries are committed to it and moved into chunks later.
+//! The journal: entries are committed to it and moved into chunks later.
 
 use super::*;
 
@@ -12,13 +12,13 @@ fn journal_row(room: &RoomId, entries: &[(u64, Entry)]) -> Vec<u8> {
     blob
 }
 
-#[tokio::test]
-async fn sqlite_entries_go_through_the_journal_and_end_up_in_chunks() {
-    // On SQLite a commit's entries are one row of the journal, moved later into one row per
-    // room (a chunk); a log reads the same before and after the move, the move keeps the first
-    // of a position written twice (a retried commit), and what a killed server left in the
-    // journal is moved when the next one opens the file.
-    let db = TestDb::sqlite();
+on_both!(entries_go_through_the_journal_and_end_up_in_chunks);
+
+async fn entries_go_through_the_journal_and_end_up_in_chunks(db: TestDb) {
+    // A commit's entries are one row of the journal, moved later into one row per room (a
+    // chunk); a log reads the same before and after the move, the move keeps the first of a
+    // position written twice (a retried commit), and what a killed server left in the journal
+    // is moved when the next one opens the database.
     let s = db.open().await;
     let raw = db.raw().await;
     let room = RoomId::from_wire("r-journal");
@@ -54,15 +54,12 @@ async fn sqlite_entries_go_through_the_journal_and_end_up_in_chunks() {
     // Position 4 twice, as a retried commit would write it (the second copy different, to
     // tell them apart), and 5, left in the journal by a server that was killed: the first
     // copy is read, and kept when the next server opens the file and moves the journal.
-    let Db::Sqlite(pool) = &raw else {
-        unreachable!("an SQLite test")
-    };
     for (pos, e) in [(4, entry(4)), (4, entry(99)), (5, entry(5))] {
-        sqlx::query("INSERT INTO journal (data) VALUES ($1)")
-            .bind(journal_row(&room, &[(pos, e)]))
-            .execute(pool)
-            .await
-            .expect("a journal row");
+        let row = journal_row(&room, &[(pos, e)]);
+        each_db!(&raw, Db, pool => {
+            let insert = sqlx::query("INSERT INTO journal (data) VALUES ($1)").bind(&row);
+            insert.execute(pool).await.expect("a journal row");
+        });
     }
     want.push((4, entry(4)));
     want.push((5, entry(5)));
@@ -82,10 +79,10 @@ async fn sqlite_entries_go_through_the_journal_and_end_up_in_chunks() {
     assert_eq!(logged().await, want);
 
     // A malformed row is a corrupt log, not a panic or a silent gap.
-    sqlx::query("UPDATE entry_chunks SET data = substr(data, 1, 5) WHERE pos_from = 4")
-        .execute(pool)
-        .await
-        .expect("cut a chunk");
+    let cut = "UPDATE entry_chunks SET data = substr(data, 1, 5) WHERE pos_from = 4";
+    each_db!(&raw, Db, pool => {
+        sqlx::query(cut).execute(pool).await.expect("cut a chunk");
+    });
     assert!(matches!(
         s.log.read(&room).await,
         Err(StoreError::Corrupt { .. })
