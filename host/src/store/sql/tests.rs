@@ -44,6 +44,7 @@ on_both!(
     read_returns_every_entry,
     a_room_id_is_logged_once,
     a_stale_writer_does_not_overwrite_a_logged_position,
+    a_refused_row_does_not_hold_up_the_rest_of_its_commit,
     many_games_recover_together,
     an_entry_that_does_not_decode_damages_its_own_game_only,
 );
@@ -456,6 +457,31 @@ async fn a_stale_writer_does_not_overwrite_a_logged_position(db: TestDb) {
         vec![(1, entry(1))],
         "after the journal's move"
     );
+}
+
+async fn a_refused_row_does_not_hold_up_the_rest_of_its_commit(db: TestDb) {
+    // The database refuses a row for what it holds (here a second session under a token it
+    // has): the commit is split and only that session is refused; a game's entries and the
+    // other session in the same commit go through, and the writer goes on.
+    let s = db.open().await;
+    let mut w = s.log.create(header("r-along", 3)).expect("create");
+    w.append(entry(1));
+    // Queued together (the writer runs on this test's one thread, once it waits): one batch.
+    let (first, again, other) = tokio::join!(
+        s.sessions.insert(session("t-twice"), 5),
+        s.sessions.insert(session("t-twice"), 6),
+        s.sessions.insert(session("t-other"), 7),
+    );
+    assert!(first.is_ok() && other.is_ok(), "{first:?} {other:?}");
+    assert!(
+        matches!(&again, Err(StoreError::Database(m)) if m.starts_with("refused")),
+        "{again:?}"
+    );
+    until_durable(&*w, 1).await;
+    assert!(w.accepting() && s.log.accepting());
+    w.append(entry(2));
+    until_durable(&*w, 2).await;
+    assert!(s.sessions.get("t-other").await.expect("get").is_some());
 }
 
 async fn many_games_recover_together(db: TestDb) {
