@@ -20,6 +20,7 @@
 //! `u32 room length, room, u64 position, u32 data length, data`; a chunk record is the same
 //! without the room. `data` is the entry as the entries table holds it (postcard).
 
+use super::queue::EntryItem;
 use rusqlite::Connection;
 use rusqlite::types::Type;
 use std::collections::BTreeMap;
@@ -45,6 +46,18 @@ pub(super) const INSERT_CHUNKS_UNNESTED: &str = "INSERT INTO entry_chunks \
 /// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row. (SQLite's
 /// move holds its one writer's lock: nothing is added meanwhile.)
 const EMPTY_JOURNAL: &str = "DELETE FROM journal";
+
+/// Lays out the journal row of a commit's `entries` in `blob` (which it clears), leaving out
+/// those of games given up; returns how many it holds.
+pub(super) fn put_commit(blob: &mut Vec<u8>, entries: &[EntryItem]) -> usize {
+    blob.clear();
+    let mut n = 0;
+    for e in entries.iter().filter(|e| !e.game.is_broken()) {
+        put_journaled(blob, e.game.room.as_str(), e.pos, &e.data);
+        n += 1;
+    }
+    n
+}
 
 /// Appends one record of a commit's journal row.
 pub(super) fn put_journaled(blob: &mut Vec<u8>, room: &str, pos: u64, data: &[u8]) {

@@ -186,7 +186,6 @@ pub(super) fn is_permanent(e: &rusqlite::Error) -> bool {
 /// as the PostgreSQL writer's, one statement execution per row.
 pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts> {
     let sql = Sql::get();
-    let mut journaled = 0;
     let tx = Tx::begin(&w.conn)?;
 
     {
@@ -224,20 +223,13 @@ pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts
         }
     }
 
-    {
-        // One row, also in a retried attempt (an earlier attempt that committed unknown to us
-        // left its row under another number): the journal's move, and its readers, keep the
-        // first of a position written twice.
-        let blob = &mut w.blob;
-        blob.clear();
-        for e in b.entries.iter().filter(|e| !e.game.is_broken()) {
-            journal::put_journaled(blob, e.game.room.as_str(), e.pos, &e.data);
-            journaled += 1;
-        }
-        if journaled > 0 {
-            tx.prepare_cached(journal::INSERT_JOURNAL)?
-                .execute([blob.as_slice()])?;
-        }
+    // One row, also in a retried attempt (an earlier attempt that committed unknown to us left
+    // its row under another number): the journal's move, and its readers, keep the first of a
+    // position written twice.
+    let journaled = journal::put_commit(&mut w.blob, &b.entries);
+    if journaled > 0 {
+        tx.prepare_cached(journal::INSERT_JOURNAL)?
+            .execute([w.blob.as_slice()])?;
     }
 
     {

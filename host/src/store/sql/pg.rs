@@ -1,8 +1,8 @@
 //! The writer's connection to PostgreSQL: one batch in one transaction, each kind of row in as
 //! few multi-row statements as its count allows (each statement is a round trip).
 //!
-//! Owns: the PostgreSQL form of a batch's statements, and which of PostgreSQL's errors are
-//! permanent. Must not touch: the queue, the games' durable positions (the writer task does
+//! Owns: the PostgreSQL form of a batch's statements, PostgreSQL's move of the journal into
+//! its chunks, and which of PostgreSQL's errors are permanent. Must not touch: the queue, the games' durable positions (the writer task does
 //! both).
 
 use super::batch::Batch;
@@ -100,11 +100,7 @@ pub(super) async fn write_batch(
     // Also in a retried attempt (an earlier attempt that committed unknown to us left its row
     // under another number): the move, and readers, keep the first of a position written twice.
     let mut blob = Vec::new();
-    let mut journaled = 0;
-    for e in b.entries.iter().filter(|e| !e.game.is_broken()) {
-        journal::put_journaled(&mut blob, e.game.room.as_str(), e.pos, &e.data);
-        journaled += 1;
-    }
+    let journaled = journal::put_commit(&mut blob, &b.entries);
     if journaled > 0 {
         sqlx::query(journal::INSERT_JOURNAL)
             .bind(blob)

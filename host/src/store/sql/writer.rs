@@ -239,6 +239,11 @@ impl Writer {
 
     /// Writes `batch` (retrying, or splitting it, as its failures require) and reports it.
     async fn commit(&mut self, batch: Batch) {
+        if !batch.purges.is_empty() {
+            // A purge moves the journal in its own transaction (its games' last entries may be
+            // there): not at the same time as a move beside it, whose count would go astray.
+            self.folded().await;
+        }
         let mut todo = VecDeque::from([batch]);
         let mut pause = BACKOFF_FIRST;
         while let Some(part) = todo.pop_front() {
@@ -409,18 +414,19 @@ impl Writer {
         }
     }
 
-    /// Moves what is left in the journal and waits for it (at the end).
-    async fn fold_all(&mut self) {
-        for _ in 0..2 {
-            // A move under way, then one of what came after it.
-            if let Some(f) = self.folding.take() {
-                let _ = f.await;
-            }
-            self.fold().await;
-        }
+    /// Waits for the move of the journal under way beside the commits, if any.
+    async fn folded(&mut self) {
         if let Some(f) = self.folding.take() {
             let _ = f.await;
         }
+    }
+
+    /// Moves what is left in the journal and waits for it (at the end, when nothing is
+    /// committed any more).
+    async fn fold_all(&mut self) {
+        self.folded().await;
+        self.fold().await;
+        self.folded().await;
     }
 
     /// Forgets the connection (after a failure it may be dead or mid-transaction); the next
