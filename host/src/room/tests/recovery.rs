@@ -130,11 +130,20 @@ async fn a_log_that_does_not_replay_pauses_its_room_as_corrupt_and_spares_the_ot
     last.state_hash = last.state_hash.map(|h| h ^ 1);
     // The second server's log does not have the whole game either (no repair possible).
     let rooms = restart(&first, Arc::new(MemoryLog::default()), logs).await;
+    paused_and_spared(&rooms, &bad, &good, "");
+}
+
+/// After a restart, `bad`'s room is paused as corrupt (its reason holding `why`) at the step
+/// before its last, and `good`'s is rebuilt and running.
+fn paused_and_spared(rooms: &Rooms, bad: &RoomInfo, good: &RoomInfo, why: &str) {
     let info = rooms.registry.get(bad.id.as_str()).expect("kept").info();
     assert_eq!(info.status, RoomStatus::Paused);
     let reason = info.paused_reason.unwrap_or_default();
-    assert!(reason.starts_with("corrupt:"), "{reason}");
-    assert_eq!(info.seq, bad.seq - 1, "the last step that matched");
+    assert!(
+        reason.starts_with("corrupt:") && reason.contains(why),
+        "{reason}"
+    );
+    assert_eq!(info.seq, bad.seq - 1, "the last step read and matched");
     let other = rooms
         .registry
         .get(good.id.as_str())
@@ -164,20 +173,7 @@ async fn a_log_read_back_damaged_pauses_its_room_where_the_reading_stopped() {
     let logs = damaged(log.unfinished().await.expect("reads"));
     // Nothing more to read: no repair.
     let rooms = restart(&first, Arc::new(MemoryLog::default()), logs).await;
-    let info = rooms.registry.get(bad.id.as_str()).expect("kept").info();
-    assert_eq!(info.status, RoomStatus::Paused);
-    let reason = info.paused_reason.unwrap_or_default();
-    assert!(
-        reason.starts_with("corrupt:") && reason.contains("does not decode"),
-        "{reason}"
-    );
-    assert_eq!(info.seq, bad.seq - 1, "as far as the log was read");
-    let other = rooms
-        .registry
-        .get(good.id.as_str())
-        .expect("rebuilt")
-        .info();
-    assert_eq!((other.seq, other.status), (good.seq, RoomStatus::Running));
+    paused_and_spared(&rooms, &bad, &good, "does not decode");
 
     // The whole log reads (the damage was in the short read only): repaired, running.
     let logs = damaged(log.unfinished().await.expect("reads"));
