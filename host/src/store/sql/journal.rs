@@ -32,7 +32,7 @@ pub(super) const FOLD_ROWS: usize = 2048;
 pub(super) const FOLD_IDLE: Duration = Duration::from_millis(25);
 
 const READ_JOURNAL: &str = "SELECT data FROM journal ORDER BY n";
-/// A commit's row (its number is the next rowid: the journal is read in that order).
+/// A commit's row (numbered by the database in commit order: the journal is read in that order).
 pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (data) VALUES ($1)";
 /// A run's row. Of two runs starting at the same position, the first written is kept, as the
 /// entries table keeps the first row of a position (written twice only by a retried commit).

@@ -81,7 +81,7 @@ struct EntryRow {
 
 impl EntryRow {
     fn decode(&self) -> Result<(u64, Entry), StoreError> {
-        decode_entry(&self.room, self.pos, &self.data)
+        decode_entry(&self.room, uint(self.pos), &self.data)
     }
 }
 
@@ -105,12 +105,12 @@ fn malformed(room: &str) -> impl Fn(Malformed) -> StoreError + '_ {
 }
 
 /// The entry at `pos` of `room`, from its stored bytes.
-fn decode_entry(room: &str, pos: i64, data: &[u8]) -> Result<(u64, Entry), StoreError> {
+fn decode_entry(room: &str, pos: u64, data: &[u8]) -> Result<(u64, Entry), StoreError> {
     let entry = postcard::from_bytes(data).map_err(|e| StoreError::Corrupt {
         what: format!("entry {pos} of {room}"),
         reason: e.to_string(),
     })?;
-    Ok((uint(pos), entry))
+    Ok((pos, entry))
 }
 
 /// Every game that has not ended: its header, latest snapshot and the entries after it, oldest
@@ -189,52 +189,43 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<GameLog>, StoreError> {
         let mut rows = sqlx::query(&entries_sql).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await.map_err(db_error)? {
             let room: &str = row.try_get(0).map_err(db_error)?;
-            let pos: i64 = row.try_get(1).map_err(db_error)?;
+            let pos = uint(row.try_get(1).map_err(db_error)?);
             let data: &[u8] = row.try_get(2).map_err(db_error)?;
             if let Some(&i) = index.get(room) {
-                match decode_entry(room, pos, data) {
-                    Ok(entry) => logs[i].entries.push(entry),
-                    Err(e) => damage.mark(i, uint(pos), e),
+                damage.push_after(&mut logs[i], i, pos, data);
+            }
+        }
+        drop(rows);
+        let mut rows = sqlx::query(&chunks_sql).fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await.map_err(db_error)? {
+            let room: &str = row.try_get(0).map_err(db_error)?;
+            let from = uint(row.try_get(1).map_err(db_error)?);
+            let data: &[u8] = row.try_get(2).map_err(db_error)?;
+            if let Some(&i) = index.get(room) {
+                match journal::chunked(data) {
+                    Ok(chunk) => {
+                        for (pos, entry) in chunk {
+                            damage.push_after(&mut logs[i], i, pos, entry);
+                        }
+                    }
+                    Err(e) => damage.mark(i, from, malformed(room)(e)),
                 }
             }
         }
         drop(rows);
-        {
-            let mut rows = sqlx::query(&chunks_sql).fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await.map_err(db_error)? {
-                let room: &str = row.try_get(0).map_err(db_error)?;
-                let from: i64 = row.try_get(1).map_err(db_error)?;
-                let data: &[u8] = row.try_get(2).map_err(db_error)?;
+        let mut rows = sqlx::query(JOURNAL).fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await.map_err(db_error)? {
+            let data: &[u8] = row.try_get(0).map_err(db_error)?;
+            // (A journal row holds entries of many games: one that is cut short cannot be told
+            // apart by game. The store moves the journal at open, so a cut row stops the store
+            // from opening before it gets here.)
+            for (room, pos, entry) in journal::journaled(data).map_err(malformed("a game"))? {
                 if let Some(&i) = index.get(room) {
-                    match journal::chunked(data) {
-                        Ok(chunk) => {
-                            for (pos, entry) in chunk {
-                                if let Err(e) = push_after(&mut logs[i], pos, entry) {
-                                    damage.mark(i, pos, e);
-                                }
-                            }
-                        }
-                        Err(e) => damage.mark(i, uint(from), malformed(room)(e)),
-                    }
+                    damage.push_after(&mut logs[i], i, pos, entry);
                 }
             }
-            drop(rows);
-            let mut rows = sqlx::query(JOURNAL).fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await.map_err(db_error)? {
-                let data: &[u8] = row.try_get(0).map_err(db_error)?;
-                // (A journal row holds entries of many games: one that is cut short cannot be
-                // told apart by game. The store moves the journal at open, so a cut row stops
-                // the store from opening before it gets here.)
-                for (room, pos, entry) in journal::journaled(data).map_err(malformed("a game"))? {
-                    if let Some(&i) = index.get(room)
-                        && let Err(e) = push_after(&mut logs[i], pos, entry)
-                    {
-                        damage.mark(i, pos, e);
-                    }
-                }
-            }
-            drop(rows);
         }
+        drop(rows);
         tx.rollback().await.map_err(db_error)?;
     });
     for log in &mut logs {
@@ -254,13 +245,18 @@ impl Damage {
     /// Game `i` cannot be read from `pos` on (`pos` and everything after it).
     fn mark(&mut self, i: usize, pos: u64, why: StoreError) {
         tracing::error!("reading the unfinished games: {why}");
-        match self.0.entry(i) {
-            std::collections::hash_map::Entry::Occupied(mut o) if o.get().0 > pos => {
-                o.insert((pos, why));
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {}
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert((pos, why));
+        if self.0.get(&i).is_none_or(|(first, _)| pos < *first) {
+            self.0.insert(i, (pos, why));
+        }
+    }
+
+    /// Adds the entry at `pos` to game `i`'s `log` if its replay needs it (it comes after the
+    /// snapshot); one that does not decode marks the game.
+    fn push_after(&mut self, log: &mut GameLog, i: usize, pos: u64, data: &[u8]) {
+        if pos > log.snapshot.as_ref().map_or(0, |s| s.pos) {
+            match decode_entry(log.header.room.as_str(), pos, data) {
+                Ok(entry) => log.entries.push(entry),
+                Err(e) => self.mark(i, pos, e),
             }
         }
     }
@@ -275,22 +271,12 @@ impl Damage {
     }
 }
 
-/// Adds the entry at `pos` to an unfinished game's log if its replay needs it (it comes after
-/// the snapshot).
-fn push_after(log: &mut GameLog, pos: u64, data: &[u8]) -> Result<(), StoreError> {
-    if pos > log.snapshot.as_ref().map_or(0, |s| s.pos) {
-        let room = log.header.room.as_str();
-        log.entries.push(decode_entry(room, super::int(pos), data)?);
-    }
-    Ok(())
-}
-
 /// One game whole (ended or not): its header and every entry from the first, no snapshot.
 pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, StoreError> {
     let header_sql = format!("SELECT {HEADER_COLUMNS} FROM games WHERE room = $1");
     let postgres = db.is_postgres();
     let entries_sql = "SELECT room, pos, data FROM entries WHERE room = $1 ORDER BY pos";
-    let (header, entries) = each_db!(db, Db, pool => {
+    let (header, entries, chunks, journaled) = each_db!(db, Db, pool => {
         let mut tx = pool.begin().await.map_err(db_error)?;
         if postgres {
             sqlx::query(READ_SNAPSHOT)
@@ -318,9 +304,8 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
             .await
             .map_err(db_error)?;
         tx.rollback().await.map_err(db_error)?;
-        (header, (entries, chunks, journaled))
+        (header, entries, chunks, journaled)
     });
-    let (entries, chunks, journaled): (_, Vec<Vec<u8>>, Vec<Vec<u8>>) = entries;
     let Some(header) = header else {
         return Ok(None);
     };
@@ -331,13 +316,13 @@ pub(super) async fn game(db: &Db, room: &RoomId) -> Result<Option<GameLog>, Stor
     let name = room.as_str();
     for chunk in &chunks {
         for (pos, data) in journal::chunked(chunk).map_err(malformed(name))? {
-            entries.push(decode_entry(name, super::int(pos), data)?);
+            entries.push(decode_entry(name, pos, data)?);
         }
     }
     for row in &journaled {
         for (of, pos, data) in journal::journaled(row).map_err(malformed(name))? {
             if of == name {
-                entries.push(decode_entry(name, super::int(pos), data)?);
+                entries.push(decode_entry(name, pos, data)?);
             }
         }
     }
