@@ -23,7 +23,6 @@
 use super::queue::EntryItem;
 use rusqlite::Connection;
 use rusqlite::types::Type;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// From this many entries in the journal, the writer moves it after a commit.
@@ -154,30 +153,29 @@ pub(super) struct Run<'a> {
 /// and how many entries the rows hold. Of a position written twice (a retried commit), the
 /// first is kept.
 pub(super) fn runs(blobs: &[Vec<u8>]) -> Result<(Vec<Run<'_>>, usize), Malformed> {
-    let mut rooms: BTreeMap<&str, BTreeMap<u64, &[u8]>> = BTreeMap::new();
-    let mut held = 0;
+    let mut all = Vec::new();
     for blob in blobs {
-        for (room, pos, data) in journaled(blob)? {
-            held += 1;
-            rooms.entry(room).or_default().entry(pos).or_insert(data);
-        }
+        all.extend(journaled(blob)?);
     }
-    let mut out = Vec::with_capacity(rooms.len());
-    for (room, entries) in rooms {
-        // (Every room here has an entry.)
-        let (Some(&from), Some(&to)) = (entries.keys().next(), entries.keys().next_back()) else {
-            continue;
-        };
-        let mut data = Vec::new();
-        for (pos, bytes) in entries {
-            put_chunked(&mut data, pos, bytes);
+    let held = all.len();
+    // Stable: of a position written twice, the first written stays first, and is kept. (A
+    // sort of one vector: nested maps cost a third of a move's time, 2 vCPU AMD EPYC.)
+    all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    all.dedup_by(|later, kept| (later.0, later.1) == (kept.0, kept.1));
+    let mut out: Vec<Run<'_>> = Vec::new();
+    for (room, pos, bytes) in all {
+        if out.last().is_none_or(|run| run.room != room) {
+            out.push(Run {
+                room,
+                from: pos,
+                to: pos,
+                data: Vec::new(),
+            });
         }
-        out.push(Run {
-            room,
-            from,
-            to,
-            data,
-        });
+        if let Some(run) = out.last_mut() {
+            run.to = pos;
+            put_chunked(&mut run.data, pos, bytes);
+        }
     }
     Ok((out, held))
 }
@@ -225,5 +223,37 @@ mod tests {
             vec![(3, &b"three"[..]), (4, &b"four"[..])]
         );
         assert!(chunked(&chunk[..5]).is_err());
+    }
+
+    #[test]
+    fn runs_gather_each_rooms_entries_in_order_keeping_the_first_of_a_position() {
+        let mut first = Vec::new();
+        put_journaled(&mut first, "r-b", 1, b"b1");
+        put_journaled(&mut first, "r-a", 5, b"a5");
+        put_journaled(&mut first, "r-b", 2, b"b2");
+        let mut second = Vec::new();
+        // A retried commit wrote r-b's position 2 again, then each room went on.
+        put_journaled(&mut second, "r-b", 2, b"b2 again");
+        put_journaled(&mut second, "r-a", 6, b"a6");
+        put_journaled(&mut second, "r-b", 3, b"b3");
+        let blobs = [first, second];
+        let (runs, held) = runs(&blobs).expect("reads");
+        assert_eq!(held, 6);
+        let laid: Vec<_> = runs
+            .iter()
+            .map(|r| (r.room, r.from, r.to, chunked(&r.data).expect("reads")))
+            .collect();
+        assert_eq!(
+            laid,
+            vec![
+                ("r-a", 5, 6, vec![(5, &b"a5"[..]), (6, &b"a6"[..])]),
+                (
+                    "r-b",
+                    1,
+                    3,
+                    vec![(1, &b"b1"[..]), (2, &b"b2"[..]), (3, &b"b3"[..])]
+                ),
+            ]
+        );
     }
 }
