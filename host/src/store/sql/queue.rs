@@ -166,6 +166,10 @@ pub(super) struct Queue {
     wake: Notify,
     /// The writer signals it after each commit (SQLite's checkpointer waits on it).
     committed: Notify,
+    /// While the writer pauses for a batch to fill: the depth that ends the pause (0: none).
+    filled_at: AtomicUsize,
+    /// Signalled when the depth reaches `filled_at`.
+    filled: Notify,
     /// Entries queued and not yet durable (nor dropped): what `max_backlog` bounds.
     depth: AtomicUsize,
     /// The last commit failed (the database is down or refusing): rooms take no new inputs.
@@ -186,6 +190,8 @@ impl Queue {
             pending: Mutex::default(),
             wake: Notify::new(),
             committed: Notify::new(),
+            filled_at: AtomicUsize::new(0),
+            filled: Notify::new(),
             depth: AtomicUsize::new(0),
             failing: AtomicBool::new(false),
             journal: AtomicUsize::new(0),
@@ -202,10 +208,12 @@ impl Queue {
 
     /// Queues `item` behind everything queued before it. Never waits on I/O.
     pub fn push(&self, item: Item) {
-        if matches!(item, Item::Entry(_)) {
-            self.depth.fetch_add(1, Ordering::AcqRel);
+        let depth = if matches!(item, Item::Entry(_)) {
             self.metrics.queue_entries.inc();
-        }
+            self.depth.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            0
+        };
         let mut pending = self.lock();
         if pending.items.is_empty() {
             pending.since = Some(Instant::now());
@@ -213,6 +221,27 @@ impl Queue {
         pending.items.push(item);
         drop(pending);
         self.wake.notify_one();
+        // (SeqCst here and in `filled`: of the two sides, one sees the other's store.)
+        let at = self.filled_at.load(Ordering::SeqCst);
+        if at != 0 && depth >= at {
+            self.filled_at.store(0, Ordering::SeqCst);
+            self.filled.notify_one();
+        }
+    }
+
+    /// Resolves once `entries` entries wait (the writer's side, pausing for a batch to fill:
+    /// it is woken once, not by every entry). Cancel safe.
+    pub async fn filled(&self, entries: usize) {
+        loop {
+            let signal = self.filled.notified();
+            self.filled_at.store(entries, Ordering::SeqCst);
+            if self.depth.load(Ordering::SeqCst) >= entries {
+                break;
+            }
+            // (A wake-up left over from a pause that its timer ended is checked and ignored.)
+            signal.await;
+        }
+        self.filled_at.store(0, Ordering::SeqCst);
     }
 
     /// The session with `token_hash` was used at `at` (the latest use wins).

@@ -186,8 +186,13 @@ impl Writer {
                 // writes) is shared by more entries. Under load a commit otherwise took the
                 // few entries that arrived during the previous one. The moment is counted from
                 // the oldest item's arrival: what came during the last commit has waited
-                // already, and the writer does not add a pause to every commit under load.
-                tokio::time::sleep(self.linger - waited).await;
+                // already, and the writer does not add a pause to every commit under load. It
+                // ends early once enough entries wait (at `tokio`'s timer, it would last to
+                // the next millisecond).
+                tokio::select! {
+                    _ = tokio::time::sleep(self.linger - waited) => {}
+                    _ = self.queue.filled(enough) => {}
+                }
                 self.gather();
             }
             let batch = self.next_batch();
