@@ -168,7 +168,7 @@ pub(super) fn claim(url: &str) -> Result<Option<SqliteClaim>, StoreError> {
         Ok(()) => Ok(Some(SqliteClaim { _file: file })),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Database(format!(
             "{path} is in use by another Tabula server (it holds {lock}); one server per \
-             SQLite file — several servers share PostgreSQL"
+             SQLite file"
         ))),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(StoreError::Database(format!("cannot lock {lock}: {e}")))
