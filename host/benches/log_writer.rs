@@ -203,7 +203,7 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
     println!("{name}: (c) the benchmark's process used {cores:.2} cores meanwhile");
     if l.journal_moves > 0.0 {
         println!(
-            "{name}: (c) journal: {:.0} moves, {:.2} ms each on average",
+            "{name}: (c) journal: {:.0} moves (SQLite: steps), {:.2} ms each on average",
             l.journal_moves, l.mean_move_ms
         );
     }

@@ -112,7 +112,7 @@ impl StoreMetrics {
         );
         registry.register(
             "store_journal_fold_seconds",
-            "Latency of moves of the event log's journal into its chunks",
+            "Latency of moves of the event log's journal into its chunks (on SQLite, of each step)",
             m.journal_fold_seconds.clone(),
         );
         m

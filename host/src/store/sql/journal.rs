@@ -30,13 +30,16 @@ pub(super) const FOLD_ROWS: usize = 2048;
 /// While no commit is to be made for this long, the writer moves the journal.
 pub(super) const FOLD_IDLE: Duration = Duration::from_millis(25);
 
-const READ_JOURNAL: &str = "SELECT data FROM journal ORDER BY n";
 /// A commit's row (numbered by the database in commit order: the journal is read in that order).
 pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (data) VALUES ($1)";
-/// A run's row. Of two runs starting at the same position, the first written is kept, as the
-/// entries table keeps the first row of a position (written twice only by a retried commit).
+/// A run's row, on SQLite. Of two runs starting at the same position, the longer is kept: a
+/// move in steps (see [`Moving`]) may have written a room's run before a whole move, or one
+/// after a restart, read the same journal rows and more. Both hold the same entries up to the
+/// shorter's end (of a position written twice, by a retried commit, each keeps the first).
 const INSERT_CHUNK: &str = "INSERT INTO entry_chunks (room, pos_from, pos_to, data) \
-     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (room, pos_from) DO NOTHING";
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (room, pos_from) DO UPDATE \
+     SET pos_to = excluded.pos_to, data = excluded.data \
+     WHERE excluded.pos_to > entry_chunks.pos_to";
 /// PostgreSQL's form of [`INSERT_CHUNK`]: every run in one statement, one array per column.
 pub(super) const INSERT_CHUNKS_UNNESTED: &str = "INSERT INTO entry_chunks \
      (room, pos_from, pos_to, data) \
@@ -45,6 +48,10 @@ pub(super) const INSERT_CHUNKS_UNNESTED: &str = "INSERT INTO entry_chunks \
 /// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row. (SQLite's
 /// move holds its one writer's lock: nothing is added meanwhile.)
 const EMPTY_JOURNAL: &str = "DELETE FROM journal";
+const READ_JOURNAL_NUMBERED: &str = "SELECT n, data FROM journal ORDER BY n";
+const DELETE_JOURNAL_UPTO: &str = "DELETE FROM journal WHERE n <= ?1";
+/// Rooms whose runs a step of SQLite's move writes (see [`Moving`]).
+const ROOMS_PER_STEP: usize = 48;
 
 /// Lays out the journal row of a commit's `entries` in `blob` (which it clears), leaving out
 /// those of games given up; returns how many it holds.
@@ -140,8 +147,8 @@ pub(super) fn chunked(blob: &[u8]) -> Result<Vec<(u64, &[u8])>, Malformed> {
 }
 
 /// A room's run of entries from the journal, as its chunk row holds it.
-pub(super) struct Run<'a> {
-    pub room: &'a str,
+pub(super) struct Run {
+    pub room: String,
     /// Its first and last position.
     pub from: u64,
     pub to: u64,
@@ -152,7 +159,7 @@ pub(super) struct Run<'a> {
 /// The journal's rows (`blobs`, in their order) as runs, one per room, in the chunks' key order;
 /// and how many entries the rows hold. Of a position written twice (a retried commit), the
 /// first is kept.
-pub(super) fn runs(blobs: &[Vec<u8>]) -> Result<(Vec<Run<'_>>, usize), Malformed> {
+pub(super) fn runs(blobs: &[Vec<u8>]) -> Result<(Vec<Run>, usize), Malformed> {
     let mut all = Vec::new();
     for blob in blobs {
         all.extend(journaled(blob)?);
@@ -162,11 +169,11 @@ pub(super) fn runs(blobs: &[Vec<u8>]) -> Result<(Vec<Run<'_>>, usize), Malformed
     // sort of one vector: nested maps cost a third of a move's time, 2 vCPU AMD EPYC.)
     all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     all.dedup_by(|later, kept| (later.0, later.1) == (kept.0, kept.1));
-    let mut out: Vec<Run<'_>> = Vec::new();
+    let mut out: Vec<Run> = Vec::new();
     for (room, pos, bytes) in all {
         if out.last().is_none_or(|run| run.room != room) {
             out.push(Run {
-                room,
+                room: room.to_owned(),
                 from: pos,
                 to: pos,
                 data: Vec::new(),
@@ -183,14 +190,17 @@ pub(super) fn runs(blobs: &[Vec<u8>]) -> Result<(Vec<Run<'_>>, usize), Malformed
 /// Moves the whole journal into chunks, one per room, within the caller's transaction on
 /// SQLite; returns how many entries it held. (PostgreSQL's: `pg::fold`.)
 pub(super) fn fold(conn: &Connection) -> rusqlite::Result<usize> {
-    let blobs: Vec<Vec<u8>> = conn
-        .prepare_cached(READ_JOURNAL)?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let (runs, held) = runs(&blobs)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, e.into()))?;
+    let Some(moving) = Moving::start(conn)? else {
+        return Ok(0);
+    };
+    insert_runs(conn, &moving.runs)?;
+    conn.prepare_cached(EMPTY_JOURNAL)?.execute([])?;
+    Ok(moving.held)
+}
+
+fn insert_runs(conn: &Connection, runs: &[Run]) -> rusqlite::Result<()> {
     let mut insert = conn.prepare_cached(INSERT_CHUNK)?;
-    for run in &runs {
+    for run in runs {
         insert.execute(rusqlite::params![
             run.room,
             super::int(run.from),
@@ -198,13 +208,74 @@ pub(super) fn fold(conn: &Connection) -> rusqlite::Result<usize> {
             run.data.as_slice()
         ])?;
     }
-    conn.prepare_cached(EMPTY_JOURNAL)?.execute([])?;
-    Ok(held)
+    Ok(())
+}
+
+fn malformed(e: Malformed) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, e.into())
+}
+
+/// SQLite's move of the journal in steps, between commits: each step writes the runs of a few
+/// rooms ([`ROOMS_PER_STEP`]), the last also deletes the journal rows the move read. SQLite has
+/// one writer at a time, so a move holds up every room's commits while it runs: moving 2,048
+/// entries of 200 rooms at once took ~2 ms (most of it writing the chunks' index pages, about
+/// one per room), the longest wait of an entry under load. Until the last step, the rooms
+/// already written are in their chunks and in the journal too; readers keep one of each
+/// position, and a whole move over the same rows keeps the longer run.
+pub(super) struct Moving {
+    /// The last journal row it moves.
+    last: i64,
+    /// How many entries those rows hold.
+    held: usize,
+    runs: Vec<Run>,
+    /// The first run not yet written.
+    next: usize,
+}
+
+impl Moving {
+    /// Reads the journal and lays out its runs (within the caller's transaction); `None` when
+    /// the journal is empty.
+    pub fn start(conn: &Connection) -> rusqlite::Result<Option<Moving>> {
+        let rows: Vec<(i64, Vec<u8>)> = conn
+            .prepare_cached(READ_JOURNAL_NUMBERED)?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(last, _)) = rows.last() else {
+            return Ok(None);
+        };
+        let blobs: Vec<Vec<u8>> = rows.into_iter().map(|(_, b)| b).collect();
+        let (runs, held) = runs(&blobs).map_err(malformed)?;
+        Ok(Some(Moving {
+            last,
+            held,
+            runs,
+            next: 0,
+        }))
+    }
+
+    /// Writes the next step within the caller's transaction; returns where the step after it
+    /// starts, to be passed to [`Moving::wrote`] once the transaction has committed.
+    pub fn step(&self, conn: &Connection) -> rusqlite::Result<usize> {
+        let end = (self.next + ROOMS_PER_STEP).min(self.runs.len());
+        insert_runs(conn, &self.runs[self.next..end])?;
+        if end == self.runs.len() {
+            conn.prepare_cached(DELETE_JOURNAL_UPTO)?
+                .execute([self.last])?;
+        }
+        Ok(end)
+    }
+
+    /// The step ending at `next` has committed: `Some(entries moved)` if it was the last.
+    pub fn wrote(&mut self, next: usize) -> Option<usize> {
+        self.next = next;
+        (next == self.runs.len()).then_some(self.held)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn records_read_back_as_written_and_a_cut_blob_is_malformed() {
@@ -225,6 +296,92 @@ mod tests {
         assert!(chunked(&chunk[..5]).is_err());
     }
 
+    /// The rooms' positions in the chunks, per room, in order.
+    fn chunked_positions(conn: &Connection) -> BTreeMap<String, Vec<u64>> {
+        let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut read = conn
+            .prepare("SELECT room, data FROM entry_chunks ORDER BY room, pos_from")
+            .expect("prepare");
+        let rows = read
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .expect("query");
+        for row in rows {
+            let (room, data) = row.expect("row");
+            let positions = chunked(&data).expect("reads").into_iter().map(|(p, _)| p);
+            out.entry(room).or_default().extend(positions);
+        }
+        out
+    }
+
+    #[test]
+    fn a_move_in_steps_overtaken_by_a_whole_move_loses_nothing() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE journal (n INTEGER PRIMARY KEY, data BLOB NOT NULL);
+             CREATE TABLE entry_chunks (room TEXT NOT NULL, pos_from INTEGER NOT NULL,
+                 pos_to INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (room, pos_from));",
+        )
+        .expect("schema");
+        let journal_count = || -> i64 {
+            conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
+                .expect("count")
+        };
+        let commit = |rooms: &[String], pos: u64| {
+            let mut blob = Vec::new();
+            for room in rooms {
+                put_journaled(&mut blob, room, pos, b"entry");
+            }
+            conn.execute("INSERT INTO journal (data) VALUES (?1)", [&blob])
+                .expect("commit");
+        };
+        // More rooms than one step writes, two commits each.
+        let rooms: Vec<String> = (0..ROOMS_PER_STEP + 12)
+            .map(|i| format!("r-{i:03}"))
+            .collect();
+        commit(&rooms, 1);
+        commit(&rooms, 2);
+
+        let mut moving = Moving::start(&conn).expect("start").expect("a journal");
+        let next = moving.step(&conn).expect("step");
+        assert_eq!(moving.wrote(next), None, "one step does not end the move");
+        let written = chunked_positions(&conn);
+        assert_eq!(written.len(), ROOMS_PER_STEP);
+        assert!(written.values().all(|p| p == &[1, 2]));
+        assert_eq!(journal_count(), 2, "the journal is deleted only at the end");
+
+        // A commit between the steps; then a whole move (a shutdown's, a purge's) overtakes the
+        // move in steps: the rooms written already get their longer run.
+        commit(&rooms[..2], 3);
+        assert_eq!(fold(&conn).expect("fold"), 2 * rooms.len() + 2);
+        let written = chunked_positions(&conn);
+        assert_eq!(written.len(), rooms.len());
+        assert_eq!(written[&rooms[0]], [1, 2, 3]);
+        assert_eq!(written[&rooms[2]], [1, 2]);
+        assert_eq!(journal_count(), 0);
+
+        // A move in steps to its end deletes the rows it read, not a commit's made meanwhile.
+        commit(&rooms, 4);
+        let mut moving = Moving::start(&conn).expect("start").expect("a journal");
+        commit(&rooms[..1], 5);
+        let moved = loop {
+            let next = moving.step(&conn).expect("step");
+            if let Some(moved) = moving.wrote(next) {
+                break moved;
+            }
+        };
+        assert_eq!(moved, rooms.len());
+        assert_eq!(journal_count(), 1);
+        let written = chunked_positions(&conn);
+        assert_eq!(
+            written[&rooms[0]],
+            [1, 2, 3, 4],
+            "5 is still in the journal"
+        );
+        assert_eq!(written[&rooms[2]], [1, 2, 4]);
+    }
+
     #[test]
     fn runs_gather_each_rooms_entries_in_order_keeping_the_first_of_a_position() {
         let mut first = Vec::new();
@@ -241,7 +398,14 @@ mod tests {
         assert_eq!(held, 6);
         let laid: Vec<_> = runs
             .iter()
-            .map(|r| (r.room, r.from, r.to, chunked(&r.data).expect("reads")))
+            .map(|r| {
+                (
+                    r.room.as_str(),
+                    r.from,
+                    r.to,
+                    chunked(&r.data).expect("reads"),
+                )
+            })
             .collect();
         assert_eq!(
             laid,

@@ -86,24 +86,52 @@ impl LiteTarget {
         Ok(Writing {
             conn: self.open()?,
             blob: Vec::new(),
+            moving: None,
         })
     }
 }
 
-/// The writer's connection, and the buffer its commits' journal rows are laid out in.
+/// The writer's connection, the buffer its commits' journal rows are laid out in, and its move
+/// of the journal in steps, if one is under way.
 pub(super) struct Writing {
     conn: Connection,
     blob: Vec<u8>,
+    moving: Option<journal::Moving>,
 }
 
 impl Writing {
-    /// Moves the journal into the chunks (after commits, at open, before a shutdown), in one
-    /// transaction; returns how many entries.
+    /// Moves the whole journal into the chunks (at open, when idle, before a shutdown), in one
+    /// transaction, overtaking a move in steps; returns how many entries.
     pub fn fold(&mut self) -> rusqlite::Result<usize> {
         let tx = Tx::begin(&self.conn)?;
         let n = journal::fold(&tx)?;
         tx.commit()?;
+        self.moving = None;
         Ok(n)
+    }
+
+    /// Whether a move of the journal in steps is under way.
+    pub fn is_moving(&self) -> bool {
+        self.moving.is_some()
+    }
+
+    /// The next step of a move of the journal in steps (between commits), starting one if none
+    /// is under way, in a transaction of its own; `Some(entries moved)` once the move is done.
+    pub fn fold_step(&mut self) -> rusqlite::Result<Option<usize>> {
+        let tx = Tx::begin(&self.conn)?;
+        if self.moving.is_none() {
+            self.moving = journal::Moving::start(&tx)?;
+        }
+        let Some(moving) = self.moving.as_mut() else {
+            return Ok(Some(0));
+        };
+        let next = moving.step(&tx)?;
+        tx.commit()?;
+        let moved = moving.wrote(next);
+        if moved.is_some() {
+            self.moving = None;
+        }
+        Ok(moved)
     }
 }
 
@@ -347,6 +375,10 @@ pub(super) fn write_batch(w: &mut Writing, b: &Batch) -> rusqlite::Result<Counts
     }
 
     tx.commit()?;
+    if folded {
+        // (The whole journal was moved: what a move in steps had left to write is in chunks.)
+        w.moving = None;
+    }
     Ok(Counts {
         expired,
         purged,

@@ -280,7 +280,7 @@ async fn fold_in(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<usize, sqlx
     };
     let blobs: Vec<Vec<u8>> = rows.into_iter().map(|(_, b)| b).collect();
     let (runs, held) = journal::runs(&blobs).map_err(|e| sqlx::Error::Decode(e.into()))?;
-    let rooms: Vec<&str> = runs.iter().map(|r| r.room).collect();
+    let rooms: Vec<&str> = runs.iter().map(|r| r.room.as_str()).collect();
     let from: Vec<i64> = runs.iter().map(|r| int(r.from)).collect();
     let to: Vec<i64> = runs.iter().map(|r| int(r.to)).collect();
     let data: Vec<&[u8]> = runs.iter().map(|r| r.data.as_slice()).collect();

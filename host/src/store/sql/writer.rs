@@ -171,8 +171,8 @@ impl Writer {
                         .await
                         .is_err()
                 {
-                    // Asked, or idle: a good moment to move the journal.
-                    self.fold().await;
+                    // Asked, or idle: a good moment to move the whole journal.
+                    self.fold(true).await;
                 }
                 continue;
             }
@@ -369,24 +369,27 @@ impl Writer {
     }
 
     /// A commit put `journaled` more entries in the journal (`folded`: it moved the whole
-    /// journal, them with it): moves it once it holds [`FOLD_ROWS`].
+    /// journal, them with it): moves it once it holds [`FOLD_ROWS`], on SQLite a step at a
+    /// time, one after each commit.
     async fn journaled(&mut self, journaled: usize, folded: bool) {
         if folded {
             self.queue.set_journal(0);
         } else {
             self.queue.add_journal(journaled);
         }
-        if self.queue.journal() >= FOLD_ROWS {
-            self.fold().await;
+        let moving = matches!(&self.conn, Some(Conn::Sqlite(w)) if w.is_moving());
+        if moving || self.queue.journal() >= FOLD_ROWS {
+            self.fold(false).await;
         }
     }
 
     /// Moves the journal into its chunks. On SQLite, now, holding up commits (SQLite has one
-    /// writer at a time); on PostgreSQL, beside them, on the writer's second connection (a
-    /// commit adds a row after those the move reads, and neither waits for the other), unless
-    /// a move is under way. A failure is logged and left for the next time: the entries are
-    /// durable in the journal, which readers read too.
-    async fn fold(&mut self) {
+    /// writer at a time): the whole journal, or (not `whole`) the next step of a move in steps
+    /// (see [`super::journal::Moving`]). On PostgreSQL, beside the commits, on the writer's second
+    /// connection (a commit adds a row after those the move reads, and neither waits for the
+    /// other), unless a move is under way. A failure is logged and left for the next time: the
+    /// entries are durable in the journal, which readers read too.
+    async fn fold(&mut self, whole: bool) {
         if self.queue.journal() == 0 {
             return;
         }
@@ -408,17 +411,27 @@ impl Writer {
                 Some(Conn::Sqlite(w)) => w,
                 _ => target.open_writing()?,
             };
-            let n = w.fold()?;
-            Ok::<_, rusqlite::Error>((w, n))
+            let moved = if whole {
+                Some(w.fold()?)
+            } else {
+                w.fold_step()?
+            };
+            Ok::<_, rusqlite::Error>((w, moved))
         });
         match work.await {
-            Ok(Ok((w, n))) => {
+            Ok(Ok((w, moved))) => {
                 self.conn = Some(Conn::Sqlite(w));
-                self.queue.set_journal(0);
+                match moved {
+                    // (Nothing was committed meanwhile.)
+                    Some(_) if whole => self.queue.set_journal(0),
+                    // (The commits between the steps added theirs.)
+                    Some(n) => self.queue.sub_journal(n),
+                    None => {}
+                }
                 self.metrics
                     .journal_fold_seconds
                     .observe(started.elapsed().as_secs_f64());
-                tracing::trace!(entries = n, elapsed = ?started.elapsed(), "journal moved");
+                tracing::trace!(?moved, elapsed = ?started.elapsed(), "journal moved");
             }
             Ok(Err(e)) => {
                 tracing::warn!("moving the journal into its chunks failed: {e}");
@@ -438,7 +451,7 @@ impl Writer {
     /// committed any more).
     async fn fold_all(&mut self) {
         self.folded().await;
-        self.fold().await;
+        self.fold(true).await;
         self.folded().await;
     }
 

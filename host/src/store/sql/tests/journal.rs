@@ -89,6 +89,53 @@ async fn entries_go_through_the_journal_and_end_up_in_chunks(db: TestDb) {
     ));
 }
 
+on_both!(every_rooms_log_reads_whole_while_the_journal_is_moved);
+
+async fn every_rooms_log_reads_whole_while_the_journal_is_moved(db: TestDb) {
+    // Enough rooms and entries for the writer to move the journal after commits (on SQLite in
+    // steps, a few rooms each, between commits): every log reads whole at every moment, and
+    // ends up in chunks, each entry once.
+    let s = db.open().await;
+    let raw = db.raw().await;
+    let (rooms, waves, per_wave) = (64u64, 10u64, 4u64);
+    let mut writers: Vec<_> = (0..rooms)
+        .map(|i| {
+            let room = format!("r-moved-{i:02}");
+            s.log.create(header(&room, i)).expect("create")
+        })
+        .collect();
+    for wave in 0..waves {
+        let last = (wave + 1) * per_wave;
+        for seq in wave * per_wave + 1..=last {
+            for w in &mut writers {
+                w.append(entry(seq));
+            }
+        }
+        for w in &writers {
+            until_durable(&**w, last).await;
+        }
+        for i in [0, rooms / 2, rooms - 1] {
+            let room = RoomId::from_wire(&format!("r-moved-{i:02}"));
+            let log = s.log.read(&room).await.expect("read").expect("game");
+            let positions: Vec<u64> = log.entries.iter().map(|(p, _)| *p).collect();
+            assert_eq!(
+                positions,
+                (1..=last).collect::<Vec<_>>(),
+                "after wave {wave}"
+            );
+        }
+    }
+    let all = (1..=waves * per_wave).collect::<Vec<_>>();
+    for log in s.log.unfinished().await.expect("unfinished") {
+        let positions: Vec<u64> = log.entries.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, all, "{}", log.header.room);
+    }
+    s.log.drained().await;
+    assert_eq!(count(&raw, "SELECT COUNT(*) FROM journal").await, 0);
+    let held = "SELECT CAST(COALESCE(SUM(pos_to - pos_from + 1), 0) AS BIGINT) FROM entry_chunks";
+    assert_eq!(count(&raw, held).await, (rooms * waves * per_wave) as i64);
+}
+
 #[tokio::test]
 async fn sqlite_a_commit_held_up_by_another_connections_lock_goes_through_once_it_is_released() {
     // Another connection holds SQLite's write lock longer than the writer's busy timeout (5 s):
