@@ -372,6 +372,7 @@ impl Drop for Inlet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn entry(game: &Arc<Game>, pos: u64) -> Item {
         Item::Entry(EntryItem {
@@ -400,6 +401,36 @@ mod tests {
         assert!(!q.accepting());
         q.set_failing(false);
         assert!(q.accepting());
+    }
+
+    #[tokio::test]
+    async fn a_pause_for_a_batch_ends_when_enough_entries_wait() {
+        // The writer's group-commit pause waits for 3 entries: 2 do not end it, the 3rd does,
+        // and a wake-up left over from a pause that its timer ended does not end the next.
+        let q = Arc::new(Queue::new(100, crate::metrics::Metrics::new().store));
+        let game = Arc::new(Game::new(RoomId::from_wire("r-q"), 0));
+        let short = Duration::from_millis(50);
+        q.push(entry(&game, 1));
+        assert!(tokio::time::timeout(short, q.filled(3)).await.is_err());
+        q.push(entry(&game, 2));
+        let waiting = tokio::spawn({
+            let q = q.clone();
+            async move { q.filled(3).await }
+        });
+        tokio::time::sleep(short).await;
+        assert!(!waiting.is_finished(), "2 entries wait");
+        q.push(entry(&game, 3));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the 3rd entry ends the pause")
+            .expect("the task");
+
+        q.settle(3);
+        q.take();
+        q.push(entry(&game, 4));
+        assert!(tokio::time::timeout(short, q.filled(2)).await.is_err());
+        q.push(entry(&game, 5)); // reaches the depth the pause above left behind
+        assert!(tokio::time::timeout(short, q.filled(3)).await.is_err());
     }
 
     #[test]
