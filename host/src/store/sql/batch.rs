@@ -41,8 +41,12 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.nothing_but_entries()
+    }
+
+    /// Whether the batch holds nothing but entries (if any).
+    pub fn nothing_but_entries(&self) -> bool {
         self.headers.is_empty()
-            && self.entries.is_empty()
             && self.snapshots.is_empty()
             && self.ends.is_empty()
             && self.modules.is_empty()
