@@ -159,12 +159,12 @@ pub(super) struct Run {
     pub data: Vec<u8>,
 }
 
-/// The journal's rows (`blobs`, in their order) as runs, one per room, in the chunks' key order;
-/// and how many entries the rows hold. Of a position written twice (a retried commit), the
-/// first is kept.
-pub(super) fn runs(blobs: &[Vec<u8>]) -> Result<(Vec<Run>, usize), Malformed> {
+/// The journal's rows (number and blob, in their order) as runs, one per room, in the chunks'
+/// key order; and how many entries the rows hold. Of a position written twice (a retried
+/// commit), the first is kept.
+pub(super) fn runs(rows: &[(i64, Vec<u8>)]) -> Result<(Vec<Run>, usize), Malformed> {
     let mut all = Vec::new();
-    for blob in blobs {
+    for (_, blob) in rows {
         all.extend(journaled(blob)?);
     }
     let held = all.len();
@@ -246,8 +246,7 @@ impl Moving {
         let Some(&(last, _)) = rows.last() else {
             return Ok(None);
         };
-        let blobs: Vec<Vec<u8>> = rows.into_iter().map(|(_, b)| b).collect();
-        let (runs, held) = runs(&blobs).map_err(malformed)?;
+        let (runs, held) = runs(&rows).map_err(malformed)?;
         Ok(Some(Moving {
             last,
             held,
@@ -396,8 +395,8 @@ mod tests {
         put_journaled(&mut second, "r-b", 2, b"b2 again");
         put_journaled(&mut second, "r-a", 6, b"a6");
         put_journaled(&mut second, "r-b", 3, b"b3");
-        let blobs = [first, second];
-        let (runs, held) = runs(&blobs).expect("reads");
+        let rows = [(1, first), (2, second)];
+        let (runs, held) = runs(&rows).expect("reads");
         assert_eq!(held, 6);
         let laid: Vec<_> = runs
             .iter()

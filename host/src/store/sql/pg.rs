@@ -1,9 +1,10 @@
-//! The writer's connection to PostgreSQL: one batch in one transaction, each kind of row in as
-//! few multi-row statements as its count allows (each statement is a round trip).
+//! The writer's connection to PostgreSQL: one batch in one transaction (entries alone: one
+//! statement), each kind of row in as few multi-row statements as its count allows (each
+//! statement is a round trip).
 //!
 //! Owns: the PostgreSQL form of a batch's statements, PostgreSQL's move of the journal into
-//! its chunks, and which of PostgreSQL's errors are permanent. Must not touch: the queue, the games' durable positions (the writer task does
-//! both).
+//! its chunks, and which of PostgreSQL's errors are permanent. Must not touch: the queue, the
+//! games' durable positions (the writer task does both).
 
 use super::batch::Batch;
 use super::int;
@@ -294,8 +295,7 @@ async fn fold_in(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<usize, sqlx
     let Some(&(last, _)) = rows.last() else {
         return Ok(0);
     };
-    let blobs: Vec<Vec<u8>> = rows.into_iter().map(|(_, b)| b).collect();
-    let (runs, held) = journal::runs(&blobs).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let (runs, held) = journal::runs(&rows).map_err(|e| sqlx::Error::Decode(e.into()))?;
     let rooms: Vec<&str> = runs.iter().map(|r| r.room.as_str()).collect();
     let from: Vec<i64> = runs.iter().map(|r| int(r.from)).collect();
     let to: Vec<i64> = runs.iter().map(|r| int(r.to)).collect();
