@@ -112,7 +112,8 @@ impl StoreMetrics {
         );
         registry.register(
             "store_journal_fold_seconds",
-            "Latency of moves of the event log's journal into its chunks (on SQLite, of each step)",
+            "Latency of moves of the event log's journal into its chunks (on SQLite, of each step; \
+             on PostgreSQL, of a whole move, with its pauses)",
             m.journal_fold_seconds.clone(),
         );
         m

@@ -25,7 +25,8 @@ use rusqlite::Connection;
 use rusqlite::types::Type;
 use std::time::Duration;
 
-/// From this many entries in the journal, the writer moves it after a commit.
+/// From this many entries in the journal, the writer moves it after a commit (on SQLite;
+/// PostgreSQL's is `pg::FOLD_ROWS`).
 pub(super) const FOLD_ROWS: usize = 2048;
 /// While no commit is to be made for this long, the writer moves the journal.
 pub(super) const FOLD_IDLE: Duration = Duration::from_millis(25);
@@ -33,18 +34,21 @@ pub(super) const FOLD_IDLE: Duration = Duration::from_millis(25);
 /// A commit's row (numbered by the database in commit order: the journal is read in that order).
 pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (data) VALUES ($1)";
 /// A run's row, on SQLite. Of two runs starting at the same position, the longer is kept: a
-/// move in steps (see [`Moving`]) may have written a room's run before a whole move, or one
-/// after a restart, read the same journal rows and more. Both hold the same entries up to the
+/// move in steps (see [`Moving`]; PostgreSQL's goes in steps too) may have written a room's
+/// run before a whole move, or one after a restart, read the same journal rows and more. Both hold the same entries up to the
 /// shorter's end (of a position written twice, by a retried commit, each keeps the first).
 const INSERT_CHUNK: &str = "INSERT INTO entry_chunks (room, pos_from, pos_to, data) \
      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (room, pos_from) DO UPDATE \
      SET pos_to = excluded.pos_to, data = excluded.data \
      WHERE excluded.pos_to > entry_chunks.pos_to";
-/// PostgreSQL's form of [`INSERT_CHUNK`]: every run in one statement, one array per column.
+/// PostgreSQL's form of [`INSERT_CHUNK`]: many runs in one statement, one array per column.
+/// (PostgreSQL's move goes in steps too, each committed by itself.)
 pub(super) const INSERT_CHUNKS_UNNESTED: &str = "INSERT INTO entry_chunks \
      (room, pos_from, pos_to, data) \
      SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bytea[]) \
-     ON CONFLICT (room, pos_from) DO NOTHING";
+     ON CONFLICT (room, pos_from) DO UPDATE \
+     SET pos_to = excluded.pos_to, data = excluded.data \
+     WHERE excluded.pos_to > entry_chunks.pos_to";
 /// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row. (SQLite's
 /// move holds its one writer's lock: nothing is added meanwhile.)
 const EMPTY_JOURNAL: &str = "DELETE FROM journal";
@@ -75,7 +79,7 @@ pub(super) fn put_journaled(blob: &mut Vec<u8>, room: &str, pos: u64, data: &[u8
 }
 
 /// Appends one record of a chunk.
-fn put_chunked(blob: &mut Vec<u8>, pos: u64, data: &[u8]) {
+pub(super) fn put_chunked(blob: &mut Vec<u8>, pos: u64, data: &[u8]) {
     blob.extend_from_slice(&pos.to_le_bytes());
     put_bytes(blob, data);
 }

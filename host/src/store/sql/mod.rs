@@ -114,7 +114,7 @@ pub(super) async fn open(
         }
         writer::Target::Postgres(pool) => {
             let mut conn = pool.acquire().await.map_err(db_error)?;
-            pg::fold(&mut conn)
+            pg::fold(&mut conn, None)
                 .await
                 .map_err(|e| moving(e.to_string()))?;
         }

@@ -11,7 +11,8 @@
 //! waiting. While a commit is in flight, rooms go on appending; the next round takes all of it
 //! at once, so the batch grows with the load and a commit's cost is shared by everything in it.
 //! A commit's entries are one row of the journal; the writer moves the journal into per-room
-//! chunks after commits once it holds [`FOLD_ROWS`] entries, and when idle (see [`journal`]).
+//! chunks after commits once it holds [`FOLD_ROWS`] entries (PostgreSQL: [`pg::FOLD_ROWS`]), and
+//! when idle (see [`journal`]).
 //!
 //! Failures: a commit that fails because the database is unreachable, busy or slow is retried
 //! with the same batch, with a growing pause, until it succeeds; meanwhile the queue reports
@@ -377,8 +378,14 @@ impl Writer {
         } else {
             self.queue.add_journal(journaled);
         }
-        let moving = matches!(&self.conn, Some(Conn::Sqlite(w)) if w.is_moving());
-        if moving || self.queue.journal() >= FOLD_ROWS {
+        let (moving, from) = match &self.target {
+            Target::Sqlite(_) => (
+                matches!(&self.conn, Some(Conn::Sqlite(w)) if w.is_moving()),
+                FOLD_ROWS,
+            ),
+            Target::Postgres(_) => (false, pg::FOLD_ROWS),
+        };
+        if moving || self.queue.journal() >= from {
             self.fold(false).await;
         }
     }
@@ -387,8 +394,8 @@ impl Writer {
     /// writer at a time): the whole journal, or (not `whole`) the next step of a move in steps
     /// (see [`super::journal::Moving`]). On PostgreSQL, beside the commits, on the writer's second
     /// connection (a commit adds a row after those the move reads, and neither waits for the
-    /// other), unless a move is under way. A failure is logged and left for the next time: the
-    /// entries are durable in the journal, which readers read too.
+    /// other), in steps (see [`pg::fold`]), unless a move is under way. A failure is logged and
+    /// left for the next time: the entries are durable in the journal, which readers read too.
     async fn fold(&mut self, whole: bool) {
         if self.queue.journal() == 0 {
             return;
@@ -399,7 +406,14 @@ impl Writer {
                 if self.folding.as_ref().is_some_and(|f| !f.is_finished()) {
                     return;
                 }
-                let move_beside = fold_pg(pool.clone(), self.queue.clone(), self.metrics.clone());
+                // Under load, with pauses between its steps; when idle or at the end, at once.
+                let pause = (!whole).then_some(pg::STEP_PAUSE);
+                let move_beside = fold_pg(
+                    pool.clone(),
+                    self.queue.clone(),
+                    self.metrics.clone(),
+                    pause,
+                );
                 self.folding = Some(tokio::spawn(move_beside));
                 return;
             }
@@ -535,11 +549,11 @@ pub(super) struct Counts {
 /// Moves PostgreSQL's journal into its chunks on a connection of `pool` (the writer's second),
 /// then takes what it moved off the journal's count and tells whoever waits for commits (a
 /// shutdown waits for the journal to empty).
-async fn fold_pg(pool: PgPool, queue: Arc<Queue>, metrics: StoreMetrics) {
+async fn fold_pg(pool: PgPool, queue: Arc<Queue>, metrics: StoreMetrics, pause: Option<Duration>) {
     let started = Instant::now();
     let moved = async {
         let mut conn = pool.acquire().await?;
-        let moved = match tokio::time::timeout(COMMIT_TIMEOUT, pg::fold(&mut conn)).await {
+        let moved = match tokio::time::timeout(COMMIT_TIMEOUT, pg::fold(&mut conn, pause)).await {
             Ok(moved) => moved,
             Err(_) => Err(sqlx::Error::PoolTimedOut),
         };

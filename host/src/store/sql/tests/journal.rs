@@ -136,6 +136,53 @@ async fn every_rooms_log_reads_whole_while_the_journal_is_moved(db: TestDb) {
     assert_eq!(count(&raw, held).await, (rooms * waves * per_wave) as i64);
 }
 
+on_both!(a_move_cut_short_is_finished_by_the_next_with_every_entry);
+
+async fn a_move_cut_short_is_finished_by_the_next_with_every_entry(db: TestDb) {
+    // A server killed in the middle of a move in steps left a room's run in its chunk
+    // (positions 1-2) while the journal still holds it, and a later entry (3) that the move had
+    // not read: the next server's move writes the longer run over the shorter, so the log
+    // reads whole from its chunk alone once the journal is gone.
+    let room = RoomId::from_wire("r-cut-move");
+    {
+        let s = db.open().await;
+        s.log.create(header(room.as_str(), 5)).expect("create");
+        s.log.drained().await;
+    }
+    let raw = db.raw().await;
+    let read = journal_row(&room, &[(1, entry(1)), (2, entry(2))]);
+    let later = journal_row(&room, &[(3, entry(3))]);
+    let mut written = Vec::new();
+    for pos in [1, 2] {
+        let data = postcard::to_allocvec(&entry(pos)).expect("encode");
+        crate::store::sql::journal::put_chunked(&mut written, pos, &data);
+    }
+    each_db!(&raw, Db, pool => {
+        for row in [&read, &later] {
+            let insert = sqlx::query("INSERT INTO journal (data) VALUES ($1)").bind(row);
+            insert.execute(pool).await.expect("a journal row");
+        }
+        sqlx::query(
+            "INSERT INTO entry_chunks (room, pos_from, pos_to, data) VALUES ($1, 1, 2, $2)",
+        )
+        .bind(room.as_str())
+        .bind(&written)
+        .execute(pool)
+        .await
+        .expect("the step's chunk");
+    });
+
+    let s = db.open().await;
+    assert_eq!(count(&raw, "SELECT COUNT(*) FROM journal").await, 0);
+    let runs = "SELECT COUNT(*) FROM entry_chunks WHERE pos_from = 1 AND pos_to = 3";
+    assert_eq!(count(&raw, runs).await, 1, "the longer run kept");
+    let want: Vec<(u64, Entry)> = (1..=3).map(|seq| (seq, entry(seq))).collect();
+    let logged = s.log.read(&room).await.expect("read").expect("game");
+    assert_eq!(logged.entries, want);
+    let logs = s.log.unfinished().await.expect("unfinished");
+    assert_eq!(logs[0].entries, want);
+}
+
 #[tokio::test]
 async fn sqlite_a_commit_held_up_by_another_connections_lock_goes_through_once_it_is_released() {
     // Another connection holds SQLite's write lock longer than the writer's busy timeout (5 s):
