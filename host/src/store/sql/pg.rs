@@ -30,8 +30,8 @@ const ROOMS_PER_STEP: usize = 50;
 /// the database's CPU and WAL to themselves (`tokio`'s timer ends it at its next millisecond).
 /// A move in one go, beside the commits, slowed the commits it overlapped about threefold
 /// (p90 0.5 ms alone, 1.5-2.4 ms beside a move: `log_writer` at 300k rows/s, 2 vCPU Intel Xeon);
-/// in steps of 50 rooms with this pause, from 4,096 entries, append-to-durable p99 went from
-/// 3.7-3.9 ms to 3.1-3.5 ms.
+/// in steps of 50 rooms with this pause, from 4,096 entries, append-to-durable p99 at that
+/// rate went from 3.4-4.6 ms to 3.1-3.3 ms (three rounds, interleaved).
 pub(super) const STEP_PAUSE: Duration = Duration::from_micros(500);
 /// The journal's rows a move read. (Not all of them: a statement in PostgreSQL's default
 /// isolation sees rows committed after the move's first read, which it has not moved.)
