@@ -35,8 +35,9 @@ pub(super) const FOLD_IDLE: Duration = Duration::from_millis(25);
 pub(super) const INSERT_JOURNAL: &str = "INSERT INTO journal (data) VALUES ($1)";
 /// A run's row, on SQLite. Of two runs starting at the same position, the longer is kept: a
 /// move in steps (see [`Moving`]; PostgreSQL's goes in steps too) may have written a room's
-/// run before a whole move, or one after a restart, read the same journal rows and more. Both hold the same entries up to the
-/// shorter's end (of a position written twice, by a retried commit, each keeps the first).
+/// run before a whole move, or one after a restart, read the same journal rows and more. Both
+/// hold the same entries up to the shorter's end (of a position written twice, by a retried
+/// commit, each keeps the first).
 const INSERT_CHUNK: &str = "INSERT INTO entry_chunks (room, pos_from, pos_to, data) \
      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (room, pos_from) DO UPDATE \
      SET pos_to = excluded.pos_to, data = excluded.data \

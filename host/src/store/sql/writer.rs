@@ -547,8 +547,9 @@ pub(super) struct Counts {
 }
 
 /// Moves PostgreSQL's journal into its chunks on a connection of `pool` (the writer's second),
-/// then takes what it moved off the journal's count and tells whoever waits for commits (a
-/// shutdown waits for the journal to empty).
+/// in steps with `pause` between them (see [`pg::fold`]), then takes what it moved off the
+/// journal's count and tells whoever waits for commits (a shutdown waits for the journal to
+/// empty).
 async fn fold_pg(pool: PgPool, queue: Arc<Queue>, metrics: StoreMetrics, pause: Option<Duration>) {
     let started = Instant::now();
     let moved = async {
