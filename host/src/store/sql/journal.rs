@@ -53,7 +53,8 @@ pub(super) const INSERT_CHUNKS_UNNESTED: &str = "INSERT INTO entry_chunks \
 /// Without a `WHERE`, SQLite drops the table's pages at once rather than row by row. (SQLite's
 /// move holds its one writer's lock: nothing is added meanwhile.)
 const EMPTY_JOURNAL: &str = "DELETE FROM journal";
-const READ_JOURNAL_NUMBERED: &str = "SELECT n, data FROM journal ORDER BY n";
+/// The journal's rows, with their numbers, in order (on both databases).
+pub(super) const READ_JOURNAL_NUMBERED: &str = "SELECT n, data FROM journal ORDER BY n";
 const DELETE_JOURNAL_UPTO: &str = "DELETE FROM journal WHERE n <= ?1";
 /// Rooms whose runs a step of SQLite's move writes (see [`Moving`]). Of 16, 24, 48 and all
 /// (a move in one step), 16 made the writer's rate highest and its p99 lowest (`log_writer`,

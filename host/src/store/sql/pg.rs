@@ -18,8 +18,6 @@ use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashSet;
 use std::time::Duration;
 
-/// The journal's rows, with their numbers, in order.
-const READ_JOURNAL_NUMBERED: &str = "SELECT n, data FROM journal ORDER BY n";
 /// From this many entries in the journal, the writer moves it (see [`fold`]). Twice SQLite's
 /// ([`journal::FOLD_ROWS`]): PostgreSQL's move runs beside the commits, and longer runs are
 /// fewer rows to write for the same entries.
@@ -246,7 +244,7 @@ pub(super) async fn write_batch(
         }
         if !folded {
             // A purged game's last entries may still be in the journal.
-            fold_in(&mut tx).await?;
+            fold(&mut tx, None).await?;
             folded = true;
         }
         for table in ["entries", "entry_chunks", "snapshots"] {
@@ -292,8 +290,8 @@ async fn insert_journal(c: &mut PgConnection, entries: &[EntryItem]) -> Result<u
 }
 
 /// Moves the journal into chunks, a few rooms' runs at a time ([`ROOMS_PER_STEP`]), each in a
-/// statement of its own, with `pause` between them (under load: see [`STEP_PAUSE`]); returns
-/// how many entries it held. Commits may add rows meanwhile (the writer moves it beside them):
+/// statement of its own (committed by itself, unless `c` is in a transaction: a purge's), with
+/// `pause` between them (under load: see [`STEP_PAUSE`]); returns how many entries it held. Commits may add rows meanwhile (the writer moves it beside them):
 /// only the rows read are moved and deleted, by the last statement. Until then a room's entries
 /// can be in its chunk and in the journal; readers keep one of each position, and a move cut
 /// short (a failure, a killed server) is finished by the next, which keeps the longer run.
@@ -317,23 +315,10 @@ pub(super) async fn fold(
     Ok(held)
 }
 
-/// The whole journal moved within the caller's transaction (a purge's).
-async fn fold_in(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<usize, sqlx::Error> {
-    let Some((last, runs, held)) = read_runs(tx).await? else {
-        return Ok(0);
-    };
-    insert_runs(tx, &runs).await?;
-    sqlx::query(DELETE_JOURNAL_UPTO)
-        .bind(last)
-        .execute(&mut **tx)
-        .await?;
-    Ok(held)
-}
-
 /// Reads the journal and lays out its runs: the last row read, the runs, and how many entries
 /// the rows hold; `None` when it is empty.
 async fn read_runs(c: &mut PgConnection) -> Result<Option<(i64, Vec<Run>, usize)>, sqlx::Error> {
-    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(READ_JOURNAL_NUMBERED)
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(journal::READ_JOURNAL_NUMBERED)
         .fetch_all(&mut *c)
         .await?;
     let Some(&(last, _)) = rows.last() else {

@@ -378,12 +378,10 @@ impl Writer {
         } else {
             self.queue.add_journal(journaled);
         }
-        let (moving, from) = match &self.target {
-            Target::Sqlite(_) => (
-                matches!(&self.conn, Some(Conn::Sqlite(w)) if w.is_moving()),
-                FOLD_ROWS,
-            ),
-            Target::Postgres(_) => (false, pg::FOLD_ROWS),
+        let moving = matches!(&self.conn, Some(Conn::Sqlite(w)) if w.is_moving());
+        let from = match &self.target {
+            Target::Sqlite(_) => FOLD_ROWS,
+            Target::Postgres(_) => pg::FOLD_ROWS,
         };
         if moving || self.queue.journal() >= from {
             self.fold(false).await;
