@@ -56,14 +56,16 @@ run() {
     echo "the run had errors: $json" >&2
     return 1
   fi
+  # (The figures come as JSON numbers: CPU per move to a tenth of a µs, cores to a hundredth.)
   echo "$(num server_cpu_us_per_move <<<"$json") $(num p50 <<<"$json")" \
-    "$(num p99 <<<"$json") $(num other_cpu_cores <<<"$json")"
+    "$(num p99 <<<"$json") $(num other_cpu_cores <<<"$json")" |
+    awk '{ printf "%.1f %s %s %.2f\n", $1, $2, $3, $4 }'
 }
 
 # A fresh PostgreSQL database for one run.
 fresh_pg() {
   local name="tabula_bench_$$_$1"
-  psql "$pg" -qc "DROP DATABASE IF EXISTS $name" >/dev/null
+  PGOPTIONS="-c client_min_messages=warning" psql "$pg" -qc "DROP DATABASE IF EXISTS $name" >/dev/null
   psql "$pg" -qc "CREATE DATABASE $name" >/dev/null
   echo "${pg%/*}/$name"
 }
