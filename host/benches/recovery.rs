@@ -162,7 +162,16 @@ fn main() -> anyhow::Result<()> {
                     "{}/{name}",
                     pg.rsplit_once('/').map_or(pg.as_str(), |p| p.0)
                 );
-                measure(&url, games, play, every).await?;
+                let measured = measure(&url, games, play, every).await;
+                // Not left behind (tens of MB each); FORCE: the server's pool may still be
+                // closing its connections.
+                if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                {
+                    println!("could not drop {name}: {e}");
+                }
+                measured?;
             }
         }
         anyhow::Ok(())
