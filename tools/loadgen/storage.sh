@@ -56,7 +56,8 @@ run() {
     echo "the run had errors: $json" >&2
     return 1
   fi
-  # (The figures come as JSON numbers: CPU per move to a tenth of a µs, cores to a hundredth.)
+  # Rounded (the JSON's floats carry every digit): CPU per move to a tenth of a µs, cores to a
+  # hundredth.
   echo "$(num server_cpu_us_per_move <<<"$json") $(num p50 <<<"$json")" \
     "$(num p99 <<<"$json") $(num other_cpu_cores <<<"$json")" |
     awk '{ printf "%.1f %s %s %.2f\n", $1, $2, $3, $4 }'

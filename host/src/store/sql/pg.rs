@@ -291,10 +291,11 @@ async fn insert_journal(c: &mut PgConnection, entries: &[EntryItem]) -> Result<u
 
 /// Moves the journal into chunks, a few rooms' runs at a time ([`ROOMS_PER_STEP`]), each in a
 /// statement of its own (committed by itself, unless `c` is in a transaction: a purge's), with
-/// `pause` between them (under load: see [`STEP_PAUSE`]); returns how many entries it held. Commits may add rows meanwhile (the writer moves it beside them):
-/// only the rows read are moved and deleted, by the last statement. Until then a room's entries
-/// can be in its chunk and in the journal; readers keep one of each position, and a move cut
-/// short (a failure, a killed server) is finished by the next, which keeps the longer run.
+/// `pause` between them (under load: see [`STEP_PAUSE`]); returns how many entries it held.
+/// Commits may add rows meanwhile (the writer moves it beside them): only the rows read are
+/// moved and deleted, by the last statement. Until then a room's entries can be in its chunk
+/// and in the journal; readers keep one of each position, and a move cut short (a failure, a
+/// killed server) is finished by the next, which keeps the longer run.
 pub(super) async fn fold(
     c: &mut PgConnection,
     pause: Option<Duration>,

@@ -1,6 +1,7 @@
 //! The journal: entries are committed to it and moved into chunks later.
 
 use super::*;
+use crate::store::sql::journal::INSERT_JOURNAL;
 
 /// A journal row (one commit's) holding `entries` of `room`, as (position, entry).
 fn journal_row(room: &RoomId, entries: &[(u64, Entry)]) -> Vec<u8> {
@@ -57,7 +58,7 @@ async fn entries_go_through_the_journal_and_end_up_in_chunks(db: TestDb) {
     for (pos, e) in [(4, entry(4)), (4, entry(99)), (5, entry(5))] {
         let row = journal_row(&room, &[(pos, e)]);
         each_db!(&raw, Db, pool => {
-            let insert = sqlx::query("INSERT INTO journal (data) VALUES ($1)").bind(&row);
+            let insert = sqlx::query(INSERT_JOURNAL).bind(&row);
             insert.execute(pool).await.expect("a journal row");
         });
     }
@@ -159,7 +160,7 @@ async fn a_move_cut_short_is_finished_by_the_next_with_every_entry(db: TestDb) {
     }
     each_db!(&raw, Db, pool => {
         for row in [&read, &later] {
-            let insert = sqlx::query("INSERT INTO journal (data) VALUES ($1)").bind(row);
+            let insert = sqlx::query(INSERT_JOURNAL).bind(row);
             insert.execute(pool).await.expect("a journal row");
         }
         sqlx::query(
